@@ -1,0 +1,129 @@
+"""GPU, machine-type and region catalogs: the platform facts every check and sizing rule reads.
+
+The data lives in the YAML files beside this module, each with its sources; this module only
+loads it into typed, immutable records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_DATA = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Gpu:
+    accelerator: str
+    name: str
+    memory_gb: int
+    usable_mib: int
+    arch: str
+    compute_capability: float
+
+    @property
+    def supports_bf16(self) -> bool:
+        # bf16 kernels need compute capability 8.0 (Ampere) or newer (vllm#1400).
+        return self.compute_capability >= 8.0
+
+    @property
+    def supports_fp8(self) -> bool:
+        # FP8 tensor cores exist from Ada (8.9) and Hopper (9.0) on; A100 has none.
+        return self.compute_capability >= 8.9
+
+
+@dataclass(frozen=True)
+class MachineType:
+    name: str
+    vcpus: int
+    memory_gb: float
+    gpu: str | None  # the accelerator built into the machine; None for N1 and CPU types
+    gpus: int
+    attachable: dict[str, tuple[int, ...]]  # N1 only: accelerator -> allowed counts
+
+
+def _load(name: str) -> Any:
+    with (_DATA / name).open() as f:
+        return yaml.safe_load(f)
+
+
+@cache
+def gpus() -> dict[str, Gpu]:
+    return {
+        key: Gpu(
+            accelerator=key,
+            name=v["name"],
+            memory_gb=v["memoryGb"],
+            usable_mib=v["usableMib"],
+            arch=v["arch"],
+            compute_capability=float(v["computeCapability"]),
+        )
+        for key, v in _load("gpus.yaml").items()
+    }
+
+
+@cache
+def machine_types() -> dict[str, MachineType]:
+    data = _load("machines.yaml")
+    result = {
+        name: MachineType(name, v["vcpus"], v["memoryGb"], v["gpu"], v["gpus"], {})
+        for name, v in data["accelerated"].items()
+    }
+    attach = {gpu: tuple(counts) for gpu, counts in data["n1"]["attachCounts"].items()}
+    for name, v in data["n1"]["types"].items():
+        result[name] = MachineType(name, v["vcpus"], v["memoryGb"], None, 0, attach)
+    return result
+
+
+@cache
+def cpu_machine_types() -> dict[str, MachineType]:
+    return {
+        name: MachineType(name, v["vcpus"], v["memoryGb"], None, 0, {})
+        for name, v in _load("machines.yaml")["cpu"].items()
+    }
+
+
+@cache
+def regions() -> dict[str, tuple[str, ...]]:
+    return {region: tuple(f"{region}-{z}" for z in zones) for region, zones in _load("regions.yaml").items()}
+
+
+def region_of(location: str) -> str:
+    """`us-central1-a` -> `us-central1`; a region is returned unchanged."""
+    head, _, tail = location.rpartition("-")
+    return head if len(tail) == 1 and head else location
+
+
+def is_zone(location: str) -> bool:
+    return region_of(location) != location
+
+
+def gpu_mismatch(machine: MachineType, accelerator: str, count: int) -> str | None:
+    """Why `machine` cannot carry `count` x `accelerator`, or None when it can."""
+    if machine.gpu is not None:
+        if accelerator != machine.gpu or count != machine.gpus:
+            return f"{machine.name} carries {machine.gpus} x {machine.gpu}, not {count} x {accelerator}"
+        return None
+    allowed = machine.attachable.get(accelerator)
+    if allowed is None:
+        return f"{machine.name} cannot attach {accelerator} (N1 attaches {', '.join(machine.attachable)})"
+    if count not in allowed:
+        return f"{machine.name} attaches {accelerator} in counts of {', '.join(map(str, allowed))}, not {count}"
+    return None
+
+
+def machine_for(accelerator: str, count: int) -> str | None:
+    """The smallest accelerator-optimized machine type that carries exactly `count` x `accelerator`."""
+    fits = [m for m in machine_types().values() if m.gpu == accelerator and m.gpus == count]
+    return min(fits, key=lambda m: m.vcpus).name if fits else None
+
+
+@cache
+def servers() -> dict[str, dict[str, Any]]:
+    """Per-runtime facts of the pinned server versions (flags' allowed values, ports, paths)."""
+    data: dict[str, dict[str, Any]] = _load("servers.yaml")
+    return data

@@ -1,0 +1,38 @@
+"""The base of every config model: camelCase keys, unknown keys refused with a suggestion."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_keys(cls, data: Any) -> Any:
+        # Checked here rather than by extra="forbid" alone so the message can name the closest key.
+        if isinstance(data, dict):
+            allowed = sorted(f.alias or name for name, f in cls.model_fields.items())
+            unknown = sorted(str(k) for k in data if k not in allowed)
+            if unknown:
+                raise PydanticCustomError(
+                    "unknown_keys", "unknown keys {keys}", {"keys": unknown, "allowed": allowed}
+                )
+        return data
+
+
+def closest(word: str, choices: list[str]) -> str | None:
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return match[0] if match else None

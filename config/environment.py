@@ -1,0 +1,129 @@
+"""Parse and check a whole environment: every problem at once, before any resource exists."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+import catalog
+from config.base import closest
+from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
+from config.platform_checks import check_platform
+from config.problems import InvalidEnvironment, Problem
+from config.pydantic_errors import problems_from
+from config.service_checks import check_services
+from config.services import RUNTIMES, ServiceConfig
+
+PROJECT = "gke-serving"
+# Map keys become Kubernetes names, GKE node-pool names and URL prefixes: DNS labels.
+KEY = re.compile(r"^[a-z]([-a-z0-9]{0,28}[a-z0-9])?$")
+SECTIONS: dict[str, TypeAdapter[Any]] = {
+    "cluster": TypeAdapter(ClusterConfig),
+    "nodePools": TypeAdapter(dict[str, NodePoolConfig]),
+    "gateway": TypeAdapter(GatewayConfig),
+    "services": TypeAdapter(dict[str, ServiceConfig]),
+}
+REQUIRED = ("gcp:project", "gcp:region", f"{PROJECT}:cluster", f"{PROJECT}:nodePools", f"{PROJECT}:hfToken")
+PROJECT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class Environment:
+    project: str
+    region: str
+    cluster: ClusterConfig
+    node_pools: dict[str, NodePoolConfig]
+    gateway: GatewayConfig
+    services: dict[str, ServiceConfig]
+    warnings: tuple[str, ...]
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        """Zones of a zonal cluster's location, or every zone of the region."""
+        if self.cluster.location == self.region:
+            return catalog.regions()[self.region]
+        return (self.cluster.location,)
+
+
+def parse_environment(raw: Mapping[str, Any]) -> Environment:
+    """`raw` maps config keys (`gcp:project`, `gke-serving:services`, ...) to decoded values."""
+    problems = [*_top_level(raw)]
+    sections: dict[str, Any] = {}
+    for key, adapter in SECTIONS.items():
+        value = raw.get(f"{PROJECT}:{key}", {} if key in ("gateway", "services") else None)
+        if value is None:
+            continue
+        try:
+            sections[key] = adapter.validate_python(value)
+        except ValidationError as e:
+            problems.extend(problems_from(e, f"{PROJECT}:{key}", skip=RUNTIMES))
+    for key in ("nodePools", "services"):
+        problems.extend(_map_keys(key, raw.get(f"{PROJECT}:{key}")))
+    if problems or len(sections) < len(SECTIONS):
+        raise InvalidEnvironment(problems)
+    region = str(raw["gcp:region"])
+    problems.extend(check_platform(region, sections["cluster"], sections["nodePools"]))
+    findings = check_services(sections["services"], sections["nodePools"])
+    problems.extend(findings.problems)
+    if problems:
+        raise InvalidEnvironment(problems)
+    return Environment(
+        project=str(raw["gcp:project"]),
+        region=region,
+        cluster=sections["cluster"],
+        node_pools=sections["nodePools"],
+        gateway=sections["gateway"],
+        services=sections["services"],
+        warnings=tuple(findings.warnings),
+    )
+
+
+def _top_level(raw: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    for key in REQUIRED:
+        if raw.get(key) in (None, ""):
+            fix = ("run `pulumi config set --secret hfToken hf_...` (a read token from huggingface.co)"
+                   if key.endswith("hfToken") else "add it to the environment file")
+            problems.append(Problem(key, "required key is missing", fix))
+    known = {f"{PROJECT}:{k}" for k in (*SECTIONS, "hfToken")}
+    for key in raw:
+        if key.startswith(f"{PROJECT}:") and key not in known:
+            hint = closest(key, sorted(known))
+            problems.append(Problem(key, "unknown key", f"did you mean '{hint}'?" if hint
+                                    else f"allowed keys: {', '.join(sorted(known))}"))
+    project = raw.get("gcp:project")
+    if isinstance(project, str) and project and not PROJECT_ID.match(project):
+        problems.append(Problem("gcp:project", f"{project!r} is not a GCP project id",
+                                "use 6-30 lowercase letters, digits and hyphens, starting with a letter"))
+    if "gcp:region" in raw and not isinstance(raw["gcp:region"], str):
+        problems.append(Problem("gcp:region", f"{raw['gcp:region']!r} is not a region name", "write e.g. us-central1"))
+    if f"{PROJECT}:nodePools" in raw and raw[f"{PROJECT}:nodePools"] == {}:
+        problems.append(Problem(f"{PROJECT}:nodePools", "no GPU pool is defined", "add at least one pool"))
+    return problems
+
+
+def _map_keys(section: str, value: Any) -> list[Problem]:
+    if not isinstance(value, dict):
+        return []
+    return [
+        Problem(f"{PROJECT}:{section}.{key}", f"{key!r} is not a valid name",
+                "use at most 30 lowercase letters, digits and hyphens, starting with a letter")
+        for key in value
+        if not isinstance(key, str) or not KEY.match(key)
+    ]
+
+
+def decode(value: Any) -> Any:
+    """Pulumi hands structured config to the program as JSON text."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+

@@ -1,0 +1,111 @@
+"""Cross-checks of the platform config against the GPU, machine and region catalogs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from ipaddress import IPv4Network
+from itertools import combinations
+
+import catalog
+from config.base import closest
+from config.platform import ClusterConfig, NodePoolConfig
+from config.problems import Problem
+
+P = "gke-serving"
+
+
+def check_platform(region: str, cluster: ClusterConfig, pools: dict[str, NodePoolConfig]) -> list[Problem]:
+    regions = catalog.regions()
+    if region not in regions:
+        hint = closest(region, list(regions))
+        fix = f"did you mean '{hint}'?" if hint else f"use one of {', '.join(regions)}"
+        return [Problem("gcp:region", f"unknown region {region!r}", fix)]
+    return [
+        *_cluster_location(region, cluster),
+        *_network(cluster),
+        *_system_pool(cluster),
+        *(p for name, pool in pools.items() for p in _gpu_pool(f"{P}:nodePools.{name}", region, pool)),
+    ]
+
+
+def _cluster_location(region: str, cluster: ClusterConfig) -> Iterator[Problem]:
+    location = cluster.location
+    if location == region or location in catalog.regions()[region]:
+        return
+    zones = ", ".join(catalog.regions()[region])
+    yield Problem(
+        f"{P}:cluster.location",
+        f"{location!r} is neither the region {region} nor one of its zones",
+        f"use {region} (regional) or one of {zones}",
+    )
+
+
+def _network(cluster: ClusterConfig) -> Iterator[Problem]:
+    net = cluster.network
+    if (net.existing_network is None) != (net.existing_subnetwork is None):
+        yield Problem(
+            f"{P}:cluster.network",
+            "existingNetwork and existingSubnetwork must be given together",
+            "name both, or neither to let the stack create the VPC",
+        )
+    ranges = {"subnetCidr": net.subnet_cidr, "podsCidr": net.pods_cidr, "servicesCidr": net.services_cidr}
+    if cluster.private_nodes:
+        ranges["controlPlane.masterIpv4CidrBlock"] = cluster.control_plane.master_ipv4_cidr_block
+        if IPv4Network(cluster.control_plane.master_ipv4_cidr_block).prefixlen != 28:
+            yield Problem(
+                f"{P}:cluster.controlPlane.masterIpv4CidrBlock",
+                "the control-plane range must be a /28",
+                "use a /28 such as 172.16.0.0/28",
+            )
+    for (a, ca), (b, cb) in combinations(ranges.items(), 2):
+        if IPv4Network(ca).overlaps(IPv4Network(cb)):
+            yield Problem(f"{P}:cluster.network.{a}", f"{ca} overlaps {b} {cb}", "choose disjoint ranges")
+    for entry in cluster.control_plane.authorized_networks:
+        if IPv4Network(entry.cidr).prefixlen == 0:
+            yield Problem(
+                f"{P}:cluster.controlPlane.authorizedNetworks.{entry.name}",
+                "0.0.0.0/0 opens the control plane to the internet",
+                "list the CIDR blocks of your offices and CI runners, or use dnsEndpoint",
+            )
+
+
+def _system_pool(cluster: ClusterConfig) -> Iterator[Problem]:
+    pool = cluster.system_pool
+    path = f"{P}:cluster.systemPool"
+    cpu_types = catalog.cpu_machine_types()
+    if pool.machine_type not in cpu_types:
+        yield Problem(f"{path}.machineType", f"unknown CPU machine type {pool.machine_type!r}",
+                      f"use one of {', '.join(cpu_types)}")
+    if pool.min_nodes > pool.max_nodes:
+        yield Problem(f"{path}.minNodes", f"minNodes ({pool.min_nodes}) is above maxNodes ({pool.max_nodes})",
+                      "raise maxNodes or lower minNodes")
+
+
+def _gpu_pool(path: str, region: str, pool: NodePoolConfig) -> Iterator[Problem]:
+    machines, gpus = catalog.machine_types(), catalog.gpus()
+    if pool.gpu.type not in gpus:
+        hint = closest(pool.gpu.type, list(gpus))
+        yield Problem(f"{path}.gpu.type", f"unknown GPU {pool.gpu.type!r}",
+                      f"did you mean '{hint}'?" if hint else f"use one of {', '.join(gpus)}")
+    machine = machines.get(pool.machine_type)
+    if machine is None:
+        hint = closest(pool.machine_type, list(machines))
+        yield Problem(f"{path}.machineType", f"unknown GPU machine type {pool.machine_type!r}",
+                      f"did you mean '{hint}'?" if hint else "use a g2, a2, a3 or n1 machine type")
+    elif pool.gpu.type in gpus:
+        mismatch = catalog.gpu_mismatch(machine, pool.gpu.type, pool.gpu.count)
+        if mismatch:
+            suggestion = catalog.machine_for(pool.gpu.type, pool.gpu.count)
+            fix = (f"use machineType {suggestion}" if suggestion
+                   else f"set gpu to {{type: {machine.gpu}, count: {machine.gpus}}}" if machine.gpu
+                   else "use a GPU count the machine can attach")
+            yield Problem(f"{path}.machineType", mismatch, fix)
+    if pool.min_nodes > pool.max_nodes:
+        yield Problem(f"{path}.minNodes", f"minNodes ({pool.min_nodes}) is above maxNodes ({pool.max_nodes})",
+                      "raise maxNodes or lower minNodes")
+    zones = catalog.regions()[region]
+    for zone in pool.zones or []:
+        if zone not in zones:
+            yield Problem(f"{path}.zones", f"{zone!r} is not a zone of {region}", f"use zones among {', '.join(zones)}")
+    if pool.zones is not None and len(set(pool.zones)) != len(pool.zones):
+        yield Problem(f"{path}.zones", "a zone is listed twice", "list each zone once")

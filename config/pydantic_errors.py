@@ -1,0 +1,71 @@
+"""Turn pydantic's validation errors into Problems with a config path and a fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from config.base import closest
+from config.problems import Problem
+
+# pydantic error-type prefix -> (what the value should have been, how to write it)
+_TYPE_FIXES = {
+    "int": ("a whole number", "write digits only, e.g. 4"),
+    "float": ("a number", "write a number, e.g. 0.9"),
+    "bool": ("true or false", "write true or false"),
+    "string": ("a string", "write a string"),
+    "dict": ("a map", "write a map of keys to values"),
+    "list": ("a list", "write a list, e.g. [a, b]"),
+    "model": ("a map", "write a map of keys to values"),
+}
+
+
+def problems_from(error: ValidationError, root: str, skip: Sequence[str] = ()) -> list[Problem]:
+    """One Problem per pydantic error; `skip` drops union tags (e.g. runtime names) from paths."""
+    return [p for e in error.errors() for p in _problems(e, root, skip)]
+
+
+def _path(root: str, loc: tuple[int | str, ...], skip: Sequence[str]) -> str:
+    parts = [str(x) for i, x in enumerate(loc) if not (i > 0 and x in skip)]
+    return ".".join([root, *parts]) if parts else root
+
+
+def _problems(e: ErrorDetails, root: str, skip: Sequence[str]) -> Iterator[Problem]:
+    path = _path(root, e["loc"], skip)
+    kind, ctx, value = e["type"], e.get("ctx", {}), e.get("input")
+    if kind == "unknown_keys":
+        for key in ctx["keys"]:
+            hint = closest(key, ctx["allowed"])
+            fix = f"did you mean '{hint}'?" if hint else f"allowed keys: {', '.join(ctx['allowed'])}"
+            yield Problem(f"{path}.{key}", "unknown key", fix)
+        return
+    yield Problem(path, *_what_and_fix(kind, ctx, value, e["msg"]))
+
+
+def _what_and_fix(kind: str, ctx: dict[str, Any], value: Any, msg: str) -> tuple[str, str]:
+    if kind == "missing":
+        return "required key is missing", "add it (see the environment-file reference in README.md)"
+    if kind == "literal_error":
+        return f"{value!r} is not allowed", f"use one of {ctx['expected']}"
+    if kind == "union_tag_invalid":
+        return f"unknown {ctx['discriminator'].strip(chr(39))} {value.get('runtime')!r}", (
+            f"use one of {ctx['expected_tags']}"
+        )
+    if kind == "union_tag_not_found":
+        return f"{ctx['discriminator'].strip(chr(39))} is missing", "add runtime: tei, tgi, vllm or triton"
+    if kind == "value_error":
+        what, _, fix = str(ctx.get("error", msg)).partition(" — ")
+        return what, fix or "change the value"
+    for type_name, (expected, fix) in _TYPE_FIXES.items():
+        if kind.startswith(f"{type_name}_"):
+            return f"{value!r} is not {expected}", fix
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"):
+        return f"{value!r}: {msg[0].lower()}{msg[1:]}", "change the value"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not have the expected form", f"match the pattern {ctx['pattern']}"
+    if kind in ("too_short", "too_long"):
+        return msg, "change the number of entries"
+    return msg, "see the environment-file reference in README.md"

@@ -1,0 +1,153 @@
+"""Config models of the model servers: one typed spec per runtime, discriminated on `runtime`.
+
+Keys follow each server's own vocabulary in camelCase (TGI `numShard`, vLLM `tensorParallelSize`).
+Shape, types and ranges are checked here; rules that need the pool's GPU live in config.checks.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from config.base import StrictModel
+
+MODEL_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
+
+
+class Autoscaling(StrictModel):
+    min_replicas: int = Field(1, ge=1)
+    """Replicas kept warm; scaling to zero is not offered (cold starts take minutes)."""
+    max_replicas: int = Field(ge=1)
+    """Upper bound; the GPU pool's maxNodes must leave room for it."""
+    target_queue_size: float = Field(3, gt=0)
+    """Average requests waiting per replica before another replica is added (GKE guidance: 3-5)."""
+    scale_down_stabilization_seconds: int = Field(300, ge=0, le=3600)
+    """How long the load must stay low before replicas are removed."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"minReplicas ({self.min_replicas}) is above maxReplicas ({self.max_replicas})"
+                " — raise maxReplicas or lower minReplicas"
+            )
+        return self
+
+
+class Resources(StrictModel):
+    cpu: str | None = Field(None, pattern=r"^\d+(\.\d+)?m?$")
+    """CPU request = limit per replica, e.g. "6" or "5500m"; default: the pod's share of the node."""
+    memory: str | None = Field(None, pattern=r"^\d+(Mi|Gi)$")
+    """Memory request = limit, e.g. "24Gi"; default: the pod's share of the node."""
+    ephemeral_storage: str | None = Field(None, pattern=r"^\d+(Mi|Gi)$")
+    """Ephemeral-storage request (model cache); default: the pod's share of the boot disk."""
+
+
+class Architecture(StrictModel):
+    """Architecture of a model the sizing catalog does not know (values from its config.json)."""
+
+    params_billion: float = Field(gt=0)
+    layers: int = Field(gt=0)
+    hidden_size: int = Field(gt=0)
+    attention_heads: int = Field(gt=0)
+    kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    intermediate_size: int = Field(gt=0)
+    vocab_size: int = Field(gt=0)
+    max_position_embeddings: int = Field(gt=0)
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+
+
+class ServiceBase(StrictModel):
+    model: str = Field(pattern=MODEL_ID)
+    """Hugging Face model id, e.g. BAAI/bge-m3 (Triton: the model's name in the repository)."""
+    revision: str | None = None
+    """Git revision (commit sha or tag) of the model: pin it so a re-deploy serves the same weights."""
+    pool: str
+    """The GPU node pool (a `nodePools` key) the server runs on."""
+    replicas: int = Field(1, ge=0)
+    """Replicas when `autoscaling` is not set."""
+    image: str | None = Field(None, pattern=r"^[^\s:@]+(:[\w][\w.-]*)?(@sha256:[0-9a-f]{64})?$")
+    """Image override, pinned by tag or digest (never `latest`)."""
+    autoscaling: Autoscaling | None = None
+    auth: bool = True
+    """Require an API key at the server; false opts out (the preview warns)."""
+    extra_args: list[str] = []
+    """Passed to the server after the generated arguments."""
+    resources: Resources = Resources()
+    architecture: Architecture | None = None
+    """Needed for memory sizing when the model is not in the sizing catalog."""
+
+
+class TeiService(ServiceBase):
+    runtime: Literal["tei"]
+    dtype: str | None = None
+    """float16 or float32 (CUDA builds; bfloat16 only exists in TEI's python backend)."""
+    pooling: str | None = None
+    """cls, mean, splade or last-token; default: the model's 1_Pooling/config.json."""
+    max_batch_tokens: int | None = Field(None, gt=0)
+    max_client_batch_size: int | None = Field(None, gt=0)
+    max_concurrent_requests: int | None = Field(None, gt=0)
+    auto_truncate: bool | None = None
+    """Truncate inputs longer than the model's maximum (TEI 1.9 default: true)."""
+
+
+class TgiService(ServiceBase):
+    runtime: Literal["tgi"]
+    quantize: str | None = None
+    num_shard: int = Field(1, ge=1)
+    """GPUs per replica (tensor parallelism)."""
+    max_input_tokens: int | None = Field(None, gt=0)
+    max_total_tokens: int | None = Field(None, gt=0)
+    max_batch_prefill_tokens: int | None = Field(None, gt=0)
+    max_batch_total_tokens: int | None = Field(None, gt=0)
+    max_concurrent_requests: int | None = Field(None, gt=0)
+    kv_cache_dtype: str | None = None
+    dtype: str | None = None
+    cuda_memory_fraction: float | None = Field(None, gt=0, le=1)
+
+
+class VllmService(ServiceBase):
+    runtime: Literal["vllm"]
+    quantization: str | None = None
+    tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1)
+    max_model_len: int | None = Field(None, gt=0)
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    max_num_seqs: int | None = Field(None, gt=0)
+    kv_cache_dtype: str | None = None
+    dtype: str | None = None
+    served_model_name: str | None = Field(None, pattern=r"^[\w./-]+$")
+    """Name clients send as `model`; default: the service name, stable across model upgrades."""
+
+
+class TritonService(ServiceBase):
+    runtime: Literal["triton"]
+    model_repository: str = Field(pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$")
+    """gs:// path of the Triton model repository, read through Workload Identity."""
+    gpus: int = Field(1, ge=1)
+    """GPUs per replica."""
+
+
+ServiceConfig = Annotated[
+    TeiService | TgiService | VllmService | TritonService, Field(discriminator="runtime")
+]
+RUNTIMES = ("tei", "tgi", "vllm", "triton")
+
+
+def gpus_per_replica(service: ServiceConfig) -> int:
+    """GPUs one pod asks for: TEI always 1 (one process opens one GPU)."""
+    if isinstance(service, TgiService):
+        return service.num_shard
+    if isinstance(service, VllmService):
+        return service.tensor_parallel_size * service.pipeline_parallel_size
+    if isinstance(service, TritonService):
+        return service.gpus
+    return 1
+
+
+def replica_range(service: ServiceConfig) -> tuple[int, int]:
+    if service.autoscaling is not None:
+        return service.autoscaling.min_replicas, service.autoscaling.max_replicas
+    return service.replicas, service.replicas

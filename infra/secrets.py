@@ -1,0 +1,37 @@
+"""The Hugging Face token: one Secret Manager secret, mirrored into the serving namespace."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+HF_TOKEN_KEY = "HF_TOKEN"
+
+
+class HfToken(pulumi.ComponentResource):
+    secret_id: pulumi.Output[str]
+    kubernetes_secret_name: pulumi.Output[str]
+
+    def __init__(self, name: str, project: str, secret_id: str, token: pulumi.Output[str],
+                 namespace: pulumi.Input[str], provider: k8s.Provider, labels: dict[str, str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("gke-serving:infra:HfToken", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        secret = gcp.secretmanager.Secret(
+            f"{name}-secret", project=project, secret_id=secret_id, labels=labels,
+            replication={"auto": {}}, opts=child)
+        gcp.secretmanager.SecretVersion(
+            f"{name}-version", secret=secret.id, secret_data=pulumi.Output.secret(token),
+            # Keep the previous version disabled rather than destroyed, so a bad rotation can be undone.
+            deletion_policy="DISABLE", opts=child)
+        k8s_secret = k8s.core.v1.Secret(
+            f"{name}-k8s",
+            metadata={"name": "hf-token", "namespace": namespace,
+                      "labels": {"app.kubernetes.io/part-of": "gke-serving"}},
+            type="Opaque",
+            string_data={HF_TOKEN_KEY: pulumi.Output.secret(token)},
+            opts=pulumi.ResourceOptions(parent=self, provider=provider))
+        self.secret_id = secret.secret_id
+        self.kubernetes_secret_name = k8s_secret.metadata.apply(lambda m: m.name)
+        self.register_outputs({"secretId": self.secret_id})

@@ -1,0 +1,81 @@
+"""Rendered Kubernetes manifests: one file per object, validated against the cluster version's schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import referencing
+import yaml
+
+from preview.engine import Registration
+from preview.plan import redact
+
+_SKIP = ("kubernetes:yaml", "kubernetes:helm")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    file: str
+    body: dict[str, Any]
+
+
+def manifests_of(registrations: list[Registration]) -> list[Manifest]:
+    result = []
+    for r in registrations:
+        if not r.custom or not r.type.startswith("kubernetes:") or r.type.startswith(_SKIP):
+            continue
+        body = {k: v for k, v in redact(r.inputs).items() if v is not None}
+        meta = body.get("metadata", {})
+        scope = meta.get("namespace", "cluster")
+        file = f"{scope}_{body['kind'].lower()}_{meta.get('name', r.name)}.yaml"
+        result.append(Manifest(file, body))
+    return result
+
+
+def write_manifests(manifests: list[Manifest], directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.yaml"):
+        old.unlink()
+    for m in manifests:
+        (directory / m.file).write_text(yaml.safe_dump(m.body, sort_keys=False))
+
+
+def _schema_dir(version: str) -> Any:
+    # kubernetes-validate ships the strict (additionalProperties: false) OpenAPI schemas per minor
+    # version; strict catches a misspelt field that the API server would silently drop.
+    return resources.files("kubernetes_validate").joinpath("kubernetes-json-schema", f"v{version}.0-local-strict")
+
+
+@cache
+def _registry(version: str) -> referencing.Registry[Any]:
+    definitions = json.loads(_schema_dir(version).joinpath("_definitions.json").read_text())
+    return referencing.Resource.from_contents(definitions) @ referencing.Registry()
+
+
+@cache
+def _validator(version: str, kind: str, api_version: str) -> jsonschema.protocols.Validator | None:
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    path = _schema_dir(version).joinpath(f"{kind.lower()}-{group_version}.json")
+    if not path.is_file():
+        return None
+    schema = json.loads(path.read_text())
+    validator: jsonschema.protocols.Validator = jsonschema.Draft202012Validator(schema, registry=_registry(version))
+    return validator
+
+
+def validate_manifest(body: dict[str, Any], version: str) -> list[str]:
+    """Schema errors of one manifest ("" path = the object); unknown kinds are reported as such."""
+    validator = _validator(version, body["kind"], body["apiVersion"])
+    if validator is None:
+        return [f"no schema for {body['apiVersion']} {body['kind']} in Kubernetes {version}"]
+    return [
+        f"{'.'.join(str(p) for p in e.absolute_path) or '(object)'}: {e.message}"
+        for e in validator.iter_errors(body)
+    ]

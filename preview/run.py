@@ -1,0 +1,91 @@
+"""The offline preview: run the program under mocks, write the plan and manifests, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from config.problems import InvalidEnvironment
+from preview.engine import ROOT, ProgramRun, run_program
+from preview.envfile import read_environment_file
+from preview.manifests import Manifest, manifests_of, validate_manifest, write_manifests
+from preview.plan import build_plan
+from preview.report import resource_tree, summary
+
+PROJECT = "gke-serving"
+EXIT_OK, EXIT_POLICY, EXIT_INVALID = 0, 1, 2
+
+
+class _Warnings(logging.Handler):
+    """Collects the program's `pulumi.log.warn` lines (the mock engine logs them here)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def preview_environment(env: str, out_dir: str | None = None, *, quiet: bool = False) -> int:
+    started = time.perf_counter()
+    env_file = ROOT / "environments" / f"Pulumi.{env}.yaml"
+    out = Path(out_dir) if out_dir else ROOT / "build" / env
+    warnings = _Warnings()
+    logger = logging.getLogger("pulumi-preview")
+    logger.propagate = False
+    logger.handlers = [warnings]
+    try:
+        config = read_environment_file(env_file)
+        run = run_program(PROJECT, env, config, logger=logger)
+    except InvalidEnvironment as e:
+        print(f"error: {env_file.relative_to(ROOT) if env_file.is_relative_to(ROOT) else env_file}: "
+              f"{len(e.problems)} problem(s), nothing was created:", file=sys.stderr)
+        for problem in e.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    plan = build_plan(PROJECT, env, run)
+    manifests = manifests_of(run.registrations)
+    version = _kubernetes_version(run)
+    schema_errors = {m.file: validate_manifest(m.body, version) for m in manifests}
+    plan["warnings"] = warnings.messages
+    plan["manifests"] = {"kubernetesVersion": version, "files": [m.file for m in manifests],
+                         "schemaErrors": {f: errs for f, errs in schema_errors.items() if errs}}
+    _write(out, plan, manifests)
+    if not quiet:
+        print(f"Previewing update ({env}), offline against mocks:\n")
+        print(resource_tree(PROJECT, env, run.registrations))
+        print()
+        print(summary(run.registrations))
+    for message in warnings.messages:
+        print(f"warning: {message}")
+    failed = {f: errs for f, errs in schema_errors.items() if errs}
+    for file, errs in failed.items():
+        for err in errs:
+            print(f"schema: {file}: {err}")
+    print(f"\n{len(run.registrations) + 1} resources, {len(manifests)} manifests (Kubernetes {version}) "
+          f"in {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}; {time.perf_counter() - started:.1f}s")
+    return EXIT_POLICY if failed else EXIT_OK
+
+
+def _kubernetes_version(run: ProgramRun) -> str:
+    cluster = next((r for r in run.registrations if r.type == "gcp:container/cluster:Cluster"), None)
+    version = _cluster_config_version(cluster.inputs if cluster else {})
+    return version
+
+
+def _cluster_config_version(_: dict[str, Any]) -> str:
+    from pulumi.runtime.config import CONFIG
+
+    cluster = json.loads(CONFIG.get().get(f"{PROJECT}:cluster", "{}"))
+    return str(cluster.get("kubernetesVersion", "1.34"))
+
+
+def _write(out: Path, plan: dict[str, Any], manifests: list[Manifest]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plan.json").write_text(json.dumps(plan, indent=2, sort_keys=False) + "\n")
+    write_manifests(manifests, out / "manifests")
