@@ -124,6 +124,8 @@ class VllmService(ServiceBase):
 
 class TritonService(ServiceBase):
     runtime: Literal["triton"]
+    model: str = Field(pattern=r"^[\w.-]+$")
+    """The model's name in the repository (its folder name)."""
     model_repository: str = Field(pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$")
     """gs:// path of the Triton model repository, read through Workload Identity."""
     gpus: int = Field(1, ge=1)

@@ -12,7 +12,7 @@ from infra.gpu_pool import GpuNodePool
 from infra.identity import NodeServiceAccount
 from infra.kubeconfig import kubernetes_provider
 from infra.network import Network
-from infra.secrets import HfToken
+from infra.secrets import HF_TOKEN_SECRET_NAME, HfToken
 
 APIS = (
     "compute.googleapis.com",
@@ -30,7 +30,7 @@ class Platform(pulumi.ComponentResource):
     pools: dict[str, GpuNodePool]
     provider: k8s.Provider
     namespace: pulumi.Output[str]
-    hf_token_secret: pulumi.Output[str]
+    hf_token_secret: str
 
     def __init__(self, name: str, env: Environment, hf_token: pulumi.Output[str], stack: str,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -71,7 +71,7 @@ class Platform(pulumi.ComponentResource):
             }},
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider))
         self.namespace = namespace.metadata.apply(lambda m: m.name)
-        token = HfToken(f"{name}-hf-token", env.project, f"{env.cluster.name}-hf-token", hf_token,
+        HfToken(f"{name}-hf-token", env.project, f"{env.cluster.name}-hf-token", hf_token,
                         self.namespace, self.provider, labels, opts=after_apis)
-        self.hf_token_secret = token.kubernetes_secret_name
+        self.hf_token_secret = HF_TOKEN_SECRET_NAME
         self.register_outputs({"cluster": self.cluster.name, "namespace": self.namespace})

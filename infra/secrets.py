@@ -7,11 +7,11 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 HF_TOKEN_KEY = "HF_TOKEN"
+HF_TOKEN_SECRET_NAME = "hf-token"  # the Kubernetes Secret the model servers read HF_TOKEN from
 
 
 class HfToken(pulumi.ComponentResource):
     secret_id: pulumi.Output[str]
-    kubernetes_secret_name: pulumi.Output[str]
 
     def __init__(self, name: str, project: str, secret_id: str, token: pulumi.Output[str],
                  namespace: pulumi.Input[str], provider: k8s.Provider, labels: dict[str, str],
@@ -25,13 +25,12 @@ class HfToken(pulumi.ComponentResource):
             f"{name}-version", secret=secret.id, secret_data=pulumi.Output.secret(token),
             # Keep the previous version disabled rather than destroyed, so a bad rotation can be undone.
             deletion_policy="DISABLE", opts=child)
-        k8s_secret = k8s.core.v1.Secret(
+        k8s.core.v1.Secret(
             f"{name}-k8s",
-            metadata={"name": "hf-token", "namespace": namespace,
+            metadata={"name": HF_TOKEN_SECRET_NAME, "namespace": namespace,
                       "labels": {"app.kubernetes.io/part-of": "gke-serving"}},
             type="Opaque",
             string_data={HF_TOKEN_KEY: pulumi.Output.secret(token)},
             opts=pulumi.ResourceOptions(parent=self, provider=provider))
         self.secret_id = secret.secret_id
-        self.kubernetes_secret_name = k8s_secret.metadata.apply(lambda m: m.name)
         self.register_outputs({"secretId": self.secret_id})

@@ -39,12 +39,25 @@ def manifests_of(registrations: list[Registration]) -> list[Manifest]:
     return result
 
 
+_FIRST = ("apiVersion", "kind", "metadata")
+
+
+def canonical(value: Any, top: bool = False) -> Any:
+    """Stable key order (the engine's maps are unordered): apiVersion, kind, metadata, then sorted."""
+    if isinstance(value, dict):
+        keys = [k for k in _FIRST if top and k in value] + sorted(k for k in value if not (top and k in _FIRST))
+        return {k: canonical(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 def write_manifests(manifests: list[Manifest], directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for old in directory.glob("*.yaml"):
         old.unlink()
     for m in manifests:
-        (directory / m.file).write_text(yaml.safe_dump(m.body, sort_keys=False))
+        (directory / m.file).write_text(yaml.safe_dump(canonical(m.body, top=True), sort_keys=False))
 
 
 def _schema_dir(version: str) -> Any:

@@ -87,5 +87,5 @@ def _cluster_config_version(_: dict[str, Any]) -> str:
 
 def _write(out: Path, plan: dict[str, Any], manifests: list[Manifest]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "plan.json").write_text(json.dumps(plan, indent=2, sort_keys=False) + "\n")
+    (out / "plan.json").write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n")
     write_manifests(manifests, out / "manifests")

@@ -1,0 +1,141 @@
+"""The Deployment of a model server as plain manifest data (pure; the component registers it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from workloads.pod_resources import PodResources
+from workloads.server import ServerSpec
+
+PRESTOP_SECONDS = 30  # the load balancer needs this long to stop sending new requests to the pod
+SHM_GIB_PER_GPU = 2  # NCCL's shared-memory transport; the 64 MiB container default breaks it
+HF_TOKEN_SECRET_KEY = "HF_TOKEN"
+API_KEY_SECRET_KEY = "api-key"
+
+
+@dataclass(frozen=True)
+class Placement:
+    accelerator: str
+    pool: str
+    gpus: int
+
+
+@dataclass(frozen=True)
+class Secrets:
+    hf_token: str | None  # Kubernetes Secret holding HF_TOKEN
+    api_key: str | None  # Kubernetes Secret holding the service's API key
+
+
+def labels(name: str, runtime: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/component": "model-server",
+        "app.kubernetes.io/part-of": "gke-serving",
+        "app.kubernetes.io/managed-by": "pulumi",
+        "gke-serving/runtime": runtime,
+    }
+
+
+def selector(name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+
+
+def _env(spec: ServerSpec, secrets: Secrets) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in spec.env.items()]
+    if secrets.hf_token:
+        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
+            "name": secrets.hf_token, "key": HF_TOKEN_SECRET_KEY}}})
+    if spec.api_key_env and secrets.api_key:
+        env.append({"name": spec.api_key_env, "valueFrom": {"secretKeyRef": {
+            "name": secrets.api_key, "key": API_KEY_SECRET_KEY}}})
+    return env
+
+
+def _volumes(spec: ServerSpec, res: PodResources, gpus: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "4Gi"}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 (a volume, not a temp file)
+    if spec.cache_path:
+        # Weights land on the node's ephemeral storage: no PVC to provision, gone with the pod.
+        volumes.append({"name": "model-cache", "emptyDir": {"sizeLimit": res.ephemeral_storage}})
+        mounts.append({"name": "model-cache", "mountPath": spec.cache_path})
+    if gpus > 1 or spec.runtime == "vllm":
+        # vLLM's engine processes also exchange tensors through /dev/shm, even on one GPU.
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory",
+                                                      "sizeLimit": f"{SHM_GIB_PER_GPU * gpus}Gi"}})
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    return volumes, mounts
+
+
+def _security(spec: ServerSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    pod: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
+    if spec.run_as_user is not None:
+        pod |= {"runAsNonRoot": True, "runAsUser": spec.run_as_user, "runAsGroup": spec.run_as_user,
+                "fsGroup": spec.run_as_user}
+    container = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": spec.read_only_root,
+    }
+    return pod, container
+
+
+def deployment_spec(name: str, spec: ServerSpec, res: PodResources, place: Placement, secrets: Secrets, *,
+                    probes: dict[str, dict[str, Any]], startup_budget: int, replicas: int | None,
+                    service_account: str | None, model: str) -> dict[str, Any]:
+    """`replicas` None leaves the count to a HorizontalPodAutoscaler."""
+    volumes, mounts = _volumes(spec, res, place.gpus)
+    pod_security, container_security = _security(spec)
+    ports = [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}]
+    if spec.metrics_port != spec.port:
+        ports.append({"name": "metrics", "containerPort": spec.metrics_port, "protocol": "TCP"})
+    requests = {"cpu": res.cpu, "memory": res.memory, "ephemeral-storage": res.ephemeral_storage,
+                "nvidia.com/gpu": str(place.gpus)}
+    container = {
+        "name": "server",
+        "image": spec.image,
+        "args": spec.args,
+        "env": _env(spec, secrets),
+        "ports": ports,
+        # Requests equal limits: a Guaranteed pod is the last to be evicted from a GPU node.
+        "resources": {"requests": requests, "limits": dict(requests)},
+        "volumeMounts": mounts,
+        "securityContext": container_security,
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
+        **probes,
+    }
+    one_at_a_time = replicas is not None and replicas <= 1
+    pod_labels = labels(name, spec.runtime)
+    return {
+        **({"replicas": replicas} if replicas is not None else {}),
+        "selector": {"matchLabels": selector(name)},
+        "revisionHistoryLimit": 3,
+        # A new replica of a single-replica service starts before the old one stops (no outage);
+        # with more replicas, one is replaced at a time without asking for an extra GPU.
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {
+            "maxSurge": 1 if one_at_a_time else 0, "maxUnavailable": 0 if one_at_a_time else 1}},
+        "progressDeadlineSeconds": startup_budget + 600,
+        "template": {
+            "metadata": {"labels": pod_labels, "annotations": {"gke-serving/model": model}},
+            "spec": {
+                "containers": [container],
+                "volumes": volumes,
+                "nodeSelector": {"cloud.google.com/gke-accelerator": place.accelerator,
+                                 "cloud.google.com/gke-nodepool": place.pool},
+                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                "topologySpreadConstraints": [
+                    {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
+                     "labelSelector": {"matchLabels": selector(name)}}
+                    for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+                ],
+                "securityContext": pod_security,
+                **({"serviceAccountName": service_account} if service_account else {}),
+                # Servers never call the Kubernetes API; Workload Identity needs no token either.
+                "automountServiceAccountToken": False,
+                "terminationGracePeriodSeconds": PRESTOP_SECONDS + spec.shutdown_seconds + 10,
+                # A Service named `vllm` would inject VLLM_PORT=tcp://..., which vLLM reads and rejects.
+                "enableServiceLinks": False,
+            },
+        },
+    }

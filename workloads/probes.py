@@ -1,0 +1,67 @@
+"""Probe timings: a startup budget that follows the model's size, then fast health checks."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from config.services import ServiceConfig, TgiService, VllmService
+from sizing.models import Architecture, resolve, weight_bytes
+
+STARTUP_PERIOD_SECONDS = 10
+# Budget = fixed engine start (CUDA init, warm-up, CUDA graphs) + time per GiB of weights
+# (download from the Hub at ~40 MiB/s, then load from disk). [estimate]; the GKE samples give
+# 10 min (vLLM, 7B) to 1 h (TGI benchmarks).
+ENGINE_START_SECONDS = 300
+SECONDS_PER_GIB = 30
+MIN_BUDGET_SECONDS, MAX_BUDGET_SECONDS = 600, 3600
+UNKNOWN_MODEL_BUDGET_SECONDS = 1800
+
+
+def weights_gib(service: ServiceConfig) -> float | None:
+    """Size of the weights to download, from the sizing catalog or the service's architecture."""
+
+    if service.architecture is not None:
+        a = service.architecture
+        arch = Architecture(
+            layers=a.layers, hidden_size=a.hidden_size, attention_heads=a.attention_heads,
+            kv_heads=a.kv_heads, head_dim=a.head_dim, intermediate_size=a.intermediate_size,
+            vocab_size=a.vocab_size, max_position_embeddings=a.max_position_embeddings,
+            params=a.params_billion * 1e9, dtype=a.dtype)
+    else:
+        found = resolve(service.model)
+        if found is None:
+            return None
+        arch = found[1]
+    quantization = service.quantize if isinstance(service, TgiService) else (
+        service.quantization if isinstance(service, VllmService) else None)
+    dtype = getattr(service, "dtype", None)
+    return weight_bytes(arch, quantization=quantization, dtype=dtype) / 2**30
+
+
+def startup_budget_seconds(weights: float | None) -> int:
+    if weights is None:
+        return UNKNOWN_MODEL_BUDGET_SECONDS
+    budget = ENGINE_START_SECONDS + SECONDS_PER_GIB * weights
+    return int(min(max(budget, MIN_BUDGET_SECONDS), MAX_BUDGET_SECONDS))
+
+
+def probes(health_path: str, liveness_path: str, budget_seconds: int) -> dict[str, dict[str, Any]]:
+    """startupProbe holds the other two back until the server answers once, so a pod still
+    downloading weights is never restarted by its liveness probe."""
+    return {
+        "startupProbe": {
+            "httpGet": {"path": health_path, "port": "http"},
+            "periodSeconds": STARTUP_PERIOD_SECONDS, "timeoutSeconds": 5,
+            "failureThreshold": math.ceil(budget_seconds / STARTUP_PERIOD_SECONDS),
+        },
+        "readinessProbe": {
+            "httpGet": {"path": health_path, "port": "http"},
+            "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            # A busy server may answer slowly; four missed checks a minute apart mean it is stuck.
+            "httpGet": {"path": liveness_path, "port": "http"},
+            "periodSeconds": 15, "timeoutSeconds": 10, "failureThreshold": 4,
+        },
+    }
