@@ -1,14 +1,24 @@
-"""Composition root: load the environment, build the platform and the model servers, export."""
+"""Composition root: load the environment, build the platform, the model servers and the gateway, export."""
 
 import pulumi
 
 from config import PROJECT, load_environment
 from infra import Platform
-from workloads import ModelServer, ModelServerArgs
+from workloads import (
+    Autoscaling,
+    AutoscalingArgs,
+    Gateway,
+    GatewayArgs,
+    ModelServer,
+    ModelServerArgs,
+    Scaled,
+    ServingNetworkPolicies,
+)
 
 env = load_environment()
 hf_token = pulumi.Config(PROJECT).require_secret("hfToken")
 platform = Platform("platform", env, hf_token, pulumi.get_stack())
+in_cluster = pulumi.ResourceOptions(providers=[platform.provider], depends_on=[platform])
 
 servers = {
     name: ModelServer(
@@ -18,11 +28,30 @@ servers = {
             hf_token_secret=platform.hf_token_secret, autoscaled=service.autoscaling is not None,
             project=env.project, secret_prefix=env.cluster.name,
         ),
-        opts=pulumi.ResourceOptions(providers=[platform.provider], depends_on=[platform]),
+        opts=in_cluster,
     )
     for name, service in env.services.items()
 }
+specs = {name: server.spec for name, server in servers.items()}
+gateway = Gateway(
+    "gateway",
+    GatewayArgs(config=env.gateway, project=env.project, region=env.region, name_prefix=env.cluster.name,
+                network=platform.network, subnetwork=platform.subnetwork, namespace=platform.namespace,
+                backends=specs),
+    opts=in_cluster,
+)
+Autoscaling(
+    "autoscaling",
+    AutoscalingArgs(namespace=platform.namespace, project=env.project, name_prefix=env.cluster.name,
+                    services={name: Scaled(spec, env.services[name].autoscaling) for name, spec in specs.items()}),
+    opts=in_cluster,
+)
+ServingNetworkPolicies("network-policy", platform.namespace, specs, env.gateway.proxy_subnet_cidr, opts=in_cluster)
 
 pulumi.export("cluster", platform.cluster.name)
 pulumi.export("namespace", platform.namespace)
 pulumi.export("apiKeys", pulumi.Output.secret({n: s.api_key for n, s in servers.items() if s.api_key is not None}))
+pulumi.export("gatewayAddress", gateway.address)
+pulumi.export("serviceUrls", gateway.service_urls)
+if gateway.dns_records is not None:
+    pulumi.export("gatewayDnsRecords", gateway.dns_records)  # create them in the domain's DNS zone

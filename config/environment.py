@@ -12,6 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 
 import catalog
 from config.base import closest
+from config.gateway_checks import check_gateway
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.platform_checks import check_platform
 from config.problems import InvalidEnvironment, Problem
@@ -68,6 +69,7 @@ def parse_environment(raw: Mapping[str, Any]) -> Environment:
         raise InvalidEnvironment(problems)
     region = str(raw["gcp:region"])
     problems.extend(check_platform(region, sections["cluster"], sections["nodePools"]))
+    problems.extend(check_gateway(sections["gateway"], sections["cluster"]))
     findings = check_services(sections["services"], sections["nodePools"])
     problems.extend(findings.problems)
     if problems:

@@ -122,8 +122,29 @@ class NodePoolConfig(StrictModel):
     """GKE-managed NVIDIA driver; LATEST runs on COS only, which is the image used."""
 
 
+GatewayClass = Literal["gke-l7-regional-external-managed", "gke-l7-rilb"]
+HOSTNAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
+
+
 class GatewayConfig(StrictModel):
-    class_name: str = "gke-l7-regional-external-managed"
-    """GatewayClass of the load balancer in front of every service."""
-    request_timeout_seconds: int = Field(600, ge=1, le=86400)
-    """Backend timeout for LLM services: long enough for a streamed answer (the LB default is 30 s)."""
+    class_name: GatewayClass = "gke-l7-regional-external-managed"
+    """GatewayClass of the regional load balancer in front of every service: the regional external
+    Application Load Balancer, or gke-l7-rilb for an internal one reachable only from the VPC."""
+    domain: str | None = Field(None, pattern=HOSTNAME_PATTERN, max_length=253)
+    """DNS name clients use (e.g. llm.example.com): the gateway then serves HTTPS only, with a
+    Google-managed Certificate Manager certificate authorised by a DNS record the stack outputs.
+    Unset: plain HTTP on the address — API keys then cross the network in clear text."""
+    proxy_subnet_cidr: str = "10.24.0.0/23"
+    """Proxy-only subnet (purpose REGIONAL_MANAGED_PROXY) the regional load balancer's Envoy proxies
+    take their addresses from; its traffic reaches the pods from this range (/23 recommended)."""
+    create_proxy_subnet: bool = True
+    """false when an existing network already has the region's one ACTIVE proxy-only subnet;
+    proxySubnetCidr must then be that subnet's range, which the network policy admits."""
+    request_timeout_seconds: int = Field(600, ge=300, le=86400)
+    """Backend timeout for LLM services (TGI, vLLM, Triton): a long streamed answer must finish
+    within it (the load balancer's default is 30 s)."""
+    embedding_timeout_seconds: int = Field(60, ge=1, le=86400)
+    """Backend timeout for TEI services: embedding a batch takes seconds, so a stuck request
+    fails fast."""
+
+    _check_cidr = field_validator("proxy_subnet_cidr")(_cidr)

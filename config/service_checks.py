@@ -118,7 +118,7 @@ def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Prob
     if kv and kv.startswith("nvfp4"):
         yield Problem(f"{path}.kvCacheDtype", f"{kv} needs Blackwell GPUs (compute capability 10.0)",
                       "use fp8_e5m2")
-    elif kv and "e4m3" in kv or kv == "fp8":
+    elif (kv and "e4m3" in kv) or kv == "fp8":
         if not gpu.supports_fp8:
             yield Problem(f"{path}.kvCacheDtype", f"an fp8 e4m3 KV cache needs FP8 hardware, which {gpu.name} lacks",
                           "use fp8_e5m2, or a pool of L4 or H100")

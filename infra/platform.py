@@ -30,6 +30,8 @@ class Platform(pulumi.ComponentResource):
     pools: dict[str, GpuNodePool]
     provider: k8s.Provider
     namespace: pulumi.Output[str]
+    network: pulumi.Output[str]  # VPC id: the gateway's proxy-only subnet joins it
+    subnetwork: pulumi.Output[str]  # node subnet id: an internal gateway's address comes from it
     hf_token_secret: str
 
     def __init__(self, name: str, env: Environment, hf_token: pulumi.Output[str], stack: str,
@@ -45,6 +47,7 @@ class Platform(pulumi.ComponentResource):
         ]
         after_apis = pulumi.ResourceOptions(parent=self, depends_on=apis)
         network = Network(f"{name}-network", env.project, env.region, env.cluster, opts=after_apis)
+        self.network, self.subnetwork = network.network, network.subnetwork
         nodes = NodeServiceAccount(f"{name}-nodes", env.project, f"{env.cluster.name}-nodes"[:30],
                                    opts=after_apis)
         gke = GkeCluster(f"{name}-gke", env.project, env.cluster, network.network, network.subnetwork,

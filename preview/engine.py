@@ -55,7 +55,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             urn, request.type, request.name, request.parent, bool(request.custom), request.provider, inputs))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id or "", state)
         state_proto = _sync_await(rpc.serialize_properties(state, {}))
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=state_proto)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id or "", object=state_proto)
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,11 @@ def run_program(project: str, stack: str, config: StackConfig, *, logger: loggin
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=logger)
     pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+
+    def program_main() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program_main))
     root = settings.get_root_resource()
     exported: dict[str, Any] = dict(getattr(root, "outputs", {}))
     outputs, secret = {}, set()

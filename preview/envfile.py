@@ -11,7 +11,7 @@ import yaml
 
 from config.problems import InvalidEnvironment, Problem
 
-SECRET_PLACEHOLDER = "preview-placeholder-secret"
+SECRET_PLACEHOLDER = "preview-placeholder-secret"  # noqa: S105 (a name, not a secret)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -22,11 +22,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, Any] = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node)
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen[key] = loader.construct_object(value_node, deep=True)
+        seen[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
     return seen
 
 

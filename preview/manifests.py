@@ -72,13 +72,26 @@ def _registry(version: str) -> referencing.Registry[Any]:
     return referencing.Resource.from_contents(definitions) @ referencing.Registry()
 
 
+# The project's own schemas of the custom resources it writes (Gateway API, GKE policies, Managed
+# Prometheus), each naming its source CRD in `$comment`; kubernetes-validate has only built-in kinds.
+CRD_SCHEMAS = Path(__file__).resolve().parent / "crd_schemas"
+
+
+def crd_schema_path(api_version: str, kind: str) -> Path:
+    group, _, version = api_version.rpartition("/")
+    return CRD_SCHEMAS / f"{group}_{version}_{kind.lower()}.json"
+
+
 @cache
 def _validator(version: str, kind: str, api_version: str) -> jsonschema.protocols.Validator | None:
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     path = _schema_dir(version).joinpath(f"{kind.lower()}-{group_version}.json")
-    if not path.is_file():
+    if path.is_file():
+        schema = json.loads(path.read_text())
+    elif (crd := crd_schema_path(api_version, kind)).is_file():
+        schema = json.loads(crd.read_text())  # its metadata refers to the cluster version's ObjectMeta
+    else:
         return None
-    schema = json.loads(path.read_text())
     validator: jsonschema.protocols.Validator = jsonschema.Draft202012Validator(schema, registry=_registry(version))
     return validator
 

@@ -35,8 +35,8 @@ class GcpAndKubernetesMocks(pulumi.runtime.Mocks):
         resource_id = str(computed.get("id") or f"{args.name}-{_digest(args.typ, args.name)}")
         return resource_id, state
 
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:  # noqa: ARG002
+        return {}, None  # the program makes no provider calls
 
     def _computed(self, typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         p = inputs.get("project", self.project)
@@ -68,8 +68,17 @@ class GcpAndKubernetesMocks(pulumi.runtime.Mocks):
             return {"id": f"projects/{p}/regions/{region}/subnetworks/{n}", "gatewayAddress": "10.10.0.1"}
         if typ in ("gcp:compute/address:Address", "gcp:compute/globalAddress:GlobalAddress"):
             return {"address": _ip(n, 35), "id": f"projects/{p}/addresses/{n}"}
+        if typ == "gcp:certificatemanager/dnsAuthorization:DnsAuthorization":
+            location = inputs.get("location", "global")
+            # Regional authorizations are PER_PROJECT_RECORD: a CNAME under _acme-challenge_<id>.
+            return {"id": f"projects/{p}/locations/{location}/dnsAuthorizations/{n}", "dnsResourceRecords": [{
+                "name": f"_acme-challenge_{_digest(p, n, length=16)}.{inputs['domain']}.", "type": "CNAME",
+                "data": f"{_digest(n, length=8)}.{location}.authorize.certificatemanager.goog."}]}
+        if typ == "gcp:certificatemanager/certificate:Certificate":
+            return {"id": f"projects/{p}/locations/{inputs.get('location', 'global')}/certificates/{n}"}
         if typ == "gcp:secretmanager/secret:Secret":
-            return {"id": f"projects/{p}/secrets/{inputs['secretId']}", "name": f"projects/{p}/secrets/{inputs['secretId']}"}
+            secret = f"projects/{p}/secrets/{inputs['secretId']}"
+            return {"id": secret, "name": secret}
         if typ == "gcp:secretmanager/secretVersion:SecretVersion":
             return {"name": f"{inputs.get('secret')}/versions/1", "version": "1"}
         if typ == "random:index/randomPassword:RandomPassword":

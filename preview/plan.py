@@ -16,7 +16,7 @@ def redact(value: Any) -> Any:
         if value.get(_special_sig_key) == _special_secret_sig:
             inner = value.get("value")
             # A secret map keeps its keys, so a manifest still shows which entries exist.
-            return {k: REDACTED for k in inner} if isinstance(inner, dict) else REDACTED
+            return dict.fromkeys(inner, REDACTED) if isinstance(inner, dict) else REDACTED
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]

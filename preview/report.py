@@ -23,7 +23,7 @@ def resource_tree(project: str, stack: str, registrations: list[Registration]) -
             lines.append(f" +   {branch + r.type:<{width}}{r.name}")
             walk(r.urn, prefix + ("   " if last else "│  "))
 
-    roots = [p for p in children if p == stack_urn or p == "" or p.split("::")[2] == "pulumi:pulumi:Stack"]
+    roots = [p for p in children if p in (stack_urn, "") or p.split("::")[2] == "pulumi:pulumi:Stack"]
     for root in roots:
         walk(root, "")
     return "\n".join(lines)

@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from config.platform import ClusterConfig
 from config.problems import InvalidEnvironment
-from preview.engine import ROOT, ProgramRun, run_program
-from preview.envfile import read_environment_file
+from preview.engine import ROOT, run_program
+from preview.envfile import StackConfig, read_environment_file
 from preview.manifests import Manifest, manifests_of, validate_manifest, write_manifests
 from preview.plan import build_plan
 from preview.report import resource_tree, summary
@@ -50,7 +51,7 @@ def preview_environment(env: str, out_dir: str | None = None, *, quiet: bool = F
         return EXIT_INVALID
     plan = build_plan(PROJECT, env, run)
     manifests = manifests_of(run.registrations)
-    version = _kubernetes_version(run)
+    version = _kubernetes_version(config)
     schema_errors = {m.file: validate_manifest(m.body, version) for m in manifests}
     plan["warnings"] = warnings.messages
     plan["manifests"] = {"kubernetesVersion": version, "files": [m.file for m in manifests],
@@ -72,17 +73,9 @@ def preview_environment(env: str, out_dir: str | None = None, *, quiet: bool = F
     return EXIT_POLICY if failed else EXIT_OK
 
 
-def _kubernetes_version(run: ProgramRun) -> str:
-    cluster = next((r for r in run.registrations if r.type == "gcp:container/cluster:Cluster"), None)
-    version = _cluster_config_version(cluster.inputs if cluster else {})
-    return version
-
-
-def _cluster_config_version(_: dict[str, Any]) -> str:
-    from pulumi.runtime.config import CONFIG
-
-    cluster = json.loads(CONFIG.get().get(f"{PROJECT}:cluster", "{}"))
-    return str(cluster.get("kubernetesVersion", "1.34"))
+def _kubernetes_version(config: StackConfig) -> str:
+    cluster = json.loads(config.values.get(f"{PROJECT}:cluster", "{}"))
+    return str(cluster.get("kubernetesVersion", ClusterConfig.model_fields["kubernetes_version"].default))
 
 
 def _write(out: Path, plan: dict[str, Any], manifests: list[Manifest]) -> None:

@@ -1,5 +1,17 @@
 """Model servers (TEI, TGI, vLLM, Triton), gateway, autoscaling, monitoring."""
 
+from workloads.autoscaling import Autoscaling, AutoscalingArgs, Scaled
+from workloads.gateway import Gateway, GatewayArgs
 from workloads.model_server import ModelServer, ModelServerArgs
+from workloads.network_policy import ServingNetworkPolicies
 
-__all__ = ["ModelServer", "ModelServerArgs"]
+__all__ = [
+    "Autoscaling",
+    "AutoscalingArgs",
+    "Gateway",
+    "GatewayArgs",
+    "ModelServer",
+    "ModelServerArgs",
+    "Scaled",
+    "ServingNetworkPolicies",
+]

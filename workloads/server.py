@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic.alias_generators import to_snake
+
 import catalog
 from config.services import ServiceConfig, TeiService, TritonService, VllmService
-from pydantic.alias_generators import to_snake
 
 
 @dataclass(frozen=True)

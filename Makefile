@@ -1,0 +1,48 @@
+# Every target bootstraps .venv from the pinned requirements on first use.
+ENV ?= dev
+BASE ?= origin/main
+ENVS := $(patsubst environments/Pulumi.%.yaml,%,$(wildcard environments/Pulumi.*.yaml))
+PY := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: preview test lint unit previews golden bench diff clean
+
+$(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
+	python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+## preview: offline preview of ENV (default dev): tree, policies, cost; build/$(ENV)/
+preview: $(STAMP)
+	$(PY) -m preview $(ENV)
+
+## test: lint, type-check, unit tests, and a preview of every environment
+test: lint unit previews
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy .
+	PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/actionlint
+
+unit: $(STAMP)
+	$(PY) -m pytest
+
+previews: $(STAMP)
+	@for env in $(ENVS); do $(PY) -m preview $$env --quiet || exit 1; done
+
+## golden: regenerate tests/golden/<env>/ from the current program (review the diff like code)
+golden: $(STAMP)
+	$(PY) -m tests.golden
+
+## bench: preview wall time and memory for 10/50/200 services against the bare mock engine
+bench: $(STAMP)
+	$(PY) -m bench
+
+## diff: per-object diff of ENV's rendered manifests between BASE and the working tree
+diff: $(STAMP)
+	$(PY) -m tools.manifest_diff --env $(ENV) --base $(BASE)
+
+clean:
+	rm -rf build .venv .pytest_cache .mypy_cache .ruff_cache
