@@ -27,9 +27,7 @@ class StrictModel(BaseModel):
             allowed = sorted(f.alias or name for name, f in cls.model_fields.items())
             unknown = sorted(str(k) for k in data if k not in allowed)
             if unknown:
-                raise PydanticCustomError(
-                    "unknown_keys", "unknown keys {keys}", {"keys": unknown, "allowed": allowed}
-                )
+                raise PydanticCustomError("unknown_keys", "unknown keys {keys}", {"keys": unknown, "allowed": allowed})
         return data
 
 

@@ -89,19 +89,32 @@ def _top_level(raw: Mapping[str, Any]) -> list[Problem]:
     problems = []
     for key in REQUIRED:
         if raw.get(key) in (None, ""):
-            fix = ("run `pulumi config set --secret hfToken hf_...` (a read token from huggingface.co)"
-                   if key.endswith("hfToken") else "add it to the environment file")
+            fix = (
+                "run `pulumi config set --secret hfToken hf_...` (a read token from huggingface.co)"
+                if key.endswith("hfToken")
+                else "add it to the environment file"
+            )
             problems.append(Problem(key, "required key is missing", fix))
     known = {f"{PROJECT}:{k}" for k in (*SECTIONS, "hfToken")}
     for key in raw:
         if key.startswith(f"{PROJECT}:") and key not in known:
             hint = closest(key, sorted(known))
-            problems.append(Problem(key, "unknown key", f"did you mean '{hint}'?" if hint
-                                    else f"allowed keys: {', '.join(sorted(known))}"))
+            problems.append(
+                Problem(
+                    key,
+                    "unknown key",
+                    f"did you mean '{hint}'?" if hint else f"allowed keys: {', '.join(sorted(known))}",
+                )
+            )
     project = raw.get("gcp:project")
     if isinstance(project, str) and project and not PROJECT_ID.match(project):
-        problems.append(Problem("gcp:project", f"{project!r} is not a GCP project id",
-                                "use 6-30 lowercase letters, digits and hyphens, starting with a letter"))
+        problems.append(
+            Problem(
+                "gcp:project",
+                f"{project!r} is not a GCP project id",
+                "use 6-30 lowercase letters, digits and hyphens, starting with a letter",
+            )
+        )
     if "gcp:region" in raw and not isinstance(raw["gcp:region"], str):
         problems.append(Problem("gcp:region", f"{raw['gcp:region']!r} is not a region name", "write e.g. us-central1"))
     if f"{PROJECT}:nodePools" in raw and raw[f"{PROJECT}:nodePools"] == {}:
@@ -113,8 +126,11 @@ def _map_keys(section: str, value: Any) -> list[Problem]:
     if not isinstance(value, dict):
         return []
     return [
-        Problem(f"{PROJECT}:{section}.{key}", f"{key!r} is not a valid name",
-                "use at most 30 lowercase letters, digits and hyphens, starting with a letter")
+        Problem(
+            f"{PROJECT}:{section}.{key}",
+            f"{key!r} is not a valid name",
+            "use at most 30 lowercase letters, digits and hyphens, starting with a letter",
+        )
         for key in value
         if not isinstance(key, str) or not KEY.match(key)
     ]
@@ -128,4 +144,3 @@ def decode(value: Any) -> Any:
         except json.JSONDecodeError:
             return value
     return value
-

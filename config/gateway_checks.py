@@ -21,18 +21,27 @@ def _proxy_subnet(gateway: GatewayConfig, cluster: ClusterConfig) -> Iterator[Pr
     path = f"{P}:gateway.proxySubnetCidr"
     proxy = IPv4Network(gateway.proxy_subnet_cidr)
     if proxy.prefixlen > SMALLEST_PROXY_SUBNET:
-        yield Problem(path, f"{proxy} is too small for a proxy-only subnet (at least a /26)",
-                      "use a /23 such as 10.24.0.0/23")
+        yield Problem(
+            path, f"{proxy} is too small for a proxy-only subnet (at least a /26)", "use a /23 such as 10.24.0.0/23"
+        )
     net = cluster.network
-    ranges = {"cluster.network.subnetCidr": net.subnet_cidr, "cluster.network.podsCidr": net.pods_cidr,
-              "cluster.network.servicesCidr": net.services_cidr}
+    ranges = {
+        "cluster.network.subnetCidr": net.subnet_cidr,
+        "cluster.network.podsCidr": net.pods_cidr,
+        "cluster.network.servicesCidr": net.services_cidr,
+    }
     if cluster.private_nodes:
         ranges["cluster.controlPlane.masterIpv4CidrBlock"] = cluster.control_plane.master_ipv4_cidr_block
     for key, cidr in ranges.items():
         if proxy.overlaps(IPv4Network(cidr)):
-            yield Problem(path, f"{proxy} overlaps {key} {cidr}",
-                          "choose a range outside the node, pod, Service and control-plane ranges")
+            yield Problem(
+                path,
+                f"{proxy} overlaps {key} {cidr}",
+                "choose a range outside the node, pod, Service and control-plane ranges",
+            )
     if not gateway.create_proxy_subnet and net.existing_network is None:
-        yield Problem(f"{P}:gateway.createProxySubnet",
-                      "the stack creates the VPC, so no proxy-only subnet exists to reuse",
-                      "remove createProxySubnet, or name cluster.network.existingNetwork")
+        yield Problem(
+            f"{P}:gateway.createProxySubnet",
+            "the stack creates the VPC, so no proxy-only subnet exists to reuse",
+            "remove createProxySubnet, or name cluster.network.existingNetwork",
+        )

@@ -74,35 +74,54 @@ def _system_pool(cluster: ClusterConfig) -> Iterator[Problem]:
     path = f"{P}:cluster.systemPool"
     cpu_types = catalog.cpu_machine_types()
     if pool.machine_type not in cpu_types:
-        yield Problem(f"{path}.machineType", f"unknown CPU machine type {pool.machine_type!r}",
-                      f"use one of {', '.join(cpu_types)}")
+        yield Problem(
+            f"{path}.machineType",
+            f"unknown CPU machine type {pool.machine_type!r}",
+            f"use one of {', '.join(cpu_types)}",
+        )
     if pool.min_nodes > pool.max_nodes:
-        yield Problem(f"{path}.minNodes", f"minNodes ({pool.min_nodes}) is above maxNodes ({pool.max_nodes})",
-                      "raise maxNodes or lower minNodes")
+        yield Problem(
+            f"{path}.minNodes",
+            f"minNodes ({pool.min_nodes}) is above maxNodes ({pool.max_nodes})",
+            "raise maxNodes or lower minNodes",
+        )
 
 
 def _gpu_pool(path: str, region: str, pool: NodePoolConfig) -> Iterator[Problem]:
     machines, gpus = catalog.machine_types(), catalog.gpus()
     if pool.gpu.type not in gpus:
         hint = closest(pool.gpu.type, list(gpus))
-        yield Problem(f"{path}.gpu.type", f"unknown GPU {pool.gpu.type!r}",
-                      f"did you mean '{hint}'?" if hint else f"use one of {', '.join(gpus)}")
+        yield Problem(
+            f"{path}.gpu.type",
+            f"unknown GPU {pool.gpu.type!r}",
+            f"did you mean '{hint}'?" if hint else f"use one of {', '.join(gpus)}",
+        )
     machine = machines.get(pool.machine_type)
     if machine is None:
         hint = closest(pool.machine_type, list(machines))
-        yield Problem(f"{path}.machineType", f"unknown GPU machine type {pool.machine_type!r}",
-                      f"did you mean '{hint}'?" if hint else "use a g2, a2, a3 or n1 machine type")
+        yield Problem(
+            f"{path}.machineType",
+            f"unknown GPU machine type {pool.machine_type!r}",
+            f"did you mean '{hint}'?" if hint else "use a g2, a2, a3 or n1 machine type",
+        )
     elif pool.gpu.type in gpus:
         mismatch = catalog.gpu_mismatch(machine, pool.gpu.type, pool.gpu.count)
         if mismatch:
             suggestion = catalog.machine_for(pool.gpu.type, pool.gpu.count)
-            fix = (f"use machineType {suggestion}" if suggestion
-                   else f"set gpu to {{type: {machine.gpu}, count: {machine.gpus}}}" if machine.gpu
-                   else "use a GPU count the machine can attach")
+            fix = (
+                f"use machineType {suggestion}"
+                if suggestion
+                else f"set gpu to {{type: {machine.gpu}, count: {machine.gpus}}}"
+                if machine.gpu
+                else "use a GPU count the machine can attach"
+            )
             yield Problem(f"{path}.machineType", mismatch, fix)
     if pool.min_nodes > pool.max_nodes:
-        yield Problem(f"{path}.minNodes", f"minNodes ({pool.min_nodes}) is above maxNodes ({pool.max_nodes})",
-                      "raise maxNodes or lower minNodes")
+        yield Problem(
+            f"{path}.minNodes",
+            f"minNodes ({pool.min_nodes}) is above maxNodes ({pool.max_nodes})",
+            "raise maxNodes or lower minNodes",
+        )
     zones = catalog.regions()[region]
     for zone in pool.zones or []:
         if zone not in zones:

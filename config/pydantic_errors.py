@@ -59,13 +59,15 @@ def _what_and_fix(kind: str, ctx: dict[str, Any], value: Any, msg: str) -> tuple
     if kind == "value_error":
         what, _, fix = str(ctx.get("error", msg)).partition(" — ")
         return what, fix or "change the value"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not have the expected form", f"match the pattern {ctx['pattern']}"
+    if kind == "string_too_long":
+        return f"{value!r} is too long", f"use at most {ctx['max_length']} characters"
     for type_name, (expected, fix) in _TYPE_FIXES.items():
         if kind.startswith(f"{type_name}_"):
             return f"{value!r} is not {expected}", fix
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"):
         return f"{value!r}: {msg[0].lower()}{msg[1:]}", "change the value"
-    if kind == "string_pattern_mismatch":
-        return f"{value!r} does not have the expected form", f"match the pattern {ctx['pattern']}"
     if kind in ("too_short", "too_long"):
         return msg, "change the number of entries"
     return msg, "see the environment-file reference in README.md"

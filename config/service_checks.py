@@ -36,8 +36,13 @@ def check_services(services: dict[str, ServiceConfig], pools: dict[str, NodePool
         path = f"{P}:services.{name}"
         pool = pools.get(service.pool)
         if pool is None:
-            found.problems.append(Problem(f"{path}.pool", f"no GPU pool named {service.pool!r}",
-                                          f"use one of {', '.join(pools) or '(none: add a nodePools entry)'}"))
+            found.problems.append(
+                Problem(
+                    f"{path}.pool",
+                    f"no GPU pool named {service.pool!r}",
+                    f"use one of {', '.join(pools) or '(none: add a nodePools entry)'}",
+                )
+            )
             continue
         found.problems.extend(_values(path, service, found.warnings))
         found.problems.extend(_gpu_fit(path, service, pool))
@@ -64,11 +69,17 @@ def _values(path: str, s: ServiceConfig, warnings: list[str]) -> Iterator[Proble
         yield from _allowed(path, "kvCacheDtype", s.kv_cache_dtype, facts["kvCacheDtype"])
         yield from _allowed(path, "dtype", s.dtype, facts["dtype"])
         if s.dtype and s.quantize:
-            yield Problem(f"{path}.dtype", "TGI refuses --dtype together with --quantize",
-                          "remove dtype (the quantized kernels pick it)")
+            yield Problem(
+                f"{path}.dtype",
+                "TGI refuses --dtype together with --quantize",
+                "remove dtype (the quantized kernels pick it)",
+            )
         if s.quantize == "exl2" and s.num_shard > 1:
-            yield Problem(f"{path}.quantize", "exl2 cannot be sharded over several GPUs",
-                          "use numShard: 1 or another quantization (awq, gptq)")
+            yield Problem(
+                f"{path}.quantize",
+                "exl2 cannot be sharded over several GPUs",
+                "use numShard: 1 or another quantization (awq, gptq)",
+            )
         quant, quant_key = s.quantize, "quantize"
     elif isinstance(s, VllmService):
         yield from _allowed(path, "quantization", s.quantization, facts["quantization"])
@@ -83,8 +94,9 @@ def _values(path: str, s: ServiceConfig, warnings: list[str]) -> Iterator[Proble
         return
     replacement = facts["deprecated"].get(quant) if quant else None
     if replacement:
-        warnings.append(f"{path}.{quant_key}: {quant!r} is deprecated in {s.runtime} {facts['version']}"
-                        f" — use {replacement!r}")
+        warnings.append(
+            f"{path}.{quant_key}: {quant!r} is deprecated in {s.runtime} {facts['version']} — use {replacement!r}"
+        )
 
 
 def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Problem]:
@@ -96,53 +108,79 @@ def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Prob
     if needed > pool.gpu.count:
         bigger = catalog.machine_for(gpu.accelerator, needed)
         where = f"a pool of {bigger}" if bigger else f"a pool with {needed} GPUs per node"
-        yield Problem(f"{path}.{PARALLELISM_KEY[s.runtime]}",
-                      f"one replica needs {needed} GPUs but a node of pool {s.pool!r} has {pool.gpu.count}",
-                      f"use {where}, or lower the parallelism to {pool.gpu.count}")
+        yield Problem(
+            f"{path}.{PARALLELISM_KEY[s.runtime]}",
+            f"one replica needs {needed} GPUs but a node of pool {s.pool!r} has {pool.gpu.count}",
+            f"use {where}, or lower the parallelism to {pool.gpu.count}",
+        )
     if gpu.compute_capability < facts["minComputeCapability"]:
-        yield Problem(f"{path}.pool", f"{s.runtime} {facts['version']} does not run on {gpu.name} "
-                      f"(compute capability {gpu.compute_capability}, needs {facts['minComputeCapability']})",
-                      "use a pool of T4, L4, A100 or H100")
+        yield Problem(
+            f"{path}.pool",
+            f"{s.runtime} {facts['version']} does not run on {gpu.name} "
+            f"(compute capability {gpu.compute_capability}, needs {facts['minComputeCapability']})",
+            "use a pool of T4, L4, A100 or H100",
+        )
     dtype = getattr(s, "dtype", None)
     kv = getattr(s, "kv_cache_dtype", None)
     quant = s.quantize if isinstance(s, TgiService) else s.quantization if isinstance(s, VllmService) else None
     if not gpu.supports_bf16:
         for key, value in (("dtype", dtype), ("kvCacheDtype", kv)):
             if value == "bfloat16":
-                yield Problem(f"{path}.{key}", f"{gpu.name} has no bf16 support (compute capability "
-                              f"{gpu.compute_capability} < 8.0)", "use float16, or a pool of L4, A100 or H100")
+                yield Problem(
+                    f"{path}.{key}",
+                    f"{gpu.name} has no bf16 support (compute capability {gpu.compute_capability} < 8.0)",
+                    "use float16, or a pool of L4, A100 or H100",
+                )
     if quant in facts.get("fp8Quantize", []) and not gpu.supports_fp8:
-        yield Problem(f"{path}.{'quantize' if isinstance(s, TgiService) else 'quantization'}",
-                      f"FP8 weights need FP8 tensor cores, which {gpu.name} lacks",
-                      "use awq or gptq (4-bit), or a pool of L4 or H100")
+        yield Problem(
+            f"{path}.{'quantize' if isinstance(s, TgiService) else 'quantization'}",
+            f"FP8 weights need FP8 tensor cores, which {gpu.name} lacks",
+            "use awq or gptq (4-bit), or a pool of L4 or H100",
+        )
     if kv and kv.startswith("nvfp4"):
-        yield Problem(f"{path}.kvCacheDtype", f"{kv} needs Blackwell GPUs (compute capability 10.0)",
-                      "use fp8_e5m2")
+        yield Problem(f"{path}.kvCacheDtype", f"{kv} needs Blackwell GPUs (compute capability 10.0)", "use fp8_e5m2")
     elif (kv and "e4m3" in kv) or kv == "fp8":
         if not gpu.supports_fp8:
-            yield Problem(f"{path}.kvCacheDtype", f"an fp8 e4m3 KV cache needs FP8 hardware, which {gpu.name} lacks",
-                          "use fp8_e5m2, or a pool of L4 or H100")
+            yield Problem(
+                f"{path}.kvCacheDtype",
+                f"an fp8 e4m3 KV cache needs FP8 hardware, which {gpu.name} lacks",
+                "use fp8_e5m2, or a pool of L4 or H100",
+            )
     elif kv and kv.startswith("fp8") and gpu.compute_capability < 8.0:
-        yield Problem(f"{path}.kvCacheDtype", f"fp8 KV-cache kernels need compute capability 8.0, "
-                      f"{gpu.name} has {gpu.compute_capability}", "remove kvCacheDtype")
+        yield Problem(
+            f"{path}.kvCacheDtype",
+            f"fp8 KV-cache kernels need compute capability 8.0, {gpu.name} has {gpu.compute_capability}",
+            "remove kvCacheDtype",
+        )
 
 
 def _token_limits(path: str, s: ServiceConfig) -> Iterator[Problem]:
     if not isinstance(s, TgiService):
         return
-    inp, total, prefill, batch_total = (s.max_input_tokens, s.max_total_tokens,
-                                        s.max_batch_prefill_tokens, s.max_batch_total_tokens)
+    inp, total, prefill, batch_total = (
+        s.max_input_tokens,
+        s.max_total_tokens,
+        s.max_batch_prefill_tokens,
+        s.max_batch_total_tokens,
+    )
     if inp is not None and total is not None and inp >= total:
-        yield Problem(f"{path}.maxInputTokens", f"maxInputTokens ({inp}) must be below maxTotalTokens ({total})",
-                      f"lower maxInputTokens to at most {total - 1} or raise maxTotalTokens")
+        yield Problem(
+            f"{path}.maxInputTokens",
+            f"maxInputTokens ({inp}) must be below maxTotalTokens ({total})",
+            f"lower maxInputTokens to at most {total - 1} or raise maxTotalTokens",
+        )
     if total is not None and batch_total is not None and total > batch_total:
-        yield Problem(f"{path}.maxTotalTokens",
-                      f"maxTotalTokens ({total}) is above maxBatchTotalTokens ({batch_total})",
-                      f"raise maxBatchTotalTokens to at least {total} or lower maxTotalTokens")
+        yield Problem(
+            f"{path}.maxTotalTokens",
+            f"maxTotalTokens ({total}) is above maxBatchTotalTokens ({batch_total})",
+            f"raise maxBatchTotalTokens to at least {total} or lower maxTotalTokens",
+        )
     if inp is not None and prefill is not None and prefill < inp:
-        yield Problem(f"{path}.maxBatchPrefillTokens",
-                      f"maxBatchPrefillTokens ({prefill}) is below maxInputTokens ({inp})",
-                      f"raise maxBatchPrefillTokens to at least {inp}")
+        yield Problem(
+            f"{path}.maxBatchPrefillTokens",
+            f"maxBatchPrefillTokens ({prefill}) is below maxInputTokens ({inp})",
+            f"raise maxBatchPrefillTokens to at least {inp}",
+        )
 
 
 def _extra_args(path: str, s: ServiceConfig) -> Iterator[Problem]:
@@ -151,19 +189,28 @@ def _extra_args(path: str, s: ServiceConfig) -> Iterator[Problem]:
     for arg in s.extra_args:
         flag = arg.split("=", 1)[0]
         if flag in facts["removed"]:
-            yield Problem(f"{path}.extraArgs", f"{flag} no longer exists in {s.runtime} {facts['version']}",
-                          f"use {facts['removed'][flag]}")
+            yield Problem(
+                f"{path}.extraArgs",
+                f"{flag} no longer exists in {s.runtime} {facts['version']}",
+                f"use {facts['removed'][flag]}",
+            )
         elif flag in by_flag:
-            yield Problem(f"{path}.extraArgs", f"{flag} is set from the service's {by_flag[flag]} key",
-                          f"set {by_flag[flag]} instead")
+            yield Problem(
+                f"{path}.extraArgs",
+                f"{flag} is set from the service's {by_flag[flag]} key",
+                f"set {by_flag[flag]} instead",
+            )
         elif flag in facts["generated"]:
             yield Problem(f"{path}.extraArgs", f"{flag} is generated by the platform", "remove it")
 
 
 def _auth(path: str, s: ServiceConfig) -> Iterator[Problem]:
     if isinstance(s, TritonService) and s.auth:
-        yield Problem(f"{path}.auth", "Triton has no API-key check of its own",
-                      "set auth: false (the gateway route is then open), or serve the model through vLLM or TGI")
+        yield Problem(
+            f"{path}.auth",
+            "Triton has no API-key check of its own",
+            "set auth: false (the gateway route is then open), or serve the model through vLLM or TGI",
+        )
 
 
 def _capacity(services: dict[str, ServiceConfig], pools: dict[str, NodePoolConfig], found: Findings) -> None:
@@ -178,12 +225,16 @@ def _capacity(services: dict[str, ServiceConfig], pools: dict[str, NodePoolConfi
         capacity = pool.max_nodes * pool.gpu.count
         if low > capacity:
             nodes = -(-low // pool.gpu.count)
-            found.problems.append(Problem(
-                f"{P}:nodePools.{name}.maxNodes",
-                f"the services on this pool need {low} GPUs at their minimum replicas but the pool has "
-                f"{capacity} ({pool.max_nodes} nodes x {pool.gpu.count})",
-                f"raise maxNodes to at least {nodes} or lower the services' replicas"))
+            found.problems.append(
+                Problem(
+                    f"{P}:nodePools.{name}.maxNodes",
+                    f"the services on this pool need {low} GPUs at their minimum replicas but the pool has "
+                    f"{capacity} ({pool.max_nodes} nodes x {pool.gpu.count})",
+                    f"raise maxNodes to at least {nodes} or lower the services' replicas",
+                )
+            )
         elif high > capacity:
             found.warnings.append(
                 f"{P}:nodePools.{name}.maxNodes: the services on this pool may scale to {high} GPUs but the "
-                f"pool stops at {capacity} — raise maxNodes to scale fully")
+                f"pool stops at {capacity} — raise maxNodes to scale fully"
+            )

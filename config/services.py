@@ -132,9 +132,7 @@ class TritonService(ServiceBase):
     """GPUs per replica."""
 
 
-ServiceConfig = Annotated[
-    TeiService | TgiService | VllmService | TritonService, Field(discriminator="runtime")
-]
+ServiceConfig = Annotated[TeiService | TgiService | VllmService | TritonService, Field(discriminator="runtime")]
 RUNTIMES = ("tei", "tgi", "vllm", "triton")
 
 

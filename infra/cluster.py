@@ -13,20 +13,34 @@ class GkeCluster(pulumi.ComponentResource):
     cluster: gcp.container.Cluster
     system_pool: gcp.container.NodePool
 
-    def __init__(self, name: str, project: str, cfg: ClusterConfig, network: pulumi.Input[str],
-                 subnetwork: pulumi.Input[str], node_service_account: pulumi.Input[str],
-                 labels: dict[str, str], opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        project: str,
+        cfg: ClusterConfig,
+        network: pulumi.Input[str],
+        subnetwork: pulumi.Input[str],
+        node_service_account: pulumi.Input[str],
+        labels: dict[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("gke-serving:infra:GkeCluster", name, None, opts)
         cp = cfg.control_plane
         self.cluster = gcp.container.Cluster(
             f"{name}-cluster",
-            project=project, name=cfg.name, location=cfg.location, resource_labels=labels,
+            project=project,
+            name=cfg.name,
+            location=cfg.location,
+            resource_labels=labels,
             # Pools are separate resources; the default pool only exists while the cluster is created.
-            remove_default_node_pool=True, initial_node_count=1,
+            remove_default_node_pool=True,
+            initial_node_count=1,
             node_config=hardened_node_config(node_service_account),
             deletion_protection=cfg.deletion_protection,
             release_channel={"channel": cfg.release_channel},
-            network=network, subnetwork=subnetwork, networking_mode="VPC_NATIVE",
+            network=network,
+            subnetwork=subnetwork,
+            networking_mode="VPC_NATIVE",
             ip_allocation_policy={
                 "cluster_secondary_range_name": cfg.network.pods_range_name,
                 "services_secondary_range_name": cfg.network.services_range_name,
@@ -38,7 +52,9 @@ class GkeCluster(pulumi.ComponentResource):
                 "enable_private_endpoint": cp.private_endpoint,
                 "master_ipv4_cidr_block": cp.master_ipv4_cidr_block,
                 "master_global_access_config": {"enabled": True},
-            } if cfg.private_nodes else None,
+            }
+            if cfg.private_nodes
+            else None,
             # Never open to 0.0.0.0/0: only the listed CIDRs reach the IP endpoint.
             master_authorized_networks_config={
                 "cidr_blocks": [{"display_name": n.name, "cidr_block": n.cidr} for n in cp.authorized_networks],
@@ -61,20 +77,31 @@ class GkeCluster(pulumi.ComponentResource):
             },
             security_posture_config={"mode": "BASIC", "vulnerability_mode": "VULNERABILITY_BASIC"},
             # Node upgrades and repairs only in a weekend window, away from weekday traffic.
-            maintenance_policy={"recurring_window": {
-                "start_time": "2025-01-04T02:00:00Z", "end_time": "2025-01-04T08:00:00Z",
-                "recurrence": "FREQ=WEEKLY;BYDAY=SA,SU",
-            }},
+            maintenance_policy={
+                "recurring_window": {
+                    "start_time": "2025-01-04T02:00:00Z",
+                    "end_time": "2025-01-04T08:00:00Z",
+                    "recurrence": "FREQ=WEEKLY;BYDAY=SA,SU",
+                }
+            },
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["nodeConfig"]),
         )
         system = cfg.system_pool
         self.system_pool = gcp.container.NodePool(
             f"{name}-system",
-            project=project, cluster=self.cluster.name, location=cfg.location, name="system",
+            project=project,
+            cluster=self.cluster.name,
+            location=cfg.location,
+            name="system",
             autoscaling={"total_min_node_count": system.min_nodes, "total_max_node_count": system.max_nodes},
             node_config=hardened_node_config(
-                node_service_account, machine_type=system.machine_type, disk_size_gb=100,
-                disk_type="pd-balanced", labels={"gke-serving/pool": "system"}, resource_labels=labels),
+                node_service_account,
+                machine_type=system.machine_type,
+                disk_size_gb=100,
+                disk_type="pd-balanced",
+                labels={"gke-serving/pool": "system"},
+                resource_labels=labels,
+            ),
             **managed_pool_settings(),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -16,18 +16,32 @@ GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE
 class GpuNodePool(pulumi.ComponentResource):
     pool: gcp.container.NodePool
 
-    def __init__(self, name: str, project: str, cluster: pulumi.Input[str], location: str,
-                 zones: list[str], cfg: NodePoolConfig, node_service_account: pulumi.Input[str],
-                 labels: dict[str, str], opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        project: str,
+        cluster: pulumi.Input[str],
+        location: str,
+        zones: list[str],
+        cfg: NodePoolConfig,
+        node_service_account: pulumi.Input[str],
+        labels: dict[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("gke-serving:infra:GpuNodePool", name, None, opts)
         extra: dict[str, object] = {}
         if cfg.local_ssd_count:
             extra["ephemeral_storage_local_ssd_config"] = {"local_ssd_count": cfg.local_ssd_count}
         self.pool = gcp.container.NodePool(
             f"{name}-pool",
-            project=project, cluster=cluster, location=location, name=name, node_locations=zones,
+            project=project,
+            cluster=cluster,
+            location=location,
+            name=name,
+            node_locations=zones,
             autoscaling={
-                "total_min_node_count": cfg.min_nodes, "total_max_node_count": cfg.max_nodes,
+                "total_min_node_count": cfg.min_nodes,
+                "total_max_node_count": cfg.max_nodes,
                 # Spot: take capacity in whichever zone has it; on-demand: spread evenly.
                 "location_policy": "ANY" if cfg.spot else "BALANCED",
             },
@@ -35,16 +49,22 @@ class GpuNodePool(pulumi.ComponentResource):
             upgrade_settings={"strategy": "SURGE", "max_surge": 0, "max_unavailable": 1},
             node_config=hardened_node_config(
                 node_service_account,
-                machine_type=cfg.machine_type, spot=cfg.spot,
-                disk_size_gb=cfg.disk_size_gb, disk_type=cfg.disk_type,
-                guest_accelerators=[{
-                    "type": cfg.gpu.type, "count": cfg.gpu.count,
-                    "gpu_driver_installation_config": {"gpu_driver_version": cfg.driver_version},
-                }],
+                machine_type=cfg.machine_type,
+                spot=cfg.spot,
+                disk_size_gb=cfg.disk_size_gb,
+                disk_type=cfg.disk_type,
+                guest_accelerators=[
+                    {
+                        "type": cfg.gpu.type,
+                        "count": cfg.gpu.count,
+                        "gpu_driver_installation_config": {"gpu_driver_version": cfg.driver_version},
+                    }
+                ],
                 taints=[GPU_TAINT],
                 labels={"gke-serving/pool": name},
                 resource_labels=labels,
-                **extra),
+                **extra,
+            ),
             **managed_pool_settings(),
             opts=pulumi.ResourceOptions(parent=self),
         )

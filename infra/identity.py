@@ -20,16 +20,23 @@ NODE_ROLES = (
 class NodeServiceAccount(pulumi.ComponentResource):
     email: pulumi.Output[str]
 
-    def __init__(self, name: str, project: str, account_id: str,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, project: str, account_id: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:infra:NodeServiceAccount", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         account = gcp.serviceaccount.Account(
-            f"{name}-account", project=project, account_id=account_id,
-            display_name="GKE nodes (least privilege)", opts=child)
+            f"{name}-account",
+            project=project,
+            account_id=account_id,
+            display_name="GKE nodes (least privilege)",
+            opts=child,
+        )
         for role in NODE_ROLES:
             gcp.projects.IAMMember(
-                f"{name}-{role.removeprefix('roles/').replace('.', '-')}", project=project, role=role,
-                member=account.email.apply(lambda email: f"serviceAccount:{email}"), opts=child)
+                f"{name}-{role.removeprefix('roles/').replace('.', '-')}",
+                project=project,
+                role=role,
+                member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+                opts=child,
+            )
         self.email = account.email
         self.register_outputs({"email": self.email})

@@ -15,19 +15,29 @@ def render_kubeconfig(name: str, server: str, ca_certificate: str | None) -> str
     cluster: dict[str, Any] = {"server": server}
     if ca_certificate:
         cluster["certificate-authority-data"] = ca_certificate
-    return yaml.safe_dump({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": name, "cluster": cluster}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
-        "current-context": name,
-        "users": [{"name": name, "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "gke-gcloud-auth-plugin",
-            "provideClusterInfo": True,
-            "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
-        }}}],
-    }, sort_keys=False)
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": name, "cluster": cluster}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "current-context": name,
+            "users": [
+                {
+                    "name": name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "gke-gcloud-auth-plugin",
+                            "provideClusterInfo": True,
+                            "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
+                        }
+                    },
+                }
+            ],
+        },
+        sort_keys=False,
+    )
 
 
 def _field(obj: Any, *path: str) -> Any:
@@ -53,8 +63,9 @@ def kubeconfig_for(cluster: gcp.container.Cluster, use_dns_endpoint: bool) -> pu
     ).apply(render)
 
 
-def kubernetes_provider(name: str, cluster: gcp.container.Cluster, use_dns_endpoint: bool,
-                        opts: pulumi.ResourceOptions) -> k8s.Provider:
+def kubernetes_provider(
+    name: str, cluster: gcp.container.Cluster, use_dns_endpoint: bool, opts: pulumi.ResourceOptions
+) -> k8s.Provider:
     return k8s.Provider(
         name,
         kubeconfig=kubeconfig_for(cluster, use_dns_endpoint),

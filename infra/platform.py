@@ -34,47 +34,89 @@ class Platform(pulumi.ComponentResource):
     subnetwork: pulumi.Output[str]  # node subnet id: an internal gateway's address comes from it
     hf_token_secret: str
 
-    def __init__(self, name: str, env: Environment, hf_token: pulumi.Output[str], stack: str,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        env: Environment,
+        hf_token: pulumi.Output[str],
+        stack: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("gke-serving:infra:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         labels = {"environment": stack, "managed-by": "pulumi", "app": "gke-serving"}
         apis = [
-            gcp.projects.Service(f"{name}-{api.split('.')[0]}", project=env.project, service=api,
-                                 # Other stacks in the project may rely on the API; never turn it off.
-                                 disable_on_destroy=False, opts=child)
+            gcp.projects.Service(
+                f"{name}-{api.split('.')[0]}",
+                project=env.project,
+                service=api,
+                # Other stacks in the project may rely on the API; never turn it off.
+                disable_on_destroy=False,
+                opts=child,
+            )
             for api in APIS
         ]
         after_apis = pulumi.ResourceOptions(parent=self, depends_on=apis)
         network = Network(f"{name}-network", env.project, env.region, env.cluster, opts=after_apis)
         self.network, self.subnetwork = network.network, network.subnetwork
-        nodes = NodeServiceAccount(f"{name}-nodes", env.project, f"{env.cluster.name}-nodes"[:30],
-                                   opts=after_apis)
-        gke = GkeCluster(f"{name}-gke", env.project, env.cluster, network.network, network.subnetwork,
-                         nodes.email, labels, opts=after_apis)
+        nodes = NodeServiceAccount(f"{name}-nodes", env.project, f"{env.cluster.name}-nodes"[:30], opts=after_apis)
+        gke = GkeCluster(
+            f"{name}-gke",
+            env.project,
+            env.cluster,
+            network.network,
+            network.subnetwork,
+            nodes.email,
+            labels,
+            opts=after_apis,
+        )
         self.cluster = gke.cluster
         self.pools = {
-            key: GpuNodePool(key, env.project, gke.cluster.name, env.cluster.location,
-                             pool.zones or list(env.zones), pool, nodes.email, labels, opts=child)
+            key: GpuNodePool(
+                key,
+                env.project,
+                gke.cluster.name,
+                env.cluster.location,
+                pool.zones or list(env.zones),
+                pool,
+                nodes.email,
+                labels,
+                opts=child,
+            )
             for key, pool in env.node_pools.items()
         }
         # Created after every pool so Kubernetes objects never wait on a cluster without nodes.
         self.provider = kubernetes_provider(
-            f"{name}-k8s", gke.cluster, env.cluster.control_plane.dns_endpoint,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[gke.system_pool, *self.pools.values()]))
+            f"{name}-k8s",
+            gke.cluster,
+            env.cluster.control_plane.dns_endpoint,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[gke.system_pool, *self.pools.values()]),
+        )
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata={"name": NAMESPACE, "labels": {
-                "app.kubernetes.io/part-of": "gke-serving",
-                # The server images run as root (TGI, TEI) and write to their cache paths, so
-                # `restricted` cannot be enforced; baseline is, and restricted is reported.
-                "pod-security.kubernetes.io/enforce": "baseline",
-                "pod-security.kubernetes.io/warn": "restricted",
-                "pod-security.kubernetes.io/audit": "restricted",
-            }},
-            opts=pulumi.ResourceOptions(parent=self, provider=self.provider))
+            metadata={
+                "name": NAMESPACE,
+                "labels": {
+                    "app.kubernetes.io/part-of": "gke-serving",
+                    # The server images run as root (TGI, TEI) and write to their cache paths, so
+                    # `restricted` cannot be enforced; baseline is, and restricted is reported.
+                    "pod-security.kubernetes.io/enforce": "baseline",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+        )
         self.namespace = namespace.metadata.apply(lambda m: m.name)
-        HfToken(f"{name}-hf-token", env.project, f"{env.cluster.name}-hf-token", hf_token,
-                        self.namespace, self.provider, labels, opts=after_apis)
+        HfToken(
+            f"{name}-hf-token",
+            env.project,
+            f"{env.cluster.name}-hf-token",
+            hf_token,
+            self.namespace,
+            self.provider,
+            labels,
+            opts=after_apis,
+        )
         self.hf_token_secret = HF_TOKEN_SECRET_NAME
         self.register_outputs({"cluster": self.cluster.name, "namespace": self.namespace})

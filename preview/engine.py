@@ -48,11 +48,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             return resource_pb2.RegisterResourceResponse(urn=urn)
         inputs = rpc.deserialize_properties(request.object)
         args = pulumi_mocks.MockResourceArgs(
-            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
-            resource_id=request.importId, custom=request.custom or False, transforms=[])
+            typ=request.type,
+            name=request.name,
+            inputs=inputs,
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
+            transforms=[],
+        )
         resource_id, state = self.mocks.new_resource(args)
-        self.registrations.append(Registration(
-            urn, request.type, request.name, request.parent, bool(request.custom), request.provider, inputs))
+        self.registrations.append(
+            Registration(
+                urn, request.type, request.name, request.parent, bool(request.custom), request.provider, inputs
+            )
+        )
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id or "", state)
         state_proto = _sync_await(rpc.serialize_properties(state, {}))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id or "", object=state_proto)
@@ -65,8 +74,14 @@ class ProgramRun:
     secret_outputs: frozenset[str]
 
 
-def run_program(project: str, stack: str, config: StackConfig, *, logger: logging.Logger | None = None,
-                program: Path = ROOT / "__main__.py") -> ProgramRun:
+def run_program(
+    project: str,
+    stack: str,
+    config: StackConfig,
+    *,
+    logger: logging.Logger | None = None,
+    program: Path = ROOT / "__main__.py",
+) -> ProgramRun:
     """Run `program` as `pulumi up` would, against mocks. Exceptions from the program propagate."""
     mocks = GcpAndKubernetesMocks(project=str(_config_value(config, "gcp:project", "preview-project")), stack=stack)
     monitor = RecordingMonitor(mocks)

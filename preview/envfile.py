@@ -24,8 +24,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
     return seen
 
@@ -45,17 +44,24 @@ def read_environment_file(path: Path) -> StackConfig:
     try:
         document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except FileNotFoundError:
-        raise InvalidEnvironment([Problem(where, "no such environment file",
-                                          "create it, or pick one of environments/Pulumi.*.yaml")]) from None
+        raise InvalidEnvironment(
+            [Problem(where, "no such environment file", "create it, or pick one of environments/Pulumi.*.yaml")]
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(e, "problem", None) or str(e)
-        raise InvalidEnvironment([Problem(where, f"YAML error{line}: {reason}",
-                                          "fix the indentation or quoting there")]) from None
+        raise InvalidEnvironment(
+            [Problem(where, f"YAML error{line}: {reason}", "fix the indentation or quoting there")]
+        ) from None
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
-        raise InvalidEnvironment([Problem(where, "the file has no `config:` map",
-                                          "start the file with `config:` and indent the keys under it")])
+        raise InvalidEnvironment(
+            [
+                Problem(
+                    where, "the file has no `config:` map", "start the file with `config:` and indent the keys under it"
+                )
+            ]
+        )
     values: dict[str, str] = {}
     secret_keys: list[str] = []
     problems: list[Problem] = []
@@ -63,8 +69,13 @@ def read_environment_file(path: Path) -> StackConfig:
         if isinstance(value, dict) and set(value) == {"secure"}:
             values[key], secret_keys = SECRET_PLACEHOLDER, [*secret_keys, key]
         elif key.endswith(":hfToken"):
-            problems.append(Problem(key, "the token is written in plaintext",
-                                    "remove it and run `pulumi config set --secret hfToken hf_...`"))
+            problems.append(
+                Problem(
+                    key,
+                    "the token is written in plaintext",
+                    "remove it and run `pulumi config set --secret hfToken hf_...`",
+                )
+            )
         else:
             values[key] = value if isinstance(value, str) else json.dumps(value)
     if problems:

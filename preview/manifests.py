@@ -102,6 +102,5 @@ def validate_manifest(body: dict[str, Any], version: str) -> list[str]:
     if validator is None:
         return [f"no schema for {body['apiVersion']} {body['kind']} in Kubernetes {version}"]
     return [
-        f"{'.'.join(str(p) for p in e.absolute_path) or '(object)'}: {e.message}"
-        for e in validator.iter_errors(body)
+        f"{'.'.join(str(p) for p in e.absolute_path) or '(object)'}: {e.message}" for e in validator.iter_errors(body)
     ]

@@ -12,7 +12,8 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 # A syntactically real (self-signed, expired) CA so kubeconfig code handles realistic bytes.
 _FAKE_CA = base64.b64encode(
     b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUOfflinePreviewOnlyNotARealClusterCA0wCgYIKoZIzj0E\n"
-    b"-----END CERTIFICATE-----\n").decode()
+    b"-----END CERTIFICATE-----\n"
+).decode()
 
 
 def _digest(*parts: str, length: int = 8) -> str:
@@ -48,21 +49,30 @@ class GcpAndKubernetesMocks(pulumi.runtime.Mocks):
                 "endpoint": _ip(n, 34),
                 "masterVersion": "1.34.1-gke.1829001",
                 "masterAuth": {"clusterCaCertificate": _FAKE_CA},
-                "controlPlaneEndpointsConfig": {"dnsEndpointConfig": {
-                    "endpoint": f"gke-{_digest(n, length=32)}.{location}.gke.goog",
-                    "allowExternalTraffic": True}},
+                "controlPlaneEndpointsConfig": {
+                    "dnsEndpointConfig": {
+                        "endpoint": f"gke-{_digest(n, length=32)}.{location}.gke.goog",
+                        "allowExternalTraffic": True,
+                    }
+                },
                 "selfLink": f"https://container.googleapis.com/v1/projects/{p}/locations/{location}/clusters/{n}",
             }
         if typ == "gcp:container/nodePool:NodePool":
             return {"id": f"{p}/{inputs.get('location')}/{inputs.get('cluster')}/{n}", "version": "1.34.1-gke.1829001"}
         if typ == "gcp:serviceaccount/account:Account":
             email = f"{inputs['accountId']}@{p}.iam.gserviceaccount.com"
-            return {"id": f"projects/{p}/serviceAccounts/{email}", "email": email,
-                    "member": f"serviceAccount:{email}", "name": f"projects/{p}/serviceAccounts/{email}",
-                    "uniqueId": str(int(_digest(email, length=12), 16))}
+            return {
+                "id": f"projects/{p}/serviceAccounts/{email}",
+                "email": email,
+                "member": f"serviceAccount:{email}",
+                "name": f"projects/{p}/serviceAccounts/{email}",
+                "uniqueId": str(int(_digest(email, length=12), 16)),
+            }
         if typ == "gcp:compute/network:Network":
-            return {"id": f"projects/{p}/global/networks/{n}",
-                    "selfLink": f"https://www.googleapis.com/compute/v1/projects/{p}/global/networks/{n}"}
+            return {
+                "id": f"projects/{p}/global/networks/{n}",
+                "selfLink": f"https://www.googleapis.com/compute/v1/projects/{p}/global/networks/{n}",
+            }
         if typ == "gcp:compute/subnetwork:Subnetwork":
             region = inputs.get("region")
             return {"id": f"projects/{p}/regions/{region}/subnetworks/{n}", "gatewayAddress": "10.10.0.1"}
@@ -71,9 +81,16 @@ class GcpAndKubernetesMocks(pulumi.runtime.Mocks):
         if typ == "gcp:certificatemanager/dnsAuthorization:DnsAuthorization":
             location = inputs.get("location", "global")
             # Regional authorizations are PER_PROJECT_RECORD: a CNAME under _acme-challenge_<id>.
-            return {"id": f"projects/{p}/locations/{location}/dnsAuthorizations/{n}", "dnsResourceRecords": [{
-                "name": f"_acme-challenge_{_digest(p, n, length=16)}.{inputs['domain']}.", "type": "CNAME",
-                "data": f"{_digest(n, length=8)}.{location}.authorize.certificatemanager.goog."}]}
+            return {
+                "id": f"projects/{p}/locations/{location}/dnsAuthorizations/{n}",
+                "dnsResourceRecords": [
+                    {
+                        "name": f"_acme-challenge_{_digest(p, n, length=16)}.{inputs['domain']}.",
+                        "type": "CNAME",
+                        "data": f"{_digest(n, length=8)}.{location}.authorize.certificatemanager.goog.",
+                    }
+                ],
+            }
         if typ == "gcp:certificatemanager/certificate:Certificate":
             return {"id": f"projects/{p}/locations/{inputs.get('location', 'global')}/certificates/{n}"}
         if typ == "gcp:secretmanager/secret:Secret":

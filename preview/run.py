@@ -9,13 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from config.environment import decode, parse_environment
 from config.platform import ClusterConfig
 from config.problems import InvalidEnvironment
+from preview.costing import environment_cost
 from preview.engine import ROOT, run_program
 from preview.envfile import StackConfig, read_environment_file
 from preview.manifests import Manifest, manifests_of, validate_manifest, write_manifests
 from preview.plan import build_plan
 from preview.report import resource_tree, summary
+from sizing.cost import format_cost
 
 PROJECT = "gke-serving"
 EXIT_OK, EXIT_POLICY, EXIT_INVALID = 0, 1, 2
@@ -32,9 +35,12 @@ class _Warnings(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def preview_environment(env: str, out_dir: str | None = None, *, quiet: bool = False) -> int:
+def preview_environment(
+    env: str, out_dir: str | None = None, *, quiet: bool = False, env_file: Path | None = None
+) -> int:
+    """Preview stack `env` from environments/Pulumi.<env>.yaml (or `env_file`); returns the exit code."""
     started = time.perf_counter()
-    env_file = ROOT / "environments" / f"Pulumi.{env}.yaml"
+    env_file = env_file or ROOT / "environments" / f"Pulumi.{env}.yaml"
     out = Path(out_dir) if out_dir else ROOT / "build" / env
     warnings = _Warnings()
     logger = logging.getLogger("pulumi-preview")
@@ -44,32 +50,43 @@ def preview_environment(env: str, out_dir: str | None = None, *, quiet: bool = F
         config = read_environment_file(env_file)
         run = run_program(PROJECT, env, config, logger=logger)
     except InvalidEnvironment as e:
-        print(f"error: {env_file.relative_to(ROOT) if env_file.is_relative_to(ROOT) else env_file}: "
-              f"{len(e.problems)} problem(s), nothing was created:", file=sys.stderr)
+        print(
+            f"error: {env_file.relative_to(ROOT) if env_file.is_relative_to(ROOT) else env_file}: "
+            f"{len(e.problems)} problem(s), nothing was created:",
+            file=sys.stderr,
+        )
         for problem in e.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_INVALID
     plan = build_plan(PROJECT, env, run)
+    plan["cost"] = environment_cost(parse_environment({k: decode(v) for k, v in config.values.items()}))
     manifests = manifests_of(run.registrations)
     version = _kubernetes_version(config)
     schema_errors = {m.file: validate_manifest(m.body, version) for m in manifests}
     plan["warnings"] = warnings.messages
-    plan["manifests"] = {"kubernetesVersion": version, "files": [m.file for m in manifests],
-                         "schemaErrors": {f: errs for f, errs in schema_errors.items() if errs}}
+    plan["manifests"] = {
+        "kubernetesVersion": version,
+        "files": [m.file for m in manifests],
+        "schemaErrors": {f: errs for f, errs in schema_errors.items() if errs},
+    }
     _write(out, plan, manifests)
     if not quiet:
         print(f"Previewing update ({env}), offline against mocks:\n")
         print(resource_tree(PROJECT, env, run.registrations))
         print()
         print(summary(run.registrations))
+        print()
+        print(format_cost(plan["cost"]))
     for message in warnings.messages:
         print(f"warning: {message}")
     failed = {f: errs for f, errs in schema_errors.items() if errs}
     for file, errs in failed.items():
         for err in errs:
             print(f"schema: {file}: {err}")
-    print(f"\n{len(run.registrations) + 1} resources, {len(manifests)} manifests (Kubernetes {version}) "
-          f"in {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}; {time.perf_counter() - started:.1f}s")
+    print(
+        f"\n{len(run.registrations) + 1} resources, {len(manifests)} manifests (Kubernetes {version}) "
+        f"in {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}; {time.perf_counter() - started:.1f}s"
+    )
     return EXIT_POLICY if failed else EXIT_OK
 
 

@@ -45,11 +45,16 @@ def selector(name: str) -> dict[str, str]:
 def _env(spec: ServerSpec, secrets: Secrets) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in spec.env.items()]
     if secrets.hf_token:
-        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
-            "name": secrets.hf_token, "key": HF_TOKEN_SECRET_KEY}}})
+        env.append(
+            {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": secrets.hf_token, "key": HF_TOKEN_SECRET_KEY}}}
+        )
     if spec.api_key_env and secrets.api_key:
-        env.append({"name": spec.api_key_env, "valueFrom": {"secretKeyRef": {
-            "name": secrets.api_key, "key": API_KEY_SECRET_KEY}}})
+        env.append(
+            {
+                "name": spec.api_key_env,
+                "valueFrom": {"secretKeyRef": {"name": secrets.api_key, "key": API_KEY_SECRET_KEY}},
+            }
+        )
     return env
 
 
@@ -62,8 +67,7 @@ def _volumes(spec: ServerSpec, res: PodResources, gpus: int) -> tuple[list[dict[
         mounts.append({"name": "model-cache", "mountPath": spec.cache_path})
     if gpus > 1 or spec.runtime == "vllm":
         # vLLM's engine processes also exchange tensors through /dev/shm, even on one GPU.
-        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory",
-                                                      "sizeLimit": f"{SHM_GIB_PER_GPU * gpus}Gi"}})
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{SHM_GIB_PER_GPU * gpus}Gi"}})
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})  # noqa: S108
     return volumes, mounts
 
@@ -71,8 +75,12 @@ def _volumes(spec: ServerSpec, res: PodResources, gpus: int) -> tuple[list[dict[
 def _security(spec: ServerSpec) -> tuple[dict[str, Any], dict[str, Any]]:
     pod: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
     if spec.run_as_user is not None:
-        pod |= {"runAsNonRoot": True, "runAsUser": spec.run_as_user, "runAsGroup": spec.run_as_user,
-                "fsGroup": spec.run_as_user}
+        pod |= {
+            "runAsNonRoot": True,
+            "runAsUser": spec.run_as_user,
+            "runAsGroup": spec.run_as_user,
+            "fsGroup": spec.run_as_user,
+        }
     container = {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
@@ -81,17 +89,31 @@ def _security(spec: ServerSpec) -> tuple[dict[str, Any], dict[str, Any]]:
     return pod, container
 
 
-def deployment_spec(name: str, spec: ServerSpec, res: PodResources, place: Placement, secrets: Secrets, *,
-                    probes: dict[str, dict[str, Any]], startup_budget: int, replicas: int | None,
-                    service_account: str | None, model: str) -> dict[str, Any]:
+def deployment_spec(
+    name: str,
+    spec: ServerSpec,
+    res: PodResources,
+    place: Placement,
+    secrets: Secrets,
+    *,
+    probes: dict[str, dict[str, Any]],
+    startup_budget: int,
+    replicas: int | None,
+    service_account: str | None,
+    model: str,
+) -> dict[str, Any]:
     """`replicas` None leaves the count to a HorizontalPodAutoscaler."""
     volumes, mounts = _volumes(spec, res, place.gpus)
     pod_security, container_security = _security(spec)
     ports = [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}]
     if spec.metrics_port != spec.port:
         ports.append({"name": "metrics", "containerPort": spec.metrics_port, "protocol": "TCP"})
-    requests = {"cpu": res.cpu, "memory": res.memory, "ephemeral-storage": res.ephemeral_storage,
-                "nvidia.com/gpu": str(place.gpus)}
+    requests = {
+        "cpu": res.cpu,
+        "memory": res.memory,
+        "ephemeral-storage": res.ephemeral_storage,
+        "nvidia.com/gpu": str(place.gpus),
+    }
     container = {
         "name": "server",
         "image": spec.image,
@@ -113,20 +135,28 @@ def deployment_spec(name: str, spec: ServerSpec, res: PodResources, place: Place
         "revisionHistoryLimit": 3,
         # A new replica of a single-replica service starts before the old one stops (no outage);
         # with more replicas, one is replaced at a time without asking for an extra GPU.
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {
-            "maxSurge": 1 if one_at_a_time else 0, "maxUnavailable": 0 if one_at_a_time else 1}},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1 if one_at_a_time else 0, "maxUnavailable": 0 if one_at_a_time else 1},
+        },
         "progressDeadlineSeconds": startup_budget + 600,
         "template": {
             "metadata": {"labels": pod_labels, "annotations": {"gke-serving/model": model}},
             "spec": {
                 "containers": [container],
                 "volumes": volumes,
-                "nodeSelector": {"cloud.google.com/gke-accelerator": place.accelerator,
-                                 "cloud.google.com/gke-nodepool": place.pool},
+                "nodeSelector": {
+                    "cloud.google.com/gke-accelerator": place.accelerator,
+                    "cloud.google.com/gke-nodepool": place.pool,
+                },
                 "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
                 "topologySpreadConstraints": [
-                    {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
-                     "labelSelector": {"matchLabels": selector(name)}}
+                    {
+                        "maxSkew": 1,
+                        "topologyKey": key,
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {"matchLabels": selector(name)},
+                    }
                     for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
                 ],
                 "securityContext": pod_security,

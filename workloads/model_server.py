@@ -35,8 +35,12 @@ def resources_for(service: ServiceConfig, pool: NodePoolConfig) -> PodResources:
     machine = catalog.machine_types()[pool.machine_type]
     share = pod_share(machine, pool.gpu.count, gpus_per_replica(service), pool.disk_size_gb, pool.local_ssd_count)
     o = service.resources
-    return replace(share, cpu=o.cpu or share.cpu, memory=o.memory or share.memory,
-                   ephemeral_storage=o.ephemeral_storage or share.ephemeral_storage)
+    return replace(
+        share,
+        cpu=o.cpu or share.cpu,
+        memory=o.memory or share.memory,
+        ephemeral_storage=o.ephemeral_storage or share.ephemeral_storage,
+    )
 
 
 class ModelServer(pulumi.ComponentResource):
@@ -55,8 +59,14 @@ class ModelServer(pulumi.ComponentResource):
         self.api_key: pulumi.Output[str] | None = None
         api_key_secret = None
         if self.spec.api_key_env:
-            key = ApiKey(f"{name}-api-key", args.project, f"{args.secret_prefix}-{name}-api-key", args.namespace,
-                         labels(name, service.runtime), opts=pulumi.ResourceOptions(parent=self))
+            key = ApiKey(
+                f"{name}-api-key",
+                args.project,
+                f"{args.secret_prefix}-{name}-api-key",
+                args.namespace,
+                labels(name, service.runtime),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
             self.api_key, api_key_secret = key.value, key.secret_name
         min_replicas, _ = replica_range(service)
         meta = {"name": name, "namespace": args.namespace, "labels": labels(name, service.runtime)}
@@ -64,27 +74,42 @@ class ModelServer(pulumi.ComponentResource):
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta,
-            spec=cast(Any, deployment_spec(
-                name, self.spec, resources_for(service, pool), Placement(pool.gpu.type, service.pool, gpus),
-                Secrets(None if isinstance(service, TritonService) else args.hf_token_secret, api_key_secret),
-                probes=probes(self.spec.health_path, self.spec.liveness_path, budget),
-                startup_budget=budget, replicas=None if args.autoscaled else service.replicas,
-                service_account=service_account, model=service.model)),
-            opts=child)
+            spec=cast(
+                Any,
+                deployment_spec(
+                    name,
+                    self.spec,
+                    resources_for(service, pool),
+                    Placement(pool.gpu.type, service.pool, gpus),
+                    Secrets(None if isinstance(service, TritonService) else args.hf_token_secret, api_key_secret),
+                    probes=probes(self.spec.health_path, self.spec.liveness_path, budget),
+                    startup_budget=budget,
+                    replicas=None if args.autoscaled else service.replicas,
+                    service_account=service_account,
+                    model=service.model,
+                ),
+            ),
+            opts=child,
+        )
         ports = [{"name": "http", "port": self.spec.port, "targetPort": "http", "protocol": "TCP"}]
         if self.spec.metrics_port != self.spec.port:
-            ports.append({"name": "metrics", "port": self.spec.metrics_port, "targetPort": "metrics",
-                          "protocol": "TCP"})
+            ports.append(
+                {"name": "metrics", "port": self.spec.metrics_port, "targetPort": "metrics", "protocol": "TCP"}
+            )
         svc = k8s.core.v1.Service(
-            f"{name}-service", metadata=meta,
+            f"{name}-service",
+            metadata=meta,
             spec={"type": "ClusterIP", "selector": selector(name), "ports": cast(Any, ports)},
-            opts=child)
+            opts=child,
+        )
         if min_replicas > 1:
             k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-pdb", metadata=meta,
+                f"{name}-pdb",
+                metadata=meta,
                 # Node upgrades and scale-downs evict one replica at a time.
                 spec={"maxUnavailable": 1, "selector": {"matchLabels": selector(name)}},
-                opts=child)
+                opts=child,
+            )
         self.service_name = svc.metadata.apply(lambda m: m.name)
         self.deployment_name = deployment.metadata.apply(lambda m: m.name)
         self.register_outputs({"service": self.service_name, "image": self.spec.image})
@@ -95,20 +120,38 @@ class ModelServer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         bucket = service.model_repository.removeprefix("gs://").split("/", 1)[0]
         account = gcp.serviceaccount.Account(
-            f"{name}-gsa", project=args.project, account_id=f"triton-{name}"[:30],
-            display_name=f"Triton {name}: reads {service.model_repository}", opts=child)
+            f"{name}-gsa",
+            project=args.project,
+            account_id=f"triton-{name}"[:30],
+            display_name=f"Triton {name}: reads {service.model_repository}",
+            opts=child,
+        )
         gcp.storage.BucketIAMMember(
-            f"{name}-bucket-reader", bucket=bucket, role="roles/storage.objectViewer",
-            member=account.email.apply(lambda e: f"serviceAccount:{e}"), opts=child)
+            f"{name}-bucket-reader",
+            bucket=bucket,
+            role="roles/storage.objectViewer",
+            member=account.email.apply(lambda e: f"serviceAccount:{e}"),
+            opts=child,
+        )
         ksa = f"{name}-triton"
         gcp.serviceaccount.IAMMember(
-            f"{name}-workload-identity", service_account_id=account.name, role="roles/iam.workloadIdentityUser",
+            f"{name}-workload-identity",
+            service_account_id=account.name,
+            role="roles/iam.workloadIdentityUser",
             member=pulumi.Output.from_input(args.namespace).apply(
-                lambda ns: f"serviceAccount:{args.project}.svc.id.goog[{ns}/{ksa}]"),
-            opts=child)
+                lambda ns: f"serviceAccount:{args.project}.svc.id.goog[{ns}/{ksa}]"
+            ),
+            opts=child,
+        )
         k8s.core.v1.ServiceAccount(
             f"{name}-ksa",
-            metadata={"name": ksa, "namespace": args.namespace, "labels": labels(name, service.runtime),
-                      "annotations": {"iam.gke.io/gcp-service-account": account.email}},
-            automount_service_account_token=False, opts=child)
+            metadata={
+                "name": ksa,
+                "namespace": args.namespace,
+                "labels": labels(name, service.runtime),
+                "annotations": {"iam.gke.io/gcp-service-account": account.email},
+            },
+            automount_service_account_token=False,
+            opts=child,
+        )
         return ksa

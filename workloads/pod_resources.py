@@ -48,8 +48,9 @@ def reserved_memory_mib(memory_gib: float) -> int:
     return math.ceil(reserved) + 100
 
 
-def pod_share(machine: catalog.MachineType, gpus_per_node: int, gpus_per_pod: int,
-              disk_size_gb: int, local_ssd_count: int) -> PodResources:
+def pod_share(
+    machine: catalog.MachineType, gpus_per_node: int, gpus_per_pod: int, disk_size_gb: int, local_ssd_count: int
+) -> PodResources:
     """Requests for a pod holding `gpus_per_pod` of the node's GPUs: that fraction of what is allocatable."""
     fraction = gpus_per_pod / gpus_per_node
     cpu = (machine.vcpus * 1000 - reserved_cpu_milli(machine.vcpus) - DAEMONSET_CPU_MILLI) * fraction
@@ -60,4 +61,3 @@ def pod_share(machine: catalog.MachineType, gpus_per_node: int, gpus_per_pod: in
         memory=f"{int(memory // 256 * 256)}Mi",
         ephemeral_storage=f"{max(int(disk * fraction), 10)}Gi",
     )
-

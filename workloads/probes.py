@@ -24,17 +24,27 @@ def weights_gib(service: ServiceConfig) -> float | None:
     if service.architecture is not None:
         a = service.architecture
         arch = Architecture(
-            layers=a.layers, hidden_size=a.hidden_size, attention_heads=a.attention_heads,
-            kv_heads=a.kv_heads, head_dim=a.head_dim, intermediate_size=a.intermediate_size,
-            vocab_size=a.vocab_size, max_position_embeddings=a.max_position_embeddings,
-            params=a.params_billion * 1e9, dtype=a.dtype)
+            layers=a.layers,
+            hidden_size=a.hidden_size,
+            attention_heads=a.attention_heads,
+            kv_heads=a.kv_heads,
+            head_dim=a.head_dim,
+            intermediate_size=a.intermediate_size,
+            vocab_size=a.vocab_size,
+            max_position_embeddings=a.max_position_embeddings,
+            params=a.params_billion * 1e9,
+            dtype=a.dtype,
+        )
     else:
         found = resolve(service.model)
         if found is None:
             return None
         arch = found[1]
-    quantization = service.quantize if isinstance(service, TgiService) else (
-        service.quantization if isinstance(service, VllmService) else None)
+    quantization = (
+        service.quantize
+        if isinstance(service, TgiService)
+        else (service.quantization if isinstance(service, VllmService) else None)
+    )
     dtype = getattr(service, "dtype", None)
     return weight_bytes(arch, quantization=quantization, dtype=dtype) / 2**30
 
@@ -52,16 +62,21 @@ def probes(health_path: str, liveness_path: str, budget_seconds: int) -> dict[st
     return {
         "startupProbe": {
             "httpGet": {"path": health_path, "port": "http"},
-            "periodSeconds": STARTUP_PERIOD_SECONDS, "timeoutSeconds": 5,
+            "periodSeconds": STARTUP_PERIOD_SECONDS,
+            "timeoutSeconds": 5,
             "failureThreshold": math.ceil(budget_seconds / STARTUP_PERIOD_SECONDS),
         },
         "readinessProbe": {
             "httpGet": {"path": health_path, "port": "http"},
-            "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3,
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
         },
         "livenessProbe": {
             # A busy server may answer slowly; four missed checks a minute apart mean it is stuck.
             "httpGet": {"path": liveness_path, "port": "http"},
-            "periodSeconds": 15, "timeoutSeconds": 10, "failureThreshold": 4,
+            "periodSeconds": 15,
+            "timeoutSeconds": 10,
+            "failureThreshold": 4,
         },
     }

@@ -70,8 +70,13 @@ def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu) -> ServerSp
             args.append("--allow-deprecated-quantization")
     elif isinstance(service, TritonService):
         # The image's entrypoint wraps the command; tritonserver copies gs:// repositories to /tmp.
-        args = ["tritonserver", f"--model-repository={service.model_repository}", f"--http-port={port}",
-                "--grpc-port=8001", f"--metrics-port={facts['metricsPort']}"]
+        args = [
+            "tritonserver",
+            f"--model-repository={service.model_repository}",
+            f"--http-port={port}",
+            "--grpc-port=8001",
+            f"--metrics-port={facts['metricsPort']}",
+        ]
     else:
         # TGI and TEI images default to port 80; an explicit port needs no privilege to bind.
         args = [f"--model-id={service.model}", f"--port={port}"]

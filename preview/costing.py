@@ -1,0 +1,36 @@
+"""The cost estimate of an environment's GPU pools and services, for the preview and plan.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config import Environment
+from config.services import gpus_per_replica, replica_range
+from sizing.cost import PoolCostInput, ServiceCostInput, estimate_cost
+
+
+def environment_cost(env: Environment) -> dict[str, Any]:
+    pools = [
+        PoolCostInput(
+            name=name,
+            machine_type=p.machine_type,
+            gpu=p.gpu.type,
+            gpus_per_node=p.gpu.count,
+            region=env.region,
+            spot=p.spot,
+            min_nodes=p.min_nodes,
+            max_nodes=p.max_nodes,
+        )
+        for name, p in env.node_pools.items()
+    ]
+    services = [
+        ServiceCostInput(
+            name=name,
+            pool=s.pool,
+            gpus_per_replica=gpus_per_replica(s),
+            min_replicas=replica_range(s)[0],
+            max_replicas=replica_range(s)[1],
+        )
+        for name, s in env.services.items()
+    ]
+    return estimate_cost(pools, services)

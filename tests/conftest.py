@@ -1,0 +1,52 @@
+"""Shared fixtures: each environment is previewed once per test session (the mock engine is slow
+to import), and tests read the artifacts a user would read: plan.json and the manifests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from preview.run import preview_environment
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+@dataclass(frozen=True)
+class Preview:
+    exit_code: int
+    plan: dict[str, Any]
+    manifests: dict[str, dict[str, Any]]  # file name -> object
+
+    def resources(self, type_: str) -> list[dict[str, Any]]:
+        return [r for r in self.plan["resources"] if r["type"] == type_]
+
+    def manifest(self, kind: str, name: str) -> dict[str, Any]:
+        found = [m for m in self.manifests.values() if m["kind"] == kind and m["metadata"]["name"] == name]
+        assert len(found) == 1, f"{kind}/{name}: {len(found)} manifests"
+        return found[0]
+
+
+def load_preview(exit_code: int, out: Path) -> Preview:
+    plan = json.loads((out / "plan.json").read_text())
+    manifests = {p.name: yaml.safe_load(p.read_text()) for p in sorted((out / "manifests").glob("*.yaml"))}
+    return Preview(exit_code, plan, manifests)
+
+
+@pytest.fixture(scope="session")
+def previews(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Preview]:
+    cache: dict[str, Preview] = {}
+
+    def get(env: str) -> Preview:
+        if env not in cache:
+            out = tmp_path_factory.mktemp(env)
+            code = preview_environment(env, str(out), quiet=True)
+            cache[env] = load_preview(code, out)
+        return cache[env]
+
+    return get
