@@ -24,9 +24,13 @@ servers = {
     name: ModelServer(
         name,
         ModelServerArgs(
-            service=service, pool=env.node_pools[service.pool], namespace=platform.namespace,
-            hf_token_secret=platform.hf_token_secret, autoscaled=service.autoscaling is not None,
-            project=env.project, secret_prefix=env.cluster.name,
+            service=service,
+            pool=env.node_pools[service.pool],
+            namespace=platform.namespace,
+            hf_token_secret=platform.hf_token_secret,
+            autoscaled=service.autoscaling is not None,
+            project=env.project,
+            secret_prefix=env.cluster.name,
         ),
         opts=in_cluster,
     )
@@ -35,15 +39,26 @@ servers = {
 specs = {name: server.spec for name, server in servers.items()}
 gateway = Gateway(
     "gateway",
-    GatewayArgs(config=env.gateway, project=env.project, region=env.region, name_prefix=env.cluster.name,
-                network=platform.network, subnetwork=platform.subnetwork, namespace=platform.namespace,
-                backends=specs),
+    GatewayArgs(
+        config=env.gateway,
+        project=env.project,
+        region=env.region,
+        name_prefix=env.cluster.name,
+        network=platform.network,
+        subnetwork=platform.subnetwork,
+        namespace=platform.namespace,
+        backends=specs,
+    ),
     opts=in_cluster,
 )
 Autoscaling(
     "autoscaling",
-    AutoscalingArgs(namespace=platform.namespace, project=env.project, name_prefix=env.cluster.name,
-                    services={name: Scaled(spec, env.services[name].autoscaling) for name, spec in specs.items()}),
+    AutoscalingArgs(
+        namespace=platform.namespace,
+        project=env.project,
+        name_prefix=env.cluster.name,
+        services={name: Scaled(spec, env.services[name].autoscaling) for name, spec in specs.items()},
+    ),
     opts=in_cluster,
 )
 ServingNetworkPolicies("network-policy", platform.namespace, specs, env.gateway.proxy_subnet_cidr, opts=in_cluster)

@@ -50,14 +50,16 @@ def hpa_spec(service: str, queue_metric: str, autoscaling: AutoscalingConfig) ->
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": service},
         "minReplicas": autoscaling.min_replicas,
         "maxReplicas": autoscaling.max_replicas,
-        "metrics": [{
-            "type": "Pods",
-            "pods": {
-                "metric": {"name": hpa_metric_name(queue_metric)},
-                # Requests waiting per replica, averaged over the replicas.
-                "target": {"type": "AverageValue", "averageValue": _quantity(autoscaling.target_queue_size)},
-            },
-        }],
+        "metrics": [
+            {
+                "type": "Pods",
+                "pods": {
+                    "metric": {"name": hpa_metric_name(queue_metric)},
+                    # Requests waiting per replica, averaged over the replicas.
+                    "target": {"type": "AverageValue", "averageValue": _quantity(autoscaling.target_queue_size)},
+                },
+            }
+        ],
         "behavior": {
             # A queue means users are already waiting: add capacity at once.
             "scaleUp": {
@@ -99,16 +101,28 @@ class Autoscaling(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         scaled = {s: v for s, v in args.services.items() if v.autoscaling is not None}
         # The adapter only runs where an HPA needs it.
-        self.adapter = CustomMetricsAdapter(f"{name}-metrics-adapter", args.project, args.name_prefix,
-                                            opts=child) if scaled else None
-        after_adapter = pulumi.ResourceOptions(parent=self, depends_on=self.adapter.api_services if self.adapter else [])
+        self.adapter = (
+            CustomMetricsAdapter(f"{name}-metrics-adapter", args.project, args.name_prefix, opts=child)
+            if scaled
+            else None
+        )
+        api_services = self.adapter.api_services if self.adapter else []
+        after_adapter = pulumi.ResourceOptions(parent=self, depends_on=list(api_services))
         for service, v in args.services.items():
             meta = {"name": service, "namespace": args.namespace, "labels": labels(service, v.spec.runtime)}
             k8s.apiextensions.CustomResource(
-                f"{name}-{service}-monitoring", api_version=MONITORING_API, kind="PodMonitoring",
-                metadata=meta, spec=pod_monitoring_spec(service, v.spec), opts=child)
+                f"{name}-{service}-monitoring",
+                api_version=MONITORING_API,
+                kind="PodMonitoring",
+                metadata=meta,
+                spec=pod_monitoring_spec(service, v.spec),
+                opts=child,
+            )
             if v.autoscaling is not None:
                 k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                    f"{name}-{service}-hpa", metadata=meta,
-                    spec=hpa_spec(service, v.spec.queue_metric, v.autoscaling), opts=after_adapter)
+                    f"{name}-{service}-hpa",
+                    metadata=meta,
+                    spec=hpa_spec(service, v.spec.queue_metric, v.autoscaling),
+                    opts=after_adapter,
+                )
         self.register_outputs({"autoscaled": sorted(scaled)})

@@ -38,8 +38,12 @@ def gateway_spec(class_name: str, address_name: str, certificate: str | None) ->
     clear text first.
     """
     if certificate:
-        listener = {"name": LISTENER, "protocol": "HTTPS", "port": 443,
-                    "tls": {"mode": "Terminate", "options": {CERT_MANAGER_OPTION: certificate}}}
+        listener = {
+            "name": LISTENER,
+            "protocol": "HTTPS",
+            "port": 443,
+            "tls": {"mode": "Terminate", "options": {CERT_MANAGER_OPTION: certificate}},
+        }
     else:
         listener = {"name": LISTENER, "protocol": "HTTP", "port": 80}
     listener["allowedRoutes"] = {"namespaces": {"from": "Same"}, "kinds": [{"kind": "HTTPRoute"}]}
@@ -59,12 +63,18 @@ def http_route_spec(service: str, service_port: int) -> dict[str, Any]:
     """`/<service>/...` reaches the server as `/...`: OpenAI clients keep their usual paths."""
     return {
         "parentRefs": [{"name": GATEWAY_NAME, "sectionName": LISTENER}],
-        "rules": [{
-            "matches": [{"path": {"type": "PathPrefix", "value": prefix(service)}}],
-            "filters": [{"type": "URLRewrite", "urlRewrite": {
-                "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}],
-            "backendRefs": [{"name": service, "port": service_port}],
-        }],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": prefix(service)}}],
+                "filters": [
+                    {
+                        "type": "URLRewrite",
+                        "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}},
+                    }
+                ],
+                "backendRefs": [{"name": service, "port": service_port}],
+            }
+        ],
     }
 
 
@@ -131,19 +141,32 @@ class Gateway(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         lb_prerequisites: list[pulumi.Resource] = []
         if cfg.create_proxy_subnet:
-            lb_prerequisites.append(gcp.compute.Subnetwork(
-                f"{name}-proxy-subnet", project=args.project, region=args.region,
-                name=f"{args.name_prefix}-proxy-only", network=args.network, ip_cidr_range=cfg.proxy_subnet_cidr,
-                # Regional Envoy-based load balancers need one ACTIVE proxy-only subnet per region and VPC.
-                purpose="REGIONAL_MANAGED_PROXY", role="ACTIVE", opts=child))
+            lb_prerequisites.append(
+                gcp.compute.Subnetwork(
+                    f"{name}-proxy-subnet",
+                    project=args.project,
+                    region=args.region,
+                    name=f"{args.name_prefix}-proxy-only",
+                    network=args.network,
+                    ip_cidr_range=cfg.proxy_subnet_cidr,
+                    # Regional Envoy-based load balancers need one ACTIVE proxy-only subnet per region and VPC.
+                    purpose="REGIONAL_MANAGED_PROXY",
+                    role="ACTIVE",
+                    opts=child,
+                )
+            )
         internal = address_type(cfg.class_name) == "INTERNAL"
         address = gcp.compute.Address(
-            f"{name}-address", project=args.project, region=args.region, name=f"{args.name_prefix}-gateway",
+            f"{name}-address",
+            project=args.project,
+            region=args.region,
+            name=f"{args.name_prefix}-gateway",
             address_type=address_type(cfg.class_name),
             subnetwork=args.subnetwork if internal else None,
             # GKE's internal-Gateway docs reserve it shared, so each listener's forwarding rule may use it.
             purpose="SHARED_LOADBALANCER_VIP" if internal else None,
-            opts=child)
+            opts=child,
+        )
         lb_prerequisites.append(address)
         certificate_name: pulumi.Input[str] | None = None
         self.dns_records = None
@@ -152,23 +175,41 @@ class Gateway(pulumi.ComponentResource):
             certificate_name = certificate.name
             lb_prerequisites.append(certificate)
         k8s.apiextensions.CustomResource(
-            f"{name}-k8s", api_version=GATEWAY_API, kind="Gateway",
+            f"{name}-k8s",
+            api_version=GATEWAY_API,
+            kind="Gateway",
             metadata={"name": GATEWAY_NAME, "namespace": args.namespace, "labels": _labels()},
             spec=pulumi.Output.all(address.name, certificate_name).apply(
-                lambda a: gateway_spec(cfg.class_name, a[0], a[1])),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=lb_prerequisites))
+                lambda a: gateway_spec(cfg.class_name, a[0], a[1])
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=lb_prerequisites),
+        )
         for service, spec in args.backends.items():
             meta = {"name": service, "namespace": args.namespace, "labels": _labels()}
             k8s.apiextensions.CustomResource(
-                f"{name}-{service}-route", api_version=GATEWAY_API, kind="HTTPRoute", metadata=meta,
-                spec=http_route_spec(service, spec.port), opts=child)
+                f"{name}-{service}-route",
+                api_version=GATEWAY_API,
+                kind="HTTPRoute",
+                metadata=meta,
+                spec=http_route_spec(service, spec.port),
+                opts=child,
+            )
             k8s.apiextensions.CustomResource(
-                f"{name}-{service}-health-check", api_version=GKE_POLICY_API, kind="HealthCheckPolicy",
-                metadata=meta, spec=health_check_policy_spec(service, spec.port, spec.health_path), opts=child)
+                f"{name}-{service}-health-check",
+                api_version=GKE_POLICY_API,
+                kind="HealthCheckPolicy",
+                metadata=meta,
+                spec=health_check_policy_spec(service, spec.port, spec.health_path),
+                opts=child,
+            )
             k8s.apiextensions.CustomResource(
-                f"{name}-{service}-backend-policy", api_version=GKE_POLICY_API, kind="GCPBackendPolicy",
-                metadata=meta, spec=backend_policy_spec(service, backend_timeout_seconds(spec.runtime, cfg)),
-                opts=child)
+                f"{name}-{service}-backend-policy",
+                api_version=GKE_POLICY_API,
+                kind="GCPBackendPolicy",
+                metadata=meta,
+                spec=backend_policy_spec(service, backend_timeout_seconds(spec.runtime, cfg)),
+                opts=child,
+            )
         self.address = address.address
         scheme = "https" if cfg.domain else "http"
         host: pulumi.Input[str] = cfg.domain or address.address
@@ -176,26 +217,47 @@ class Gateway(pulumi.ComponentResource):
         self.service_urls = pulumi.Output.from_input(host).apply(lambda h: service_urls(scheme, h, names))
         self.register_outputs({"address": self.address, "serviceUrls": self.service_urls})
 
-    def _certificate(self, name: str, args: GatewayArgs, domain: str, address: pulumi.Output[str],
-                     ) -> tuple[gcp.certificatemanager.Certificate, pulumi.Output[list[dict[str, str]]]]:
+    def _certificate(
+        self,
+        name: str,
+        args: GatewayArgs,
+        domain: str,
+        address: pulumi.Output[str],
+    ) -> tuple[gcp.certificatemanager.Certificate, pulumi.Output[list[dict[str, str]]]]:
         """A Google-managed regional certificate; regional ones are only issued through DNS authorization."""
         child = pulumi.ResourceOptions(parent=self)
         api = gcp.projects.Service(
-            f"{name}-certificatemanager", project=args.project, service="certificatemanager.googleapis.com",
-            disable_on_destroy=False, opts=child)
+            f"{name}-certificatemanager",
+            project=args.project,
+            service="certificatemanager.googleapis.com",
+            disable_on_destroy=False,
+            opts=child,
+        )
         after_api = pulumi.ResourceOptions(parent=self, depends_on=[api])
         authorization = gcp.certificatemanager.DnsAuthorization(
-            f"{name}-dns-authorization", project=args.project, location=args.region,
-            name=f"{args.name_prefix}-gateway", domain=domain, opts=after_api)
+            f"{name}-dns-authorization",
+            project=args.project,
+            location=args.region,
+            name=f"{args.name_prefix}-gateway",
+            domain=domain,
+            opts=after_api,
+        )
         certificate = gcp.certificatemanager.Certificate(
-            f"{name}-certificate", project=args.project, location=args.region, name=f"{args.name_prefix}-gateway",
-            managed={"domains": [domain], "dns_authorizations": [authorization.id]}, opts=after_api)
+            f"{name}-certificate",
+            project=args.project,
+            location=args.region,
+            name=f"{args.name_prefix}-gateway",
+            managed={"domains": [domain], "dns_authorizations": [authorization.id]},
+            opts=after_api,
+        )
 
         def records(values: list[Any]) -> list[dict[str, str]]:
             ip, challenge = values
             cname = _field(challenge[0] if challenge else None)
-            return [{"name": f"{domain}.", "type": "A", "data": ip},
-                    *([{"name": cname["name"], "type": cname["type"], "data": cname["data"]}] if cname else [])]
+            return [
+                {"name": f"{domain}.", "type": "A", "data": ip},
+                *([{"name": cname["name"], "type": cname["type"], "data": cname["data"]}] if cname else []),
+            ]
 
         return certificate, pulumi.Output.all(address, authorization.dns_resource_records).apply(records)
 
@@ -210,5 +272,8 @@ def _field(record: Any) -> dict[str, str] | None:
 
 
 def _labels() -> dict[str, str]:
-    return {"app.kubernetes.io/part-of": "gke-serving", "app.kubernetes.io/managed-by": "pulumi",
-            "app.kubernetes.io/component": "gateway"}
+    return {
+        "app.kubernetes.io/part-of": "gke-serving",
+        "app.kubernetes.io/managed-by": "pulumi",
+        "app.kubernetes.io/component": "gateway",
+    }

@@ -56,9 +56,11 @@ def cluster_roles() -> dict[str, list[dict[str, Any]]]:
     return {
         # Reads the pods and nodes a metric's series are attached to.
         "custom-metrics-resource-reader": [
-            {"apiGroups": [""], "resources": ["pods", "nodes", "nodes/stats"], "verbs": ["get", "list", "watch"]}],
+            {"apiGroups": [""], "resources": ["pods", "nodes", "nodes/stats"], "verbs": ["get", "list", "watch"]}
+        ],
         "external-metrics-reader": [
-            {"apiGroups": ["external.metrics.k8s.io"], "resources": ["*"], "verbs": ["list", "get", "watch"]}],
+            {"apiGroups": ["external.metrics.k8s.io"], "resources": ["*"], "verbs": ["list", "get", "watch"]}
+        ],
     }
 
 
@@ -67,13 +69,18 @@ def cluster_role_bindings() -> dict[str, dict[str, Any]]:
     return {
         # Lets the adapter, an aggregated API server, delegate authentication and authorisation.
         "custom-metrics:system:auth-delegator": {
-            "roleRef": _role_ref("ClusterRole", "system:auth-delegator"), "subjects": [_subject()]},
+            "roleRef": _role_ref("ClusterRole", "system:auth-delegator"),
+            "subjects": [_subject()],
+        },
         "custom-metrics-resource-reader": {
-            "roleRef": _role_ref("ClusterRole", "custom-metrics-resource-reader"), "subjects": [_subject()]},
+            "roleRef": _role_ref("ClusterRole", "custom-metrics-resource-reader"),
+            "subjects": [_subject()],
+        },
         # The HPA controller reads external metrics; custom metrics it may read by default.
         "external-metrics-reader": {
             "roleRef": _role_ref("ClusterRole", "external-metrics-reader"),
-            "subjects": [{"kind": "ServiceAccount", "name": "horizontal-pod-autoscaler", "namespace": "kube-system"}]},
+            "subjects": [{"kind": "ServiceAccount", "name": "horizontal-pod-autoscaler", "namespace": "kube-system"}],
+        },
     }
 
 
@@ -91,29 +98,37 @@ def deployment_spec() -> dict[str, Any]:
             "spec": {
                 "serviceAccountName": NAME,
                 "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [{
-                    "name": "pod-custom-metrics-stackdriver-adapter",
-                    "image": IMAGE,
-                    "command": ARGS,
-                    "ports": [{"name": "https", "containerPort": PORT, "protocol": "TCP"}],
-                    "resources": {"requests": dict(RESOURCES), "limits": dict(RESOURCES)},
-                    "securityContext": {"allowPrivilegeEscalation": False},
-                }],
+                "containers": [
+                    {
+                        "name": "pod-custom-metrics-stackdriver-adapter",
+                        "image": IMAGE,
+                        "command": ARGS,
+                        "ports": [{"name": "https", "containerPort": PORT, "protocol": "TCP"}],
+                        "resources": {"requests": dict(RESOURCES), "limits": dict(RESOURCES)},
+                        "securityContext": {"allowPrivilegeEscalation": False},
+                    }
+                ],
             },
         },
     }
 
 
 def service_spec() -> dict[str, Any]:
-    return {"type": "ClusterIP", "selector": selector(),
-            "ports": [{"port": PORT, "targetPort": PORT, "protocol": "TCP"}]}
+    return {
+        "type": "ClusterIP",
+        "selector": selector(),
+        "ports": [{"port": PORT, "targetPort": PORT, "protocol": "TCP"}],
+    }
 
 
 def api_service_specs() -> dict[str, dict[str, Any]]:
     """APIService name -> spec: the metrics API groups the aggregator forwards to the adapter."""
     return {
         f"{version}.{group}": {
-            "group": group, "version": version, "groupPriorityMinimum": 100, "versionPriority": priority,
+            "group": group,
+            "version": version,
+            "groupPriorityMinimum": 100,
+            "versionPriority": priority,
             # The adapter serves a self-signed certificate, as in the upstream manifest.
             "insecureSkipTLSVerify": True,
             "service": {"name": NAME, "namespace": NAMESPACE},
@@ -132,46 +147,73 @@ def account_id(name_prefix: str) -> str:
 
 
 class CustomMetricsAdapter(pulumi.ComponentResource):
-    def __init__(self, name: str, project: str, name_prefix: str,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, project: str, name_prefix: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:workloads:CustomMetricsAdapter", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         account = gcp.serviceaccount.Account(
-            f"{name}-gsa", project=project, account_id=account_id(name_prefix),
-            display_name="Custom Metrics Stackdriver Adapter (reads Cloud Monitoring)", opts=child)
+            f"{name}-gsa",
+            project=project,
+            account_id=account_id(name_prefix),
+            display_name="Custom Metrics Stackdriver Adapter (reads Cloud Monitoring)",
+            opts=child,
+        )
         gcp.projects.IAMMember(
-            f"{name}-monitoring-viewer", project=project, role="roles/monitoring.viewer",
-            member=account.email.apply(lambda e: f"serviceAccount:{e}"), opts=child)
+            f"{name}-monitoring-viewer",
+            project=project,
+            role="roles/monitoring.viewer",
+            member=account.email.apply(lambda e: f"serviceAccount:{e}"),
+            opts=child,
+        )
         gcp.serviceaccount.IAMMember(
-            f"{name}-workload-identity", service_account_id=account.name, role="roles/iam.workloadIdentityUser",
-            member=workload_identity_member(project), opts=child)
+            f"{name}-workload-identity",
+            service_account_id=account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=workload_identity_member(project),
+            opts=child,
+        )
         namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata={"name": NAMESPACE, "labels": {
-                **labels(), "pod-security.kubernetes.io/enforce": "baseline"}}, opts=child)
+            f"{name}-namespace",
+            metadata={"name": NAMESPACE, "labels": {**labels(), "pod-security.kubernetes.io/enforce": "baseline"}},
+            opts=child,
+        )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         meta = {"name": NAME, "namespace": NAMESPACE, "labels": labels()}
         k8s.core.v1.ServiceAccount(
-            f"{name}-ksa", metadata={**meta, "annotations": {"iam.gke.io/gcp-service-account": account.email}},
-            opts=in_namespace)
+            f"{name}-ksa",
+            metadata={**meta, "annotations": {"iam.gke.io/gcp-service-account": account.email}},
+            opts=in_namespace,
+        )
         for role, rules in cluster_roles().items():
-            k8s.rbac.v1.ClusterRole(f"{name}-{role}-role", metadata={"name": role, "labels": labels()},
-                                    rules=rules, opts=child)
+            k8s.rbac.v1.ClusterRole(
+                f"{name}-{role}-role", metadata={"name": role, "labels": labels()}, rules=rules, opts=child
+            )
         for binding, body in cluster_role_bindings().items():
             k8s.rbac.v1.ClusterRoleBinding(
-                f"{name}-{binding.replace(':', '-')}", metadata={"name": binding, "labels": labels()},
-                role_ref=body["roleRef"], subjects=body["subjects"], opts=child)
+                f"{name}-{binding.replace(':', '-')}",
+                metadata={"name": binding, "labels": labels()},
+                role_ref=body["roleRef"],
+                subjects=body["subjects"],
+                opts=child,
+            )
         reader = auth_reader_binding()
         k8s.rbac.v1.RoleBinding(
-            f"{name}-auth-reader", metadata={"name": "custom-metrics-auth-reader", "namespace": "kube-system",
-                                             "labels": labels()},
-            role_ref=reader["roleRef"], subjects=reader["subjects"], opts=child)
-        deployment = k8s.apps.v1.Deployment(f"{name}-deployment", metadata=meta, spec=deployment_spec(),
-                                            opts=in_namespace)
+            f"{name}-auth-reader",
+            metadata={"name": "custom-metrics-auth-reader", "namespace": "kube-system", "labels": labels()},
+            role_ref=reader["roleRef"],
+            subjects=reader["subjects"],
+            opts=child,
+        )
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment", metadata=meta, spec=deployment_spec(), opts=in_namespace
+        )
         service = k8s.core.v1.Service(f"{name}-service", metadata=meta, spec=service_spec(), opts=in_namespace)
         self.api_services = [
             k8s.apiregistration.v1.APIService(
-                f"{name}-{api.replace('.', '-')}", metadata={"name": api, "labels": labels()}, spec=spec,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment, service]))
+                f"{name}-{api.replace('.', '-')}",
+                metadata={"name": api, "labels": labels()},
+                spec=spec,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment, service]),
+            )
             for api, spec in api_service_specs().items()
         ]
         self.register_outputs({"serviceAccount": account.email})

@@ -5,7 +5,7 @@ to the model servers' ports only. Manifest bodies are plain functions; the compo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -45,18 +45,32 @@ def model_server_ingress_spec(service: str, spec: ServerSpec, proxy_subnet_cidr:
 
 
 class ServingNetworkPolicies(pulumi.ComponentResource):
-    def __init__(self, name: str, namespace: pulumi.Input[str], servers: Mapping[str, ServerSpec],
-                 proxy_subnet_cidr: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        namespace: pulumi.Input[str],
+        servers: Mapping[str, ServerSpec],
+        proxy_subnet_cidr: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("gke-serving:workloads:ServingNetworkPolicies", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
-            metadata={"name": "default-deny-ingress", "namespace": namespace,
-                      "labels": {"app.kubernetes.io/part-of": "gke-serving", "app.kubernetes.io/managed-by": "pulumi"}},
-            spec=default_deny_ingress_spec(), opts=child)
+            metadata={
+                "name": "default-deny-ingress",
+                "namespace": namespace,
+                "labels": {"app.kubernetes.io/part-of": "gke-serving", "app.kubernetes.io/managed-by": "pulumi"},
+            },
+            spec=cast(Any, default_deny_ingress_spec()),
+            opts=child,
+        )
         for service, spec in servers.items():
+            meta = {"name": f"{service}-ingress", "namespace": namespace, "labels": labels(service, spec.runtime)}
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{service}",
-                metadata={"name": f"{service}-ingress", "namespace": namespace, "labels": labels(service, spec.runtime)},
-                spec=model_server_ingress_spec(service, spec, proxy_subnet_cidr), opts=child)
+                metadata=meta,
+                spec=cast(Any, model_server_ingress_spec(service, spec, proxy_subnet_cidr)),
+                opts=child,
+            )
         self.register_outputs({})
