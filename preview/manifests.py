@@ -57,7 +57,10 @@ def write_manifests(manifests: list[Manifest], directory: Path) -> None:
     for old in directory.glob("*.yaml"):
         old.unlink()
     for m in manifests:
-        (directory / m.file).write_text(yaml.safe_dump(canonical(m.body, top=True), sort_keys=False))
+        (directory / m.file).write_text(
+            # libyaml's emitter: the pure-Python one is most of a large preview's wall time.
+            yaml.dump(canonical(m.body, top=True), Dumper=yaml.CSafeDumper, sort_keys=False)
+        )
 
 
 def _schema_dir(version: str) -> Any:
