@@ -11,8 +11,12 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from config.base import StrictModel
+from sizing.models import Architecture as SizingArchitecture
 
 MODEL_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
+# Pod annotation carrying a service's explicit `architecture` (JSON, environment-file keys), so the
+# memory-fit policy can size models the catalog does not know from the rendered Deployment alone.
+ARCHITECTURE_ANNOTATION = "gke-serving/architecture"
 
 
 class Autoscaling(StrictModel):
@@ -57,6 +61,22 @@ class Architecture(StrictModel):
     vocab_size: int = Field(gt=0)
     max_position_embeddings: int = Field(gt=0)
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+
+    def for_sizing(self, runtime: str) -> SizingArchitecture:
+        return SizingArchitecture(
+            layers=self.layers,
+            hidden_size=self.hidden_size,
+            attention_heads=self.attention_heads,
+            kv_heads=self.kv_heads,
+            head_dim=self.head_dim,
+            intermediate_size=self.intermediate_size,
+            vocab_size=self.vocab_size,
+            max_position_embeddings=self.max_position_embeddings,
+            params=self.params_billion * 1e9,
+            dtype=self.dtype,
+            # TEI keeps no KV cache whatever the architecture: it embeds, it does not generate.
+            kind="encoder" if runtime == "tei" else "decoder",
+        )
 
 
 class ServiceBase(StrictModel):

@@ -12,6 +12,8 @@ from typing import Any
 from config.environment import decode, parse_environment
 from config.platform import ClusterConfig
 from config.problems import InvalidEnvironment
+from policies.evaluate import evaluate
+from policies.rules import PACK_NAME, POLICIES
 from preview.costing import environment_cost
 from preview.engine import ROOT, run_program
 from preview.envfile import StackConfig, read_environment_file
@@ -60,34 +62,40 @@ def preview_environment(
         return EXIT_INVALID
     plan = build_plan(PROJECT, env, run)
     plan["cost"] = environment_cost(parse_environment({k: decode(v) for k, v in config.values.items()}))
+    plan["policies"] = evaluate(plan["resources"], env)
     manifests = manifests_of(run.registrations)
     version = _kubernetes_version(config)
-    schema_errors = {m.file: validate_manifest(m.body, version) for m in manifests}
+    schema_errors = {m.file: errs for m in manifests if (errs := validate_manifest(m.body, version))}
     plan["warnings"] = warnings.messages
-    plan["manifests"] = {
-        "kubernetesVersion": version,
-        "files": [m.file for m in manifests],
-        "schemaErrors": {f: errs for f, errs in schema_errors.items() if errs},
-    }
+    plan["manifests"] = {"kubernetesVersion": version, "files": [m.file for m in manifests],
+                         "schemaErrors": schema_errors}
     _write(out, plan, manifests)
     if not quiet:
         print(f"Previewing update ({env}), offline against mocks:\n")
         print(resource_tree(PROJECT, env, run.registrations))
-        print()
-        print(summary(run.registrations))
-        print()
-        print(format_cost(plan["cost"]))
+        print(f"\n{summary(run.registrations)}\n\n{format_cost(plan['cost'])}")
+    print(policy_report(plan["policies"]))
     for message in warnings.messages:
         print(f"warning: {message}")
-    failed = {f: errs for f, errs in schema_errors.items() if errs}
-    for file, errs in failed.items():
+    for file, errs in schema_errors.items():
         for err in errs:
             print(f"schema: {file}: {err}")
-    print(
-        f"\n{len(run.registrations) + 1} resources, {len(manifests)} manifests (Kubernetes {version}) "
-        f"in {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}; {time.perf_counter() - started:.1f}s"
-    )
-    return EXIT_POLICY if failed else EXIT_OK
+    where = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    print(f"\n{len(run.registrations) + 1} resources, {len(manifests)} manifests (Kubernetes {version}) in {where}; "
+          f"{time.perf_counter() - started:.1f}s")
+    # A manifest the API server would reject fails like a mandatory policy: the change cannot apply.
+    mandatory = any(p["enforcement"] == "mandatory" for p in plan["policies"])
+    return EXIT_POLICY if mandatory or schema_errors else EXIT_OK
+
+
+def policy_report(results: list[dict[str, str]]) -> str:
+    if not results:
+        return f"\nPolicies: all {len(POLICIES)} passed ({PACK_NAME})"
+    lines = [f"\nPolicies ({PACK_NAME}):"]
+    for r in sorted(results, key=lambda r: (r["enforcement"] != "mandatory", r["policy"], r["urn"])):
+        name = r["urn"].rsplit("::", 1)[-1]
+        lines.append(f"    [{r['enforcement']}] {r['policy']} ({name})\n        {r['message']}")
+    return "\n".join(lines)
 
 
 def _kubernetes_version(config: StackConfig) -> str:

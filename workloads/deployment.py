@@ -101,6 +101,7 @@ def deployment_spec(
     replicas: int | None,
     service_account: str | None,
     model: str,
+    annotations: dict[str, str],
 ) -> dict[str, Any]:
     """`replicas` None leaves the count to a HorizontalPodAutoscaler."""
     volumes, mounts = _volumes(spec, res, place.gpus)
@@ -141,7 +142,7 @@ def deployment_spec(
         },
         "progressDeadlineSeconds": startup_budget + 600,
         "template": {
-            "metadata": {"labels": pod_labels, "annotations": {"gke-serving/model": model}},
+            "metadata": {"labels": pod_labels, "annotations": {"gke-serving/model": model, **annotations}},
             "spec": {
                 "containers": [container],
                 "volumes": volumes,

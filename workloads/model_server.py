@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 import catalog
 from config.platform import NodePoolConfig
-from config.services import ServiceConfig, TritonService, gpus_per_replica, replica_range
+from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, TritonService, gpus_per_replica, replica_range
 from workloads.api_key import ApiKey
 from workloads.deployment import Placement, Secrets, deployment_spec, labels, selector
 from workloads.pod_resources import PodResources, pod_share
@@ -28,6 +28,12 @@ class ModelServerArgs:
     autoscaled: bool  # True: a HorizontalPodAutoscaler owns the replica count
     project: str
     secret_prefix: str  # Secret Manager ids of this environment start with it
+
+
+def pod_annotations(service: ServiceConfig) -> dict[str, str]:
+    if service.architecture is None:
+        return {}
+    return {ARCHITECTURE_ANNOTATION: service.architecture.model_dump_json(by_alias=True)}
 
 
 def resources_for(service: ServiceConfig, pool: NodePoolConfig) -> PodResources:
@@ -87,6 +93,7 @@ class ModelServer(pulumi.ComponentResource):
                     replicas=None if args.autoscaled else service.replicas,
                     service_account=service_account,
                     model=service.model,
+                    annotations=pod_annotations(service),
                 ),
             ),
             opts=child,

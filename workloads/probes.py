@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from config.services import ServiceConfig, TgiService, VllmService
-from sizing.models import Architecture, resolve, weight_bytes
+from sizing.models import resolve, weight_bytes
 
 STARTUP_PERIOD_SECONDS = 10
 # Budget = fixed engine start (CUDA init, warm-up, CUDA graphs) + time per GiB of weights
@@ -22,19 +22,7 @@ def weights_gib(service: ServiceConfig) -> float | None:
     """Size of the weights to download, from the sizing catalog or the service's architecture."""
 
     if service.architecture is not None:
-        a = service.architecture
-        arch = Architecture(
-            layers=a.layers,
-            hidden_size=a.hidden_size,
-            attention_heads=a.attention_heads,
-            kv_heads=a.kv_heads,
-            head_dim=a.head_dim,
-            intermediate_size=a.intermediate_size,
-            vocab_size=a.vocab_size,
-            max_position_embeddings=a.max_position_embeddings,
-            params=a.params_billion * 1e9,
-            dtype=a.dtype,
-        )
+        arch = service.architecture.for_sizing(service.runtime)
     else:
         found = resolve(service.model)
         if found is None:

@@ -1,0 +1,149 @@
+"""Run the pack's policies over the offline preview's resources, as `pulumi preview --policy-pack` would.
+
+The same policy objects PolicyPack gets (policies.rules.POLICIES), the same argument types, and the
+environment's policies/config/<env>.json resolved the way the CLI resolves --policy-pack-config: a
+policy's own entry, else "all", else the policy's default level.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+# not_applicable() raises this private exception; the engine catches it by name the same way.
+from pulumi_policy.policy import _NotApplicableError
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+from policies.rules import POLICIES
+
+CONFIG_DIR = Path(__file__).parent / "config"
+
+_OPTIONS = PolicyResourceOptions(
+    protect=False,
+    ignore_changes=[],
+    delete_before_replace=None,
+    aliases=[],
+    custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+    additional_secret_outputs=[],
+)
+
+
+def load_config(env: str) -> dict[str, Any]:
+    """policies/config/<env>.json, the file `--policy-pack-config` gets for that stack; a stack
+    without one runs every policy at its default level, as the CLI does without the flag."""
+    path = CONFIG_DIR / f"{env}.json"
+    config: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    return config
+
+
+def enforcement(policy: Policy, config: Mapping[str, Any]) -> EnforcementLevel:
+    """The policy's level: its own entry (a bare level or enforcementLevel), else "all", else its default."""
+    entry = config.get(policy.name, config.get("all"))
+    if isinstance(entry, Mapping):
+        entry = entry.get("enforcementLevel", config.get("all"))
+    if isinstance(entry, str):
+        return EnforcementLevel(entry)
+    return policy.enforcement_level or EnforcementLevel.ADVISORY  # PolicyPack's own default
+
+
+def properties(policy: Policy, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy's config properties (what args.get_config() returns)."""
+    entry = config.get(policy.name)
+    if not isinstance(entry, Mapping):
+        return {}
+    return {k: v for k, v in entry.items() if k != "enforcementLevel"}
+
+
+def _stack_urn(resources: list[dict[str, Any]]) -> str:
+    """The stack's URN, derived from any resource's (urn:pulumi:<stack>::<project>::...)."""
+    if not resources:
+        return ""
+    stack, project = resources[0]["urn"].removeprefix("urn:pulumi:").split("::")[:2]
+    return f"urn:pulumi:{stack}::{project}::pulumi:pulumi:Stack::{project}-{stack}"
+
+
+@dataclass(frozen=True)
+class _Finding:
+    urn: str
+    message: str
+    advisory_only: bool = False  # the engine's note for a value unknown during preview
+
+
+def _collect(validate: Callable[[ReportViolation], object], default_urn: str, *, resource: bool) -> list[_Finding]:
+    """One call of a policy's validate, with the engine's handling of "not applicable" and unknown values."""
+    found: list[_Finding] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        # A resource policy's violation belongs to its resource whatever URN it names, as in the engine.
+        found.append(_Finding(default_urn if resource else urn or default_urn, message))
+
+    try:
+        validate(report)
+    except _NotApplicableError:
+        return []
+    except UnknownValueError as e:
+        return [*found, _Finding(default_urn, f"can't run policy during preview: {e.message}", advisory_only=True)]
+    return found
+
+
+def _run(policy: Policy, resources: list[dict[str, Any]], config: dict[str, Any]) -> list[_Finding]:
+    # The engine hands policies read-only proxies, not dicts: evaluate with the same.
+    if isinstance(policy, ResourceValidationPolicy):
+        found = []
+        for r in resources:
+            args = ResourceValidationArgs(
+                r["type"], unknown_checking_proxy(r["inputs"]), r["urn"], r["name"], _OPTIONS, None, config
+            )
+            found += _collect(partial(policy.validate, args), r["urn"], resource=True)
+        return found
+    if isinstance(policy, StackValidationPolicy):
+        stack = [
+            PolicyResource(
+                r["type"], unknown_checking_proxy(r["inputs"]), r["urn"], r["name"], _OPTIONS, None, None, [], {}
+            )
+            for r in resources
+        ]
+        return _collect(
+            partial(policy.validate, StackValidationArgs(stack, config)), _stack_urn(resources), resource=False
+        )
+    return []
+
+
+def evaluate(resources: list[dict[str, Any]], env: str) -> list[dict[str, str]]:
+    """Violations of the policy pack over `resources` ({"type", "name", "urn", "inputs"}, as in
+    plan.json) with policies/config/<env>.json: [{"policy", "enforcement", "urn", "message"}]."""
+    config = load_config(env)
+    results = []
+    for policy in POLICIES:
+        level = enforcement(policy, config)
+        if level == EnforcementLevel.DISABLED:
+            continue
+        # The engine reports a remediate-level violation as mandatory; this pack remediates nothing.
+        shown = "advisory" if level == EnforcementLevel.ADVISORY else "mandatory"
+        for f in _run(policy, resources, properties(policy, config)):
+            results.append(
+                {
+                    "policy": policy.name,
+                    "enforcement": "advisory" if f.advisory_only else shown,
+                    "urn": f.urn,
+                    "message": f.message,
+                }
+            )
+    return results

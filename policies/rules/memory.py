@@ -1,0 +1,120 @@
+"""Will the model a server loads fit the GPUs its pod gets? sizing.memory's estimate, from the pod.
+
+huggingface/text-generation-inference#988: Falcon 40B on 4 x T4 crash-looped "waiting for shard to
+be ready" — the weights did not fit. The estimate reads the same arguments the server will.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pydantic import ValidationError
+
+import catalog
+from config.pydantic_errors import problems_from
+from config.services import Architecture as ArchitectureConfig
+from policies.rules.base import DEFAULT_ENFORCEMENT
+from policies.rules.pods import ARCHITECTURE_ANNOTATION, BadFlag, Pod, parallelism, pod_of, served_model, server_flag
+from sizing.memory import RUNTIMES, FitRequest, estimate
+from sizing.models import Architecture, quantization_from_name, resolve
+
+
+class NotSized(Exception):
+    """Why the estimate cannot be made (the rule is then not applicable)."""
+
+
+class BadAnnotation(ValueError):
+    """The architecture annotation is present but not a valid architecture."""
+
+
+def annotated_architecture(text: str, runtime: str) -> Architecture:
+    """The architecture annotation (the environment file's `architecture` keys, as JSON)."""
+    try:
+        a = ArchitectureConfig.model_validate_json(text)
+    except ValidationError as e:
+        problems = "; ".join(str(p) for p in problems_from(e, ARCHITECTURE_ANNOTATION))
+        raise BadAnnotation(f"the pod's architecture annotation is invalid: {problems}") from None
+    return a.for_sizing(runtime)
+
+
+def _number(runtime: str, args: Sequence[str], key: str, kind: type[int] | type[float]) -> Any:
+    raw = server_flag(runtime, args, key)
+    if raw is None:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise NotSized(f"{key} {raw!r} is not a number") from None
+
+
+def fit_request(pod: Pod) -> FitRequest:
+    """The FitRequest of a model-server pod; NotSized when something it needs is missing."""
+    runtime, server = pod.runtime, pod.server()
+    if runtime not in RUNTIMES or server is None:
+        raise NotSized(f"memory sizing covers {', '.join(RUNTIMES)}, not {runtime}")
+    args = server.args
+    model = served_model(runtime, args)
+    if model is None:
+        raise NotSized("the server's arguments name no model")
+    gpu = catalog.gpus().get(pod.accelerator or "")
+    if gpu is None:
+        raise NotSized(f"the pod selects no GPU type the catalog knows ({pod.accelerator})")
+    annotation = pod.annotations.get(ARCHITECTURE_ANNOTATION)
+    if isinstance(annotation, str):
+        arch = annotated_architecture(annotation, runtime)
+    elif (found := resolve(model)) is not None:
+        arch = found[1]
+    else:
+        raise NotSized(f"{model} is not in sizing/models.yaml and the pod has no {ARCHITECTURE_ANNOTATION} annotation")
+    try:
+        split, _ = parallelism(runtime, args)
+    except BadFlag as e:
+        raise NotSized(str(e)) from None
+    quant_key = "quantize" if runtime == "tgi" else "quantization"
+    len_key = {"vllm": "maxModelLen", "tgi": "maxTotalTokens"}.get(runtime, "")
+    batch_key = "maxBatchTokens" if runtime == "tei" else "maxBatchPrefillTokens"
+    return FitRequest(
+        runtime=runtime,
+        model=model,
+        arch=arch,
+        gpu=gpu,
+        # TGI without --num-shard shards over every GPU the pod gets.
+        tensor_parallel=split or max(server.gpus, 1),
+        # A quantized checkpoint loads quantized without the flag: the server reads its quantization_config.
+        quantization=server_flag(runtime, args, quant_key) or quantization_from_name(model),
+        dtype=server_flag(runtime, args, "dtype"),
+        kv_cache_dtype=server_flag(runtime, args, "kvCacheDtype"),
+        max_len=_number(runtime, args, len_key, int),
+        max_batch_prefill_tokens=_number(runtime, args, batch_key, int),
+        gpu_memory_utilization=_number(runtime, args, "gpuMemoryUtilization", float),
+        max_num_seqs=_number(runtime, args, "maxNumSeqs", int),
+        max_num_batched_tokens=_number(runtime, args, "maxNumBatchedTokens", int),
+        cuda_memory_fraction=_number(runtime, args, "cudaMemoryFraction", float),
+    )
+
+
+def _model_fits(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    pod = pod_of(args.resource_type, args.props)
+    if pod is None or pod.runtime is None:
+        return
+    try:
+        result = estimate(fit_request(pod))
+    except BadAnnotation as e:
+        report(str(e), None)
+        return
+    except (NotSized, ValueError) as e:  # ValueError: a quantization or dtype sizing does not know
+        args.not_applicable(str(e))
+        return
+    if not result.fits:
+        report(result.explain(), None)
+
+
+model_fits_gpu_memory = ResourceValidationPolicy(
+    name="model-fits-gpu-memory",
+    description="The model, its dtype or quantization, context length and tensor parallelism fit the memory "
+    "of the GPUs the pod gets (weights + engine overhead + KV cache for one full-length sequence).",
+    validate=_model_fits,
+    enforcement_level=DEFAULT_ENFORCEMENT,
+)

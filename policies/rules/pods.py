@@ -1,0 +1,220 @@
+"""Kubernetes workloads as a policy sees them: the engine's camelCase inputs, numbers maybe as floats.
+
+Values are read with `.get()` and type checks only, never by indexing a path that may be absent:
+during `pulumi preview` the props are a read-only Mapping proxy, not a dict.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import catalog
+from config.services import ARCHITECTURE_ANNOTATION
+
+GPU = "nvidia.com/gpu"
+ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
+NODEPOOL_LABEL = "cloud.google.com/gke-nodepool"
+RUNTIME_LABEL = "gke-serving/runtime"
+SERVER_CONTAINER = "server"
+
+# Where each workload type keeps its pod template.
+_POD_PATHS: dict[str, tuple[str, ...]] = {
+    "kubernetes:apps/v1:Deployment": ("spec", "template"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template"),
+    "kubernetes:apps/v1:ReplicaSet": ("spec", "template"),
+    "kubernetes:batch/v1:Job": ("spec", "template"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template"),
+    "kubernetes:core/v1:Pod": (),
+}
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def sequence(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, Sequence) and not isinstance(value, str) else ()
+
+
+def whole_number(value: Any) -> int | None:
+    """2, 2.0 and "2" -> 2 (the engine sends every number as a float); anything else -> None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()):
+        return int(value)
+    return None
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    spec: Mapping[str, Any]
+
+    def gpu_values(self) -> tuple[Any, Any]:
+        """The raw nvidia.com/gpu (request, limit), None where absent."""
+        resources = mapping(self.spec.get("resources"))
+        return mapping(resources.get("requests")).get(GPU), mapping(resources.get("limits")).get(GPU)
+
+    @property
+    def gpus(self) -> int:
+        """GPUs the container gets: Kubernetes allocates extended resources by their limit."""
+        request, limit = self.gpu_values()
+        return whole_number(limit if limit is not None else request) or 0
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return tuple(a for a in sequence(self.spec.get("args")) if isinstance(a, str))
+
+
+@dataclass(frozen=True)
+class Pod:
+    """The pod template of a workload, with the workload's own labels as a fallback."""
+
+    kind: str
+    name: str
+    spec: Mapping[str, Any]
+    labels: Mapping[str, Any]
+    annotations: Mapping[str, Any]
+
+    def _containers(self, key: str) -> list[Container]:
+        specs = [mapping(c) for c in sequence(self.spec.get(key))]
+        return [Container(str(c.get("name", "")), c) for c in specs]
+
+    def containers(self) -> list[Container]:
+        return self._containers("containers")
+
+    def all_containers(self) -> list[Container]:
+        return self._containers("initContainers") + self.containers()
+
+    @property
+    def gpus(self) -> int:
+        """GPUs one pod holds: init containers run one at a time, app containers together."""
+        init = max((c.gpus for c in self._containers("initContainers")), default=0)
+        return max(sum(c.gpus for c in self.containers()), init)
+
+    @property
+    def node_selector(self) -> Mapping[str, Any]:
+        return mapping(self.spec.get("nodeSelector"))
+
+    @property
+    def accelerator(self) -> str | None:
+        value = self.node_selector.get(ACCELERATOR_LABEL)
+        return value if isinstance(value, str) else None
+
+    @property
+    def node_pool(self) -> str | None:
+        value = self.node_selector.get(NODEPOOL_LABEL)
+        return value if isinstance(value, str) else None
+
+    @property
+    def runtime(self) -> str | None:
+        """The model server's runtime (tei, tgi, vllm, triton); None for any other workload."""
+        value = self.labels.get(RUNTIME_LABEL)
+        return value if isinstance(value, str) else None
+
+    @property
+    def is_gpu_workload(self) -> bool:
+        return self.gpus > 0 or self.accelerator is not None
+
+    def server(self) -> Container | None:
+        """The model server's container: the one named `server`, else the first."""
+        containers = self.containers()
+        named = [c for c in containers if c.name == SERVER_CONTAINER]
+        return next(iter(named or containers), None)
+
+
+def pod_of(resource_type: str, props: Mapping[str, Any]) -> Pod | None:
+    """The pod template of a workload resource, None for any other resource type."""
+    path = _POD_PATHS.get(resource_type)
+    if path is None:
+        return None
+    template: Mapping[str, Any] = props
+    for key in path:
+        template = mapping(template.get(key))
+    meta = mapping(template.get("metadata"))
+    # A bare Pod is its own template; the others carry labels on both the workload and the template.
+    owner = mapping(props.get("metadata"))
+    labels = {**mapping(owner.get("labels")), **mapping(meta.get("labels"))}
+    name = owner.get("name")
+    return Pod(
+        kind=resource_type.rsplit(":", 1)[-1],
+        name=name if isinstance(name, str) else "",
+        spec=mapping(template.get("spec")),
+        labels=labels,
+        annotations=mapping(meta.get("annotations")),
+    )
+
+
+def flag(args: Sequence[str], *names: str) -> str | None:
+    """The value of `--name=value` or `--name value`; the last one wins, as in argparse and clap."""
+    found = None
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg.startswith(f"{name}="):
+                found = arg.split("=", 1)[1]
+            elif arg == name and i + 1 < len(args):
+                found = args[i + 1]
+    return found
+
+
+# vLLM's short spellings (server-cli.md: `--tensor-parallel-size` / `-tp`).
+_SHORT = {"vllm": {"tensorParallelSize": "-tp", "pipelineParallelSize": "-pp"}}
+# Flags that change memory use but are not environment-file keys (they come through extraArgs).
+_EXTRA = {"vllm": {"maxNumBatchedTokens": "--max-num-batched-tokens"}}
+
+
+def _flag_names(runtime: str, key: str) -> list[str]:
+    flags: Mapping[str, str] = {**catalog.servers()[runtime]["flags"], **_EXTRA.get(runtime, {})}
+    return [n for n in (flags.get(key), _SHORT.get(runtime, {}).get(key)) if n]
+
+
+def server_flag(runtime: str, args: Sequence[str], key: str) -> str | None:
+    """The value of the flag behind environment-file key `key` (catalog/servers.yaml `flags`)."""
+    names = _flag_names(runtime, key)
+    return flag(args, *names) if names else None
+
+
+def served_model(runtime: str, args: Sequence[str]) -> str | None:
+    """The model id the server loads: vLLM's first positional argument, else --model-id."""
+    if runtime == "vllm":
+        if args and not args[0].startswith("-"):
+            return args[0]
+        return flag(args, "--model")
+    return flag(args, "--model-id")
+
+
+class BadFlag(ValueError):
+    """A parallelism flag whose value is not a positive whole number."""
+
+
+def _count(runtime: str, args: Sequence[str], key: str) -> int | None:
+    raw = server_flag(runtime, args, key)
+    if raw is None:
+        return None
+    value = whole_number(raw)
+    if value is None or value < 1:
+        raise BadFlag(f"{_flag_names(runtime, key)[0]}={raw} is not a positive whole number")
+    return value
+
+
+def parallelism(runtime: str, args: Sequence[str]) -> tuple[int | None, str]:
+    """(GPUs the server splits one model over, the arguments that say so, in words).
+
+    None where the server takes whatever it is given: Triton, and TGI without --num-shard, which
+    shards over every visible GPU (server-cli.md).
+    """
+    if runtime == "vllm":
+        tp, pp = _count(runtime, args, "tensorParallelSize") or 1, _count(runtime, args, "pipelineParallelSize") or 1
+        return tp * pp, f"vLLM tensor parallel {tp} x pipeline parallel {pp}"
+    if runtime == "tgi":
+        shards = _count(runtime, args, "numShard")
+        return shards, "TGI without --num-shard" if shards is None else f"TGI --num-shard={shards}"
+    if runtime == "tei":
+        return 1, "TEI (one GPU per process)"
+    return None, "Triton"

@@ -1,0 +1,85 @@
+"""GKE node pools (`gcp:container/nodePool:NodePool`) as a policy sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import PolicyResource
+
+import catalog
+from policies.rules.pods import mapping, sequence, whole_number
+
+NODE_POOL = "gcp:container/nodePool:NodePool"
+# A regional pool without nodeLocations gets nodes in three of the region's zones (GKE's default).
+DEFAULT_REGIONAL_ZONES = 3
+
+
+@dataclass(frozen=True)
+class GpuPool:
+    urn: str
+    name: str  # the GKE pool name, which is the node label cloud.google.com/gke-nodepool
+    machine_type: str
+    accelerator: str
+    gpus_per_node: int
+    location: str
+    spot: bool
+    min_nodes: int
+    max_nodes: int  # over all zones
+
+
+def _zones(props: Mapping[str, Any]) -> int:
+    locations = sequence(props.get("nodeLocations"))
+    if locations:
+        return len(locations)
+    location = props.get("location")
+    return 1 if isinstance(location, str) and catalog.is_zone(location) else DEFAULT_REGIONAL_ZONES
+
+
+def _nodes(props: Mapping[str, Any], bound: str) -> int:
+    """Nodes over all zones at the autoscaler's `bound` ("Min"/"Max"); per-zone counts x zones.
+
+    Without autoscaling a pool stays at nodeCount (else initialNodeCount) per zone.
+    """
+    autoscaling = mapping(props.get("autoscaling"))
+    total = whole_number(autoscaling.get(f"total{bound}NodeCount"))
+    if total is not None:
+        return total
+    for per_zone in (
+        autoscaling.get(f"{bound.lower()}NodeCount"),
+        props.get("nodeCount"),
+        props.get("initialNodeCount"),
+    ):
+        count = whole_number(per_zone)
+        if count is not None:
+            return count * _zones(props)
+    return _zones(props)  # GKE creates one node per zone when no count is given
+
+
+def gpu_pool(urn: str, name: str, props: Mapping[str, Any]) -> GpuPool | None:
+    """The pool's GPU facts, None for a pool without guest accelerators (a CPU pool)."""
+    config = mapping(props.get("nodeConfig"))
+    accelerators = sequence(config.get("guestAccelerators"))
+    if not accelerators:
+        return None
+    first = mapping(accelerators[0])
+    pool_name = props.get("name")
+    location = props.get("location")
+    return GpuPool(
+        urn=urn,
+        name=pool_name if isinstance(pool_name, str) else name,
+        machine_type=str(config.get("machineType", "")),
+        accelerator=str(first.get("type", "")),
+        gpus_per_node=whole_number(first.get("count")) or 0,
+        location=location if isinstance(location, str) else "",
+        # Preemptible VMs bill at the spot price (cloud.google.com/compute/docs/instances/preemptible).
+        spot=bool(config.get("spot")) or bool(config.get("preemptible")),
+        min_nodes=_nodes(props, "Min"),
+        max_nodes=_nodes(props, "Max"),
+    )
+
+
+def gpu_pools(resources: Iterable[PolicyResource]) -> list[GpuPool]:
+    pools = (gpu_pool(r.urn, r.name, r.props) for r in resources if r.resource_type == NODE_POOL)
+    return [p for p in pools if p is not None]

@@ -1,0 +1,328 @@
+"""The pack as Pulumi runs it, its per-environment config, and evaluate() over preview resources.
+
+`PolicyPack(...)` starts a gRPC server and never returns, so it is replaced by a recorder wherever
+policies/__main__.py runs here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pulumi_policy
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+from policies import evaluate as evaluate_module
+from policies.evaluate import evaluate
+from policies.rules import POLICIES, RESOURCE_POLICIES, STACK_POLICIES
+from policies.rules.memory import fit_request
+from policies.rules.pods import pod_of
+from sizing.memory import RUNTIMES
+from tests.conftest import ENVIRONMENTS, Preview
+from tests.test_policy_rules import DEPLOYMENT, NODE_POOL, deployment, node_pool, server
+from tests.test_stack_policies import PROD_COST
+
+ROOT = Path(__file__).resolve().parents[1]
+PACK = ROOT / "policies"
+NAMES = [
+    "gpu-requests-equal-limits",
+    "gpu-count-matches-parallelism",
+    "model-fits-gpu-memory",
+    "hf-token-from-secret",
+    "image-pinned",
+    "model-server-has-startup-probe",
+    "node-pool-machine-carries-gpu",
+    "gpu-workload-targets-accelerator",
+    "gpu-fits-node",
+    "max-gpus-at-max-scale",
+    "allowed-gpu-types",
+    "monthly-cost-ceiling",
+]
+
+# --- the pack -------------------------------------------------------------------------------------
+
+# What `pulumi-analyzer-policy-python` does (pulumi/policy/__main__.py: runpy.run_path(program,
+# run_name="__main__")), from policies/ and without the working directory on sys.path (-P), with
+# PolicyPack recording its arguments instead of serving.
+_RUN_AS_PULUMI = """
+import json, runpy, sys
+import pulumi_policy
+calls = []
+pulumi_policy.PolicyPack = lambda name, policies, **kw: calls.append([name, [p.name for p in policies], sorted(kw)])
+runpy.run_path(sys.argv[1], run_name="__main__")
+print(json.dumps(calls))
+"""
+
+
+def test_pulumi_runs_the_pack_from_its_directory_with_every_policy() -> None:
+    out = subprocess.run(  # noqa: S603 (an argument list, no shell)
+        [sys.executable, "-P", "-c", _RUN_AS_PULUMI, str(PACK)],
+        cwd=PACK,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin"},  # no PYTHONPATH: the repository root comes from __main__.py itself
+    )
+    assert json.loads(out.stdout) == [["gke-serving", NAMES, []]]
+
+
+def test_importing_the_pack_module_builds_no_pack(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda *a, **kw: calls.append((a, kw)))
+    monkeypatch.delitem(sys.modules, "policies.__main__", raising=False)
+    module = importlib.import_module("policies.__main__")
+    assert module.POLICIES is POLICIES
+    assert calls == []
+
+
+def test_policy_names_are_unique_and_split_by_kind() -> None:
+    assert [p.name for p in POLICIES] == NAMES
+    assert [p.name for p in STACK_POLICIES] == NAMES[7:]
+    assert all(isinstance(p, pulumi_policy.ResourceValidationPolicy) for p in RESOURCE_POLICIES)
+    assert all(p.description.endswith(".") for p in POLICIES)
+
+
+def test_project_file() -> None:
+    project = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text())
+    assert project["runtime"] == {"name": "python", "options": {"virtualenv": "venv"}}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", project["version"])
+    assert project["description"]
+
+
+_IMPORTED = """
+import json, sys
+import policies.__main__, policies.evaluate
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def _closure(names: list[str]) -> set[str]:
+    """The distributions `names` install, with their dependencies (extras left out)."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = distribution(name).requires or []
+        except PackageNotFoundError:  # an optional dependency that is not installed cannot be imported either
+            continue
+        for line in requires:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return seen
+
+
+def test_the_packs_requirements_cover_what_its_modules_import() -> None:
+    # pulumi install makes the pack's own venv from policies/requirements.txt alone.
+    pinned = [
+        Requirement(line).name
+        for line in (PACK / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    out = subprocess.run(  # noqa: S603 (an argument list, no shell)
+        [sys.executable, "-c", _IMPORTED], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
+    )
+    owners = packages_distributions()
+    third_party = {d.lower().replace("_", "-") for m in json.loads(out.stdout) for d in owners.get(m, [])}
+    assert third_party - _closure(pinned) == set()
+    assert "pulumi-gcp" not in third_party  # the program's SDKs stay out of the pack
+
+
+# --- the per-environment config -------------------------------------------------------------------
+
+
+def _config(env: str) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((PACK / "config" / f"{env}.json").read_text())
+    return config
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_config_names_known_policies_and_fits_their_schemas(env: str) -> None:
+    config = _config(env)
+    by_name = {p.name: p for p in POLICIES}
+    assert set(config) - {"all"} <= set(by_name)
+    levels = {"advisory", "mandatory", "remediate", "disabled"}
+    for name, entry in config.items():
+        if isinstance(entry, str):
+            assert entry in levels, name
+            continue
+        assert entry.get("enforcementLevel", "advisory") in levels, name
+        props = {k: v for k, v in entry.items() if k != "enforcementLevel"}
+        schema = by_name[name].config_schema
+        assert schema is not None, name
+        assert set(props) <= set(schema.properties), name  # a misspelt key would silently fall back
+        jsonschema.validate(props, {"type": "object", "properties": schema.properties})
+
+
+def test_schema_defaults_validate_against_their_own_schemas() -> None:
+    for p in STACK_POLICIES:
+        if p.config_schema is not None:
+            for prop in p.config_schema.properties.values():
+                jsonschema.validate(prop["default"], prop)
+
+
+def test_enforcement_per_environment() -> None:
+    def levels(env: str) -> dict[str, str]:
+        return {p.name: evaluate_module.enforcement(p, _config(env)).value for p in POLICIES}
+
+    # dev informs; only a literal token blocks there, because a leaked token leaks from any environment.
+    assert levels("dev") == {**dict.fromkeys(NAMES, "advisory"), "hf-token-from-secret": "mandatory"}
+    # staging gates like prod, so a change that passes staging does not first fail in prod.
+    assert levels("staging") == dict.fromkeys(NAMES, "mandatory")
+    assert levels("prod") == dict.fromkeys(NAMES, "mandatory")
+
+
+def test_ceilings_grow_from_dev_to_prod() -> None:
+    gpus = [_config(env)["max-gpus-at-max-scale"]["maxGpus"] for env in ENVIRONMENTS]
+    cost = [_config(env)["monthly-cost-ceiling"]["maxMonthlyUsd"] for env in ENVIRONMENTS]
+    assert gpus == sorted(gpus)
+    assert cost == sorted(cost)
+
+
+# --- evaluate() -----------------------------------------------------------------------------------
+
+U = "urn:pulumi:test::gke-serving::"
+POOL_URN = U + "gke-serving:infra:GpuNodePool$gcp:container/nodePool:NodePool::l4-pool"
+GEMMA_URN = U + "gke-serving:workloads:ModelServer$kubernetes:apps/v1:Deployment::gemma-deployment"
+STACK_URN = "urn:pulumi:test::gke-serving::pulumi:pulumi:Stack::gke-serving-test"
+RESOURCES = [
+    {"type": NODE_POOL, "name": "l4-pool", "urn": POOL_URN, "inputs": node_pool(max_nodes=5)},
+    {
+        "type": DEPLOYMENT,
+        "name": "gemma-deployment",
+        "urn": GEMMA_URN,
+        "inputs": deployment(
+            server("google/gemma-7b", image="vllm/vllm-openai:latest", env=[{"name": "HF_TOKEN", "value": "[secret]"}])
+        ),
+    },
+    {
+        "type": "kubernetes:core/v1:Namespace",
+        "name": "ns",
+        "urn": U + "ns",
+        "inputs": {"metadata": {"name": "serving"}},
+    },
+]
+GEMMA = (
+    "google/gemma-7b on 1 x L4 (22.5 GiB): vLLM may use 0.92 x 22.5 = 20.7 GiB; weights 15.9 GiB (bf16), "
+    "overhead 2.2 GiB (activations for 2048 tokens, logits 256 x 256000, CUDA graphs) leave 2.6 GiB of KV cache "
+    "= 5,983 tokens at 448 KiB/token; 8,192 tokens need 3.5 GiB. Fits up to 5,968 tokens: set maxModelLen ≤ 5968, "
+    "use an fp8 KV cache (kvCacheDtype fp8), quantize (awq), or use 2 GPUs."
+)
+LITERAL_TOKEN = (
+    "container server: env HF_TOKEN is a literal value — the token would sit in the manifest and the stack state; "
+    "read it from a Secret (valueFrom.secretKeyRef)"
+)
+LATEST = "container server: image vllm/vllm-openai:latest uses the moving tag latest — pin a version tag or a digest"
+
+
+def test_evaluate_in_prod() -> None:
+    assert evaluate(RESOURCES, "prod") == [
+        {"policy": "model-fits-gpu-memory", "enforcement": "mandatory", "urn": GEMMA_URN, "message": GEMMA},
+        {"policy": "hf-token-from-secret", "enforcement": "mandatory", "urn": GEMMA_URN, "message": LITERAL_TOKEN},
+        {"policy": "image-pinned", "enforcement": "mandatory", "urn": GEMMA_URN, "message": LATEST},
+    ]
+
+
+def test_evaluate_in_dev_with_its_own_levels_and_ceilings() -> None:
+    assert evaluate(RESOURCES, "dev") == [
+        {"policy": "model-fits-gpu-memory", "enforcement": "advisory", "urn": GEMMA_URN, "message": GEMMA},
+        {"policy": "hf-token-from-secret", "enforcement": "mandatory", "urn": GEMMA_URN, "message": LITERAL_TOKEN},
+        {"policy": "image-pinned", "enforcement": "advisory", "urn": GEMMA_URN, "message": LATEST},
+        {
+            "policy": "max-gpus-at-max-scale",
+            "enforcement": "advisory",
+            "urn": STACK_URN,
+            "message": "the GPU node pools reach 5 GPUs at max scale (l4: 5 x 1), above the ceiling of 4 — lower "
+            "maxNodes, or raise maxGpus in the policy config (and the project's GPU quota)",
+        },
+        {
+            "policy": "monthly-cost-ceiling",
+            "enforcement": "advisory",
+            "urn": STACK_URN,
+            "message": "the GPU node pools cost up to 3,652 USD/month at max nodes (l4: 3,652), above the ceiling of "
+            "1,000 USD — lower maxNodes, use spot, or raise maxMonthlyUsd in the policy config",
+        },
+    ]
+
+
+def test_evaluate_resolves_the_config_like_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "ci.json").write_text(
+        json.dumps(
+            {
+                "all": "advisory",
+                "image-pinned": "disabled",  # a bare level
+                "hf-token-from-secret": {"enforcementLevel": "mandatory"},  # a level in an object
+                "max-gpus-at-max-scale": {"maxGpus": 4},  # properties only: the level comes from "all"
+            }
+        )
+    )
+    monkeypatch.setattr(evaluate_module, "CONFIG_DIR", tmp_path)
+    found = [(r["policy"], r["enforcement"]) for r in evaluate(RESOURCES, "ci")]
+    assert found == [
+        ("model-fits-gpu-memory", "advisory"),
+        ("hf-token-from-secret", "mandatory"),
+        ("max-gpus-at-max-scale", "advisory"),  # 5 GPUs over the configured 4 (the default would be 8)
+    ]
+
+
+def test_evaluate_without_any_level_uses_the_policies_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bare.json").write_text("{}")
+    monkeypatch.setattr(evaluate_module, "CONFIG_DIR", tmp_path)
+    assert {r["enforcement"] for r in evaluate(RESOURCES, "bare")} == {"mandatory"}
+
+
+def test_evaluate_of_nothing_is_nothing() -> None:
+    assert evaluate([], "prod") == []
+
+
+# --- the real environments ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_each_environment_passes_its_mandatory_policies(env: str, previews: Callable[[str], Preview]) -> None:
+    resources = previews(env).plan["resources"]
+    assert [r for r in evaluate(resources, env) if r["enforcement"] == "mandatory"] == []
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_model_server_is_sized(env: str, previews: Callable[[str], Preview]) -> None:
+    # A clean model-fits-gpu-memory means something only if the rule could size each server.
+    for r in previews(env).plan["resources"]:
+        pod = pod_of(r["type"], r["inputs"])
+        if pod is not None and pod.runtime in RUNTIMES:
+            assert fit_request(pod).model, r["name"]
+
+
+def test_the_ceilings_bind_prod_is_over_stagings(previews: Callable[[str], Preview]) -> None:
+    found = {
+        (r["policy"], r["message"])
+        for r in evaluate(previews("prod").plan["resources"], "staging")
+        if r["policy"] in ("max-gpus-at-max-scale", "monthly-cost-ceiling")
+    }
+    assert found == {
+        (
+            "max-gpus-at-max-scale",
+            "the GPU node pools reach 16 GPUs at max scale (l4: 8 x 1, a100: 2 x 2, h100: 2 x 2), above the ceiling "
+            "of 12 — lower maxNodes, or raise maxGpus in the policy config (and the project's GPU quota)",
+        ),
+        (
+            "monthly-cost-ceiling",
+            f"the GPU node pools cost up to {PROD_COST}, above the ceiling of 4,000 USD — lower maxNodes, use spot, "
+            "or raise maxMonthlyUsd in the policy config",
+        ),
+    }
