@@ -18,7 +18,7 @@ SIZES = (10, 50, 200)
 def measure(argv: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MiB) of one fresh child process."""
     started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL)  # noqa: S603 (our own interpreter and modules)
     _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, not the running maximum
     wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -34,16 +34,31 @@ def main() -> None:
             env_file = Path(tmp) / f"Pulumi.bench{size}.yaml"
             env_file.write_text(environment(size))
             out = Path(tmp) / f"out{size}"
-            preview = measure([sys.executable, "-m", "preview", f"bench{size}", "--quiet", "--file", str(env_file),
-                               "--out-dir", str(out)])
+            preview = measure(
+                [
+                    sys.executable,
+                    "-m",
+                    "preview",
+                    f"bench{size}",
+                    "--quiet",
+                    "--file",
+                    str(env_file),
+                    "--out-dir",
+                    str(out),
+                ]
+            )
             resources = len(json.loads((out / "plan.json").read_text())["resources"])
             bare = measure([sys.executable, "-m", "bench.bare", str(out / "plan.json")])
             rows.append((size, resources, preview, bare))
-    print(f"{'services':>8} {'resources':>9} {'preview s':>9} {'bare s':>7} {'ratio':>6} "
-          f"{'preview MiB':>11} {'bare MiB':>8}  {'ms/resource (preview, bare)':>27}")
+    print(
+        f"{'services':>8} {'resources':>9} {'preview s':>9} {'bare s':>7} {'ratio':>6} "
+        f"{'preview MiB':>11} {'bare MiB':>8}  {'ms/resource (preview, bare)':>27}"
+    )
     for size, resources, (p_wall, p_mem), (b_wall, b_mem) in rows:
-        print(f"{size:>8} {resources:>9} {p_wall:>9.2f} {b_wall:>7.2f} {p_wall / b_wall:>6.2f} "
-              f"{p_mem:>11.0f} {b_mem:>8.0f}  {1000 * p_wall / resources:>13.2f}, {1000 * b_wall / resources:.2f}")
+        print(
+            f"{size:>8} {resources:>9} {p_wall:>9.2f} {b_wall:>7.2f} {p_wall / b_wall:>6.2f} "
+            f"{p_mem:>11.0f} {b_mem:>8.0f}  {1000 * p_wall / resources:>13.2f}, {1000 * b_wall / resources:.2f}"
+        )
 
 
 if __name__ == "__main__":

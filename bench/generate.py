@@ -8,12 +8,30 @@ import yaml
 
 RUNTIMES: tuple[dict[str, Any], ...] = (
     {"runtime": "tei", "model": "BAAI/bge-m3", "pool": "l4", "maxBatchTokens": 16384},
-    {"runtime": "vllm", "model": "google/gemma-7b-AWQ", "pool": "l4", "quantization": "awq", "maxModelLen": 4096,
-     "autoscaling": {"minReplicas": 1, "maxReplicas": 2}},
-    {"runtime": "tgi", "model": "meta-llama/Llama-2-13b-hf", "pool": "a100", "numShard": 2, "quantize": "eetq",
-     "maxInputTokens": 2048, "maxTotalTokens": 4096},
-    {"runtime": "triton", "model": "detector", "pool": "l4", "modelRepository": "gs://bench-models/triton",
-     "auth": False},
+    {
+        "runtime": "vllm",
+        "model": "google/gemma-7b-AWQ",
+        "pool": "l4",
+        "quantization": "awq",
+        "maxModelLen": 4096,
+        "autoscaling": {"minReplicas": 1, "maxReplicas": 2},
+    },
+    {
+        "runtime": "tgi",
+        "model": "meta-llama/Llama-2-13b-hf",
+        "pool": "a100",
+        "numShard": 2,
+        "quantize": "eetq",
+        "maxInputTokens": 2048,
+        "maxTotalTokens": 4096,
+    },
+    {
+        "runtime": "triton",
+        "model": "detector",
+        "pool": "l4",
+        "modelRepository": "gs://bench-models/triton",
+        "auth": False,
+    },
 )
 
 
@@ -28,10 +46,16 @@ def environment(services: int) -> str:
         "gke-serving:hfToken": {"secure": "v1:bench"},
         "gke-serving:cluster": {"name": "bench", "location": "us-central1", "deletionProtection": False},
         "gke-serving:nodePools": {
-            "l4": {"machineType": "g2-standard-8", "gpu": {"type": "nvidia-l4", "count": 1},
-                   "maxNodes": max(l4_gpus, 1)},
-            "a100": {"machineType": "a2-highgpu-2g", "gpu": {"type": "nvidia-tesla-a100", "count": 2},
-                     "maxNodes": max(a100_nodes, 1)},
+            "l4": {
+                "machineType": "g2-standard-8",
+                "gpu": {"type": "nvidia-l4", "count": 1},
+                "maxNodes": max(l4_gpus, 1),
+            },
+            "a100": {
+                "machineType": "a2-highgpu-2g",
+                "gpu": {"type": "nvidia-tesla-a100", "count": 2},
+                "maxNodes": max(a100_nodes, 1),
+            },
         },
         "gke-serving:services": specs,
     }

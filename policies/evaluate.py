@@ -35,7 +35,8 @@ from policies.rules import POLICIES
 
 CONFIG_DIR = Path(__file__).parent / "config"
 
-_OPTIONS = PolicyResourceOptions(
+# Options of a resource the preview recorded: none of Pulumi's per-resource options apply offline.
+POLICY_OPTIONS = PolicyResourceOptions(
     protect=False,
     ignore_changes=[],
     delete_before_replace=None,
@@ -109,14 +110,14 @@ def _run(policy: Policy, resources: list[dict[str, Any]], config: dict[str, Any]
         found = []
         for r in resources:
             args = ResourceValidationArgs(
-                r["type"], unknown_checking_proxy(r["inputs"]), r["urn"], r["name"], _OPTIONS, None, config
+                r["type"], unknown_checking_proxy(r["inputs"]), r["urn"], r["name"], POLICY_OPTIONS, None, config
             )
             found += _collect(partial(policy.validate, args), r["urn"], resource=True)
         return found
     if isinstance(policy, StackValidationPolicy):
         stack = [
             PolicyResource(
-                r["type"], unknown_checking_proxy(r["inputs"]), r["urn"], r["name"], _OPTIONS, None, None, [], {}
+                r["type"], unknown_checking_proxy(r["inputs"]), r["urn"], r["name"], POLICY_OPTIONS, None, None, [], {}
             )
             for r in resources
         ]

@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 from pulumi_policy import (
-    PolicyCustomTimeouts,
-    PolicyResourceOptions,
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
@@ -20,6 +18,7 @@ from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from config.services import Architecture as ArchitectureConfig
+from policies.evaluate import POLICY_OPTIONS
 from policies.rules.gpu_requests import gpu_count_matches_parallelism, gpu_requests_equal_limits
 from policies.rules.hygiene import hf_token_from_secret, image_pinned, model_server_has_startup_probe
 from policies.rules.memory import model_fits_gpu_memory
@@ -27,14 +26,7 @@ from policies.rules.node_pool import node_pool_machine_carries_gpu
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 NODE_POOL = "gcp:container/nodePool:NodePool"
-OPTS = PolicyResourceOptions(
-    protect=False,
-    ignore_changes=[],
-    delete_before_replace=None,
-    aliases=[],
-    custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-    additional_secret_outputs=[],
-)
+OPTS = POLICY_OPTIONS
 FAKE_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh"  # the shape of a real token: hf_ + 34 letters
 HF_FROM_SECRET = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}}}
 SAME = object()  # requests equal to limits

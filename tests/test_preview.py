@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from preview.manifests import validate_manifest
 from preview.run import EXIT_INVALID, EXIT_OK, EXIT_POLICY, preview_environment
 from tests.conftest import ENVIRONMENTS, Preview
 
@@ -23,8 +24,13 @@ GEMMA_ON_L4: dict[str, Any] = {
         "l4x2": {"machineType": "g2-standard-24", "gpu": {"type": "nvidia-l4", "count": 2}, "maxNodes": 1},
     },
     "gke-serving:services": {
-        "gemma": {"runtime": "vllm", "model": "google/gemma-7b", "pool": "l4", "dtype": "bfloat16",
-                  "maxModelLen": 8192},
+        "gemma": {
+            "runtime": "vllm",
+            "model": "google/gemma-7b",
+            "pool": "l4",
+            "dtype": "bfloat16",
+            "maxModelLen": 8192,
+        },
     },
 }
 
@@ -55,15 +61,27 @@ def test_every_manifest_is_written_and_schema_valid(previews: Callable[[str], Pr
     assert p.plan["manifests"]["schemaErrors"] == {}
     assert sorted(p.plan["manifests"]["files"]) == sorted(p.manifests)
     kinds = {m["kind"] for m in p.manifests.values()}
-    assert {"Namespace", "Secret", "Deployment", "Service", "HTTPRoute", "Gateway", "HealthCheckPolicy",
-            "GCPBackendPolicy", "PodMonitoring", "NetworkPolicy"} <= kinds
+    assert {
+        "Namespace",
+        "Secret",
+        "Deployment",
+        "Service",
+        "HTTPRoute",
+        "Gateway",
+        "HealthCheckPolicy",
+        "GCPBackendPolicy",
+        "PodMonitoring",
+        "NetworkPolicy",
+    } <= kinds
 
 
 def test_schema_validation_catches_a_misspelt_field() -> None:
-    from preview.manifests import validate_manifest
-
-    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
-            "spec": {"selector": {"a": "b"}, "ports": [{"port": 80, "targetPrt": "http"}]}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "x"},
+        "spec": {"selector": {"a": "b"}, "ports": [{"port": 80, "targetPrt": "http"}]},
+    }
     (error,) = validate_manifest(body, "1.34")
     assert error.startswith("spec.ports.0: Additional properties are not allowed ('targetPrt' was unexpected)")
 
@@ -75,8 +93,10 @@ def test_an_invalid_environment_exits_2_and_writes_nothing(tmp_path: Path, capsy
     assert code == EXIT_INVALID
     assert not out.exists()
     err = capsys.readouterr().err
-    assert ("gke-serving:nodePools.l4.machineType: g2-standard-24 carries 2 x nvidia-l4, not 1 x nvidia-l4 — use "
-            "machineType g2-standard-4") in err
+    assert (
+        "gke-serving:nodePools.l4.machineType: g2-standard-24 carries 2 x nvidia-l4, not 1 x nvidia-l4 — use "
+        "machineType g2-standard-4"
+    ) in err
     assert "Traceback" not in err
 
 

@@ -14,9 +14,10 @@ from pydantic import ValidationError
 
 import catalog
 from config.pydantic_errors import problems_from
+from config.services import ARCHITECTURE_ANNOTATION
 from config.services import Architecture as ArchitectureConfig
 from policies.rules.base import DEFAULT_ENFORCEMENT
-from policies.rules.pods import ARCHITECTURE_ANNOTATION, BadFlag, Pod, parallelism, pod_of, served_model, server_flag
+from policies.rules.pods import BadFlag, Pod, parallelism, pod_of, served_model, server_flag
 from sizing.memory import RUNTIMES, FitRequest, estimate
 from sizing.models import Architecture, quantization_from_name, resolve
 

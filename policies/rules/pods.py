@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import catalog
-from config.services import ARCHITECTURE_ANNOTATION
 
 GPU = "nvidia.com/gpu"
 ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
