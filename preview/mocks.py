@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
+from pulumi.runtime.rpc import wrap_rpc_secret
 
 # A syntactically real (self-signed, expired) CA so kubeconfig code handles realistic bytes.
 _FAKE_CA = base64.b64encode(
@@ -99,7 +100,9 @@ class GcpAndKubernetesMocks(pulumi.runtime.Mocks):
         if typ == "gcp:secretmanager/secretVersion:SecretVersion":
             return {"name": f"{inputs.get('secret')}/versions/1", "version": "1"}
         if typ == "random:index/randomPassword:RandomPassword":
-            return {"result": pulumi.Output.secret(f"preview-{_digest(name, length=24)}")}
+            # Marked secret the way the engine marks it on the wire (an Output here would need an
+            # event loop, and the mock runs in the SDK's executor thread).
+            return {"result": wrap_rpc_secret(f"preview-{_digest(name, length=24)}")}
         if typ.startswith("kubernetes:") and isinstance(inputs.get("metadata"), dict):
             meta = {**inputs["metadata"], "uid": _digest(typ, name, length=32)}
             return {"metadata": meta}

@@ -67,8 +67,11 @@ def preview_environment(
     version = _kubernetes_version(config)
     schema_errors = {m.file: errs for m in manifests if (errs := validate_manifest(m.body, version))}
     plan["warnings"] = warnings.messages
-    plan["manifests"] = {"kubernetesVersion": version, "files": [m.file for m in manifests],
-                         "schemaErrors": schema_errors}
+    plan["manifests"] = {
+        "kubernetesVersion": version,
+        "files": [m.file for m in manifests],
+        "schemaErrors": schema_errors,
+    }
     _write(out, plan, manifests)
     if not quiet:
         print(f"Previewing update ({env}), offline against mocks:\n")
@@ -81,8 +84,10 @@ def preview_environment(
         for err in errs:
             print(f"schema: {file}: {err}")
     where = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
-    print(f"\n{len(run.registrations) + 1} resources, {len(manifests)} manifests (Kubernetes {version}) in {where}; "
-          f"{time.perf_counter() - started:.1f}s")
+    print(
+        f"\n{len(run.registrations) + 1} resources, {len(manifests)} manifests (Kubernetes {version}) in {where}; "
+        f"{time.perf_counter() - started:.1f}s"
+    )
     # A manifest the API server would reject fails like a mandatory policy: the change cannot apply.
     mandatory = any(p["enforcement"] == "mandatory" for p in plan["policies"])
     return EXIT_POLICY if mandatory or schema_errors else EXIT_OK

@@ -29,8 +29,11 @@ def test_manifests_match(previews: Callable[[str], Preview], env: str) -> None:
     assert sorted(actual) == sorted(expected), f"objects added or removed; regenerate with: {REGENERATE}"
     for name, text in expected.items():
         if actual[name] != text:
-            diff = "".join(difflib.unified_diff(text.splitlines(True), actual[name].splitlines(True),
-                                                f"golden/{env}/{name}", "rendered"))
+            diff = "".join(
+                difflib.unified_diff(
+                    text.splitlines(True), actual[name].splitlines(True), f"golden/{env}/{name}", "rendered"
+                )
+            )
             pytest.fail(f"{name} differs from the golden file:\n{diff}\nregenerate with: {REGENERATE}")
 
 
