@@ -197,8 +197,11 @@ def format_cost(cost: dict[str, Any]) -> str:
     lines = [
         f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}".rstrip() for r in rows
     ]
-    date = cost["priceDate"] or "undated"
-    lines.append(f"Prices: {cost['currency']}, as of {date}, {cost['hoursPerMonth']} h/month; min–max nodes.")
+    dated = f"as of {cost['priceDate']}" if cost["priceDate"] else "from undated catalog rows"
+    lines.append(
+        f"Prices: {cost['currency']}, {dated}, {cost['hoursPerMonth']} h/month; min = the nodes the services' "
+        "minimum replicas keep running, max = maxNodes."
+    )
     if cost["unpriced"]:
         lines.append(f"No price for: {', '.join(cost['unpriced'])} (not counted in the total).")
     if cost.get("undated"):

@@ -199,7 +199,7 @@ def test_format_cost() -> None:
             "service bge    share               0.00 – 0.48        0 – 349",
             "service big    share                  unpriced       unpriced",
             "total                              2.00 – 6.48  1,461 – 4,730",
-            "Prices: USD, as of 2026-10-01, 730 h/month; min–max nodes.",
+            "Prices: USD, as of 2026-10-01, 730 h/month; min = the nodes the services' minimum replicas keep running, max = maxNodes.",
             "No price for: a3-megagpu-8g (not counted in the total).",
             "Undated catalog prices: n1-standard-8.",
         ]
@@ -211,4 +211,7 @@ def test_format_cost_single_values() -> None:
         estimate_cost([PoolCostInput("a", "g2-standard-8", "nvidia-l4", 1, "us-central1", False, 1, 1)], [])
     )
     assert text.splitlines()[1] == "pool a  g2-standard-8      0.85        623"
-    assert text.splitlines()[-1] == "Prices: USD, as of 2026-10-01, 730 h/month; min–max nodes."
+    assert (
+        text.splitlines()[-1]
+        == "Prices: USD, as of 2026-10-01, 730 h/month; min = the nodes the services' minimum replicas keep running, max = maxNodes."
+    )
