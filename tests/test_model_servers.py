@@ -221,3 +221,12 @@ def test_triton_reads_its_bucket_through_its_own_identity(previews: Callable[[st
     (binding,) = [r for r in p.resources("gcp:serviceaccount/iAMMember:IAMMember") if r["name"].startswith("detector")]
     assert binding["inputs"]["member"] == "serviceAccount:acme-ml-staging.svc.id.goog[serving/detector-triton]"
     assert "HF_TOKEN" not in {e["name"] for e in pod["containers"][0].get("env", [])}
+
+
+def test_startup_budget_counts_the_checkpoint_that_is_downloaded() -> None:
+    full = weights_gib(service(runtime="tgi", model="meta-llama/Llama-2-13b-hf"))
+    eetq = weights_gib(service(runtime="tgi", model="meta-llama/Llama-2-13b-hf", quantize="eetq"))
+    awq = weights_gib(service(runtime="vllm", model="TheBloke/Llama-2-13B-chat-AWQ", quantization="awq"))
+    assert full is not None and awq is not None
+    assert eetq == full  # EETQ quantizes after downloading the fp16 weights (24 GiB)
+    assert awq < full / 3  # an AWQ repository ships 4-bit weights

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from config.services import ServiceConfig, TgiService, VllmService
-from sizing.models import resolve, weight_bytes
+from config.services import ServiceConfig
+from sizing.models import quantization_from_name, resolve, weight_bytes
 
 STARTUP_PERIOD_SECONDS = 10
 # Budget = fixed engine start (CUDA init, warm-up, CUDA graphs) + time per GiB of weights
@@ -19,8 +19,9 @@ UNKNOWN_MODEL_BUDGET_SECONDS = 1800
 
 
 def weights_gib(service: ServiceConfig) -> float | None:
-    """Size of the weights to download, from the sizing catalog or the service's architecture."""
-
+    """Size of the checkpoint the server downloads: quantized only when the checkpoint itself is
+    (an -AWQ/-GPTQ/-FP8 repository); eetq, bitsandbytes and vLLM's online modes quantize after the
+    full-precision download."""
     if service.architecture is not None:
         arch = service.architecture.for_sizing(service.runtime)
     else:
@@ -28,13 +29,8 @@ def weights_gib(service: ServiceConfig) -> float | None:
         if found is None:
             return None
         arch = found[1]
-    quantization = (
-        service.quantize
-        if isinstance(service, TgiService)
-        else (service.quantization if isinstance(service, VllmService) else None)
-    )
-    dtype = getattr(service, "dtype", None)
-    return weight_bytes(arch, quantization=quantization, dtype=dtype) / 2**30
+    checkpoint = quantization_from_name(service.model)
+    return weight_bytes(arch, quantization=checkpoint, dtype=None if checkpoint else arch.dtype) / 2**30
 
 
 def startup_budget_seconds(weights: float | None) -> int:
