@@ -16,7 +16,7 @@ from config.gateway_checks import check_gateway
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.platform_checks import check_platform
 from config.problems import InvalidEnvironment, Problem
-from config.pydantic_errors import problems_from
+from config.pydantic_errors import problems_from, shown_key
 from config.service_checks import check_services
 from config.services import RUNTIMES, ServiceConfig
 
@@ -56,9 +56,11 @@ def parse_environment(raw: Mapping[str, Any]) -> Environment:
     problems = [*_top_level(raw)]
     sections: dict[str, Any] = {}
     for key, adapter in SECTIONS.items():
-        value = raw.get(f"{PROJECT}:{key}", {} if key in ("gateway", "services") else None)
-        if value is None:
-            continue
+        value = raw.get(f"{PROJECT}:{key}")
+        if value in (None, ""):  # absent or empty (`services:` with nothing under it)
+            if key not in ("gateway", "services"):
+                continue  # a required key, reported as missing
+            value = {}
         try:
             sections[key] = adapter.validate_python(value)
         except ValidationError as e:
@@ -97,11 +99,20 @@ def _top_level(raw: Mapping[str, Any]) -> list[Problem]:
             problems.append(Problem(key, "required key is missing", fix))
     known = {f"{PROJECT}:{k}" for k in (*SECTIONS, "hfToken")}
     for key in raw:
-        if key.startswith(f"{PROJECT}:") and key not in known:
+        namespace, colon, name = key.partition(":")
+        if not colon:
+            namespaced = f"gcp:{key}" if key in ("project", "region") else f"{PROJECT}:{shown_key(key)}"
+            problems.append(Problem(shown_key(key), "a config key needs its namespace", f"write '{namespaced}'"))
+        elif namespace != PROJECT and closest(namespace, [PROJECT]):
+            # A misspelt project namespace would otherwise be taken for some provider's config and ignored.
+            problems.append(
+                Problem(shown_key(key), "unknown namespace", f"did you mean '{PROJECT}:{shown_key(name)}'?")
+            )
+        elif key.startswith(f"{PROJECT}:") and key not in known:
             hint = closest(key, sorted(known))
             problems.append(
                 Problem(
-                    key,
+                    shown_key(key),
                     "unknown key",
                     f"did you mean '{hint}'?" if hint else f"allowed keys: {', '.join(sorted(known))}",
                 )
@@ -127,7 +138,7 @@ def _map_keys(section: str, value: Any) -> list[Problem]:
         return []
     return [
         Problem(
-            f"{PROJECT}:{section}.{key}",
+            f"{PROJECT}:{section}.{shown_key(key)}",
             f"{key!r} is not a valid name",
             "use at most 30 lowercase letters, digits and hyphens, starting with a letter",
         )

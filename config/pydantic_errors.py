@@ -28,8 +28,15 @@ def problems_from(error: ValidationError, root: str, skip: Sequence[str] = ()) -
     return [p for e in error.errors() for p in _problems(e, root, skip)]
 
 
+def shown_key(key: object) -> str:
+    """A key from the file as it goes into a config path: as written, or quoted when it is empty,
+    has blanks at its ends or holds a line break (a problem is one line)."""
+    text = str(key)
+    return text if text and text.isprintable() and text.strip() == text else repr(text)
+
+
 def _path(root: str, loc: tuple[int | str, ...], skip: Sequence[str]) -> str:
-    parts = [str(x) for i, x in enumerate(loc) if not (i > 0 and x in skip)]
+    parts = [shown_key(x) for i, x in enumerate(loc) if not (i > 0 and x in skip)]
     return ".".join([root, *parts]) if parts else root
 
 
@@ -40,18 +47,24 @@ def _problems(e: ErrorDetails, root: str, skip: Sequence[str]) -> Iterator[Probl
         for key in ctx["keys"]:
             hint = closest(key, ctx["allowed"])
             fix = f"did you mean '{hint}'?" if hint else f"allowed keys: {', '.join(ctx['allowed'])}"
-            yield Problem(f"{path}.{key}", "unknown key", fix)
+            yield Problem(f"{path}.{shown_key(key)}", "unknown key", fix)
         return
     yield Problem(path, *_what_and_fix(kind, ctx, value, e["msg"]))
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """repr of a value, cut short: a whole services list pasted into one message helps nobody."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _what_and_fix(kind: str, ctx: dict[str, Any], value: Any, msg: str) -> tuple[str, str]:
     if kind == "missing":
         return "required key is missing", "add it (see the environment-file reference in README.md)"
     if kind == "literal_error":
-        return f"{value!r} is not allowed", f"use one of {ctx['expected']}"
+        return f"{_show(value)} is not allowed", f"use one of {ctx['expected']}"
     if kind == "union_tag_invalid":
-        return f"unknown {ctx['discriminator'].strip(chr(39))} {value.get('runtime')!r}", (
+        return f"unknown {ctx['discriminator'].strip(chr(39))} {_show(value.get('runtime'))}", (
             f"use one of {ctx['expected_tags']}"
         )
     if kind == "union_tag_not_found":
@@ -60,14 +73,16 @@ def _what_and_fix(kind: str, ctx: dict[str, Any], value: Any, msg: str) -> tuple
         what, _, fix = str(ctx.get("error", msg)).partition(" — ")
         return what, fix or "change the value"
     if kind == "string_pattern_mismatch":
-        return f"{value!r} does not have the expected form", f"match the pattern {ctx['pattern']}"
+        return f"{_show(value)} does not have the expected form", f"match the pattern {ctx['pattern']}"
     if kind == "string_too_long":
         return f"{value!r} is too long", f"use at most {ctx['max_length']} characters"
     for type_name, (expected, fix) in _TYPE_FIXES.items():
         if kind.startswith(f"{type_name}_"):
-            return f"{value!r} is not {expected}", fix
+            return f"{_show(value)} is not {expected}", fix
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"):
         return f"{value!r}: {msg[0].lower()}{msg[1:]}", "change the value"
+    if kind == "too_short" and ctx.get("actual_length") == 0:
+        return "the list is empty", "list at least one entry, or remove the key for the default"
     if kind in ("too_short", "too_long"):
         return msg, "change the number of entries"
     return msg, "see the environment-file reference in README.md"

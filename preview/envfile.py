@@ -11,8 +11,10 @@ from typing import Any
 import yaml
 
 from config.problems import InvalidEnvironment, Problem
+from config.pydantic_errors import shown_key
 
 SECRET_PLACEHOLDER = "preview-placeholder-secret"  # noqa: S105 (a name, not a secret)
+_ROOT = Path(__file__).resolve().parent.parent
 _MERGE = "tag:yaml.org,2002:merge"
 
 
@@ -61,7 +63,7 @@ def read_environment_file(path: Path) -> StackConfig:
         raise InvalidEnvironment(
             [
                 Problem(
-                    str(path),
+                    _shown(path),
                     "the file has no `config:` map",
                     "start the file with `config:` and indent the keys under it",
                 )
@@ -107,25 +109,37 @@ def _name(key: str) -> str:
     return key.rpartition(":")[2]
 
 
+def _shown(path: Path) -> str:
+    """The file as the preview's header names it: relative to the repository when inside it."""
+    absolute = path.resolve()
+    return str(absolute.relative_to(_ROOT) if absolute.is_relative_to(_ROOT) else path)
+
+
 def _load(path: Path) -> Any:
-    where = str(path)
+    where = _shown(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise InvalidEnvironment(
             [Problem(where, "no such environment file", "create it, or pick one of environments/Pulumi.*.yaml")]
         ) from None
     except UnicodeDecodeError as e:
-        raise InvalidEnvironment(
-            [Problem(where, f"not UTF-8 text (byte {e.start})", "save the file as UTF-8")]
-        ) from None
+        line = data.count(b"\n", 0, e.start) + 1
+        raise InvalidEnvironment([Problem(where, f"not UTF-8 text (line {line})", "save the file as UTF-8")]) from None
     except OSError as e:
         raise InvalidEnvironment(
             [Problem(where, f"cannot be read: {e.strerror}", "pass an environment file")]
         ) from None
-    loader = _UniqueKeyLoader(text)
     try:
-        node = loader.get_single_node()  # type: ignore[no-untyped-call]
+        loader = _UniqueKeyLoader(text)
+    except yaml.reader.ReaderError as e:  # checked on the whole text before parsing starts
+        line = text.count("\n", 0, e.position) + 1
+        raise InvalidEnvironment(
+            [Problem(where, f"character #x{e.character:02x} at line {line} is not allowed in YAML", "remove it")]
+        ) from None
+    try:
+        node = loader.get_single_node()
         if node is None:
             return None
         duplicates = list(_duplicate_keys(loader, node, "", set()))
@@ -134,6 +148,8 @@ def _load(path: Path) -> Any:
         return loader.construct_document(node)  # type: ignore[no-untyped-call]
     except yaml.YAMLError as e:
         raise InvalidEnvironment([Problem(where, *_yaml_error(e))]) from None
+    except RecursionError:  # the composer and constructor recurse once per nesting level
+        raise InvalidEnvironment([Problem(where, "nested too deeply", "an environment needs a few levels")]) from None
     finally:
         loader.dispose()  # type: ignore[no-untyped-call]
 
@@ -143,7 +159,7 @@ def _yaml_error(e: yaml.YAMLError) -> tuple[str, str]:
     context_mark = getattr(e, "context_mark", None)
     mark = problem_mark or context_mark
     at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    reason = getattr(e, "problem", None) or str(e)
+    reason = getattr(e, "problem", None) or next(iter(str(e).splitlines()), "not valid YAML")
     context = getattr(e, "context", None)
     if context and context_mark and problem_mark and context_mark.line != problem_mark.line:
         reason = f"{reason} ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
@@ -166,7 +182,7 @@ def _duplicate_keys(loader: yaml.SafeLoader, node: yaml.Node, path: str, seen: s
             if key_node.tag == _MERGE or not isinstance(key_node, yaml.ScalarNode):
                 continue
             key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
-            child = str(key) if path in ("", "config") else f"{path}.{key}"
+            child = shown_key(key) if path in ("", "config") else f"{path}.{shown_key(key)}"
             if key in lines:
                 yield Problem(
                     child,

@@ -1,0 +1,126 @@
+"""The corpus of broken environment files (tests/bad_environments/): each is a mistake a platform
+engineer makes, and the preview must stop on it with exit status 2, the exact problem lines its
+`# expect:` comments name (no more, no fewer), no traceback and nothing written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import parse_environment
+from config.environment import decode
+from preview.envfile import read_environment_file
+from preview.run import EXIT_INVALID, preview_environment
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "bad_environments"
+FILES = sorted(CORPUS.glob("*.yaml"))
+
+
+def expected_lines(path: Path) -> list[str]:
+    """The `# expect: <problem line>` comments at the top of a corpus file."""
+    lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    return [line.removeprefix("# expect: ") for line in lines if line.startswith("# expect: ")]
+
+
+def preview(path: Path, out: Path) -> tuple[int, str, str]:
+    err, printed = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(printed):
+        code = preview_environment("dev", str(out), quiet=True, env_file=path)
+    return code, err.getvalue(), printed.getvalue()
+
+
+def test_the_corpus_is_large_and_every_file_says_what_it_expects() -> None:
+    assert len(FILES) >= 30
+    for path in FILES:
+        assert path.read_bytes().startswith(b"# expect: "), f"{path.name} does not start with `# expect:`"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_bad_environment_is_refused_with_its_problems(path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "build"
+    code, stderr, stdout = preview(path, out)
+    expected = expected_lines(path)
+    shown = path.relative_to(ROOT)
+    assert code == EXIT_INVALID, f"exit {code}\n{stderr}{stdout}"
+    assert "Traceback" not in stderr + stdout
+    problem_lines = stderr.splitlines()
+    assert problem_lines[0] == f"error: {shown}: {len(expected)} problem(s), nothing was created:", stderr
+    for line in expected:
+        assert f"  {line}" in problem_lines, f"missing: {line}\n--- stderr:\n{stderr}"
+    assert not (out / "plan.json").exists()
+    assert not out.exists() or not any(out.iterdir()), "the preview wrote output for an invalid environment"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "yaml-tab",  # refused while reading the file
+        "numshard-above-pool-gpus",  # refused by the program's first statement, under the mock engine
+        "not-utf8",  # bytes that are not text
+    ],
+)
+def test_the_command_exits_2_without_a_traceback(name: str, tmp_path: Path) -> None:
+    path = CORPUS / f"{name}.yaml"
+    done = subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "preview", "dev", "--file", str(path), "--out-dir", str(tmp_path / "out"), "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    for line in expected_lines(path):
+        assert f"  {line}" in done.stderr.splitlines(), done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_what_yaml_and_pulumi_allow_is_not_refused(tmp_path: Path) -> None:
+    """The checks behind the corpus must not refuse valid YAML: anchors with merge keys (own keys
+    override merged ones, that is no duplicate), a date-like revision (a string, as Pulumi passes
+    it), an empty `services:` (no services yet)."""
+    path = tmp_path / "Pulumi.ok.yaml"
+    path.write_text(
+        """\
+config:
+  gcp:project: acme-ml-dev
+  gcp:region: us-central1
+  gke-serving:cluster:
+    name: serving-dev
+    location: us-central1-a
+  gke-serving:nodePools:
+    l4: &l4
+      machineType: g2-standard-8
+      gpu: {type: nvidia-l4, count: 1}
+      maxNodes: 3
+    l4-spot:
+      <<: *l4
+      spot: true
+      maxNodes: 4
+  gke-serving:hfToken:
+    secure: v1:abc
+  gke-serving:services:
+"""
+    )
+    raw = {key: decode(value) for key, value in read_environment_file(path).values.items()}
+    env = parse_environment(raw)
+    assert env.services == {}
+    assert env.node_pools["l4-spot"].spot and env.node_pools["l4-spot"].max_nodes == 4
+    assert env.node_pools["l4-spot"].machine_type == "g2-standard-8"
+    path.write_text(path.read_text().replace("  gke-serving:services:\n", DATED_SERVICE))
+    raw = {key: decode(value) for key, value in read_environment_file(path).values.items()}
+    assert parse_environment(raw).services["embed"].revision == "2024-06-01"
+
+
+DATED_SERVICE = """\
+  gke-serving:services:
+    embed: {runtime: tei, model: BAAI/bge-m3, pool: l4, revision: 2024-06-01}
+"""
