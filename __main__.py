@@ -16,7 +16,8 @@ from workloads import (
 )
 
 env = load_environment()
-hf_token = pulumi.Config(PROJECT).require_secret("hfToken")
+config = pulumi.Config(PROJECT)
+hf_token = config.require_secret("hfToken")
 platform = Platform("platform", env, hf_token, pulumi.get_stack())
 in_cluster = pulumi.ResourceOptions(providers=[platform.provider], depends_on=[platform])
 
@@ -48,6 +49,8 @@ gateway = Gateway(
         subnetwork=platform.subnetwork,
         namespace=platform.namespace,
         backends=specs,
+        iap_services=frozenset(n for n, s in env.services.items() if s.auth and s.runtime == "triton"),
+        iap_client_secret=config.get_secret("iapClientSecret"),
     ),
     opts=in_cluster,
 )

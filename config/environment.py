@@ -21,6 +21,7 @@ from config.service_checks import check_services
 from config.services import RUNTIMES, ServiceConfig
 
 PROJECT = "gke-serving"
+IAP_SECRET = f"{PROJECT}:iapClientSecret"
 # Map keys become Kubernetes names, GKE node-pool names and URL prefixes: DNS labels.
 KEY = re.compile(r"^[a-z]([-a-z0-9]{0,28}[a-z0-9])?$")
 SECTIONS: dict[str, TypeAdapter[Any]] = {
@@ -72,7 +73,15 @@ def parse_environment(raw: Mapping[str, Any]) -> Environment:
     region = str(raw["gcp:region"])
     problems.extend(check_platform(region, sections["cluster"], sections["nodePools"]))
     problems.extend(check_gateway(sections["gateway"], sections["cluster"]))
-    findings = check_services(sections["services"], sections["nodePools"])
+    findings = check_services(sections["services"], sections["nodePools"], sections["gateway"])
+    if sections["gateway"].iap is not None and raw.get(IAP_SECRET) in (None, ""):
+        problems.append(
+            Problem(
+                IAP_SECRET,
+                "gateway.iap needs the OAuth client's secret",
+                "run `pulumi config set --secret iapClientSecret <the client's secret>`",
+            )
+        )
     problems.extend(findings.problems)
     if problems:
         raise InvalidEnvironment(problems)
@@ -97,7 +106,7 @@ def _top_level(raw: Mapping[str, Any]) -> list[Problem]:
                 else "add it to the environment file"
             )
             problems.append(Problem(key, "required key is missing", fix))
-    known = {f"{PROJECT}:{k}" for k in (*SECTIONS, "hfToken")}
+    known = {*(f"{PROJECT}:{k}" for k in (*SECTIONS, "hfToken")), IAP_SECRET}
     for key in raw:
         namespace, colon, name = key.partition(":")
         if not colon:

@@ -126,6 +126,12 @@ GatewayClass = Literal["gke-l7-regional-external-managed", "gke-l7-rilb"]
 HOSTNAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
 
 
+class IapConfig(StrictModel):
+    oauth_client_id: str = Field(pattern=r"^[\w.-]+\.apps\.googleusercontent\.com$")
+    """OAuth client of the IAP brand (Console: Security > Identity-Aware Proxy); its secret is the
+    stack secret `iapClientSecret`. Grant callers roles/iap.httpsResourceAccessor."""
+
+
 class GatewayConfig(StrictModel):
     class_name: GatewayClass = "gke-l7-regional-external-managed"
     """GatewayClass of the regional load balancer in front of every service: the regional external
@@ -146,5 +152,8 @@ class GatewayConfig(StrictModel):
     embedding_timeout_seconds: int = Field(60, ge=1, le=86400)
     """Backend timeout for TEI services: embedding a batch takes seconds, so a stuck request
     fails fast."""
+    iap: IapConfig | None = None
+    """Identity-Aware Proxy on the backends of servers without an API key of their own (Triton
+    with `auth: true`): the load balancer lets only Google identities with access through."""
 
     _check_cidr = field_validator("proxy_subnet_cidr")(_cidr)

@@ -283,3 +283,13 @@ def test_custom_resource_metadata_is_checked_against_the_cluster_object_meta() -
     body = route(http_route_spec("gemma", 8000))
     body["metadata"]["lables"] = {"a": "b"}
     assert any("lables" in e for e in validate_manifest(body, K8S))
+
+
+def test_backend_policy_turns_on_iap_for_a_guarded_service() -> None:
+    policy = backend_policy_spec("detector", 600, "1234-abc.apps.googleusercontent.com")
+    assert policy["default"]["iap"] == {
+        "enabled": True,
+        "clientID": "1234-abc.apps.googleusercontent.com",
+        "oauth2ClientSecret": {"name": "iap-oauth-client"},
+    }
+    assert validate_manifest(manifest("networking.gke.io/v1", "GCPBackendPolicy", policy), K8S) == []

@@ -123,3 +123,18 @@ def test_the_same_violation_is_only_advisory_in_dev(tmp_path: Path) -> None:
     results = {r["policy"]: r["enforcement"] for r in json.loads((out / "plan.json").read_text())["policies"]}
     assert results["model-fits-gpu-memory"] == "advisory"
     assert set(results.values()) == {"advisory"}
+
+
+def test_triton_behind_iap_renders_the_policy_and_its_secret(tmp_path: Path) -> None:
+    config = json.loads(json.dumps(GEMMA_ON_L4))
+    config["gke-serving:services"] = {
+        "detector": {"runtime": "triton", "model": "toxicity", "pool": "l4", "modelRepository": "gs://acme-models/t"}
+    }
+    config["gke-serving:gateway"] = {"iap": {"oauthClientId": "1234-abc.apps.googleusercontent.com"}}
+    config["gke-serving:iapClientSecret"] = {"secure": "v1:test"}
+    code, out = preview_file(tmp_path, config)
+    assert code == EXIT_OK
+    policy = yaml.safe_load((out / "manifests" / "serving_gcpbackendpolicy_detector.yaml").read_text())
+    assert policy["spec"]["default"]["iap"]["oauth2ClientSecret"] == {"name": "iap-oauth-client"}
+    secret = yaml.safe_load((out / "manifests" / "serving_secret_iap-oauth-client.yaml").read_text())
+    assert secret["stringData"] == {"key": "[secret]"}

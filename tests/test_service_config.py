@@ -134,8 +134,9 @@ L4, T4, L4X2, A100 = "l4", "t4", "l4x2", "a100"
         ),
         (
             {"runtime": "triton", "model": "m", "pool": L4, "modelRepository": "gs://models-bucket/m"},
-            "gke-serving:services.svc.auth: Triton has no API-key check of its own — set auth: false (the gateway route "
-            "is then open), or serve the model through vLLM or TGI",
+            "gke-serving:services.svc.auth: Triton has no API-key check of its own — enable Identity-Aware Proxy on "
+            "the gateway (gateway.iap.oauthClientId and the secret iapClientSecret), or set auth: false (the route is "
+            "then open to anyone who reaches the gateway)",
         ),
         (
             {"runtime": "triton", "model": "m", "pool": L4, "modelRepository": "s3://b/m", "auth": False},
@@ -213,3 +214,23 @@ def test_accepted_with_a_warning(service: dict[str, Any], warning: str) -> None:
 def test_tei_always_takes_one_gpu_per_replica() -> None:
     env = parse_environment(with_service(runtime="tei", model="a/b", pool=L4X2, replicas=2))
     assert gpus_per_replica(env.services["svc"]) == 1
+
+
+IAP = {"iap": {"oauthClientId": "1234-abc.apps.googleusercontent.com"}}
+TRITON = {"runtime": "triton", "model": "m", "pool": L4, "modelRepository": "gs://models-bucket/m"}
+
+
+def test_triton_with_auth_is_accepted_behind_iap() -> None:
+    raw = with_service(**TRITON)
+    raw["gke-serving:gateway"] = IAP
+    raw["gke-serving:iapClientSecret"] = "placeholder"
+    assert parse_environment(raw).gateway.iap is not None
+
+
+def test_iap_needs_its_client_secret() -> None:
+    raw = with_service(**TRITON)
+    raw["gke-serving:gateway"] = IAP
+    assert problems(raw) == [
+        "gke-serving:iapClientSecret: gateway.iap needs the OAuth client's secret — run `pulumi config set "
+        "--secret iapClientSecret <the client's secret>`"
+    ]

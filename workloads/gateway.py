@@ -20,6 +20,7 @@ from workloads.server import ServerSpec
 GATEWAY_NAME = "gateway"  # the Kubernetes Gateway object, in the serving namespace
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 GKE_POLICY_API = "networking.gke.io/v1"
+IAP_SECRET_NAME = "iap-oauth-client"  # noqa: S105 (a Secret's name)
 LISTENER = "api"
 INTERNAL_CLASSES = frozenset({"gke-l7-rilb"})
 # GKE's option naming regional Certificate Manager certificates on a listener (GKE "Secure a Gateway").
@@ -102,16 +103,18 @@ def backend_timeout_seconds(runtime: str, gateway: GatewayConfig) -> int:
     return gateway.embedding_timeout_seconds if runtime == "tei" else gateway.request_timeout_seconds
 
 
-def backend_policy_spec(service: str, timeout_seconds: int) -> dict[str, Any]:
-    return {
-        "targetRef": _service_ref(service),
-        "default": {
-            "timeoutSec": timeout_seconds,
-            # Draining as long as the pods' preStop sleep: in-flight requests finish on a pod
-            # the load balancer has stopped choosing.
-            "connectionDraining": {"drainingTimeoutSec": PRESTOP_SECONDS},
-        },
+def backend_policy_spec(service: str, timeout_seconds: int, iap_client_id: str | None = None) -> dict[str, Any]:
+    """`iap_client_id`: the load balancer admits only identities IAP lets through (for servers
+    without a key check of their own)."""
+    default: dict[str, Any] = {
+        "timeoutSec": timeout_seconds,
+        # Draining as long as the pods' preStop sleep: in-flight requests finish on a pod
+        # the load balancer has stopped choosing.
+        "connectionDraining": {"drainingTimeoutSec": PRESTOP_SECONDS},
     }
+    if iap_client_id:
+        default["iap"] = {"enabled": True, "clientID": iap_client_id, "oauth2ClientSecret": {"name": IAP_SECRET_NAME}}
+    return {"targetRef": _service_ref(service), "default": default}
 
 
 def service_urls(scheme: str, host: str, services: list[str]) -> dict[str, str]:
@@ -128,6 +131,8 @@ class GatewayArgs:
     subnetwork: pulumi.Input[str]
     namespace: pulumi.Input[str]
     backends: Mapping[str, ServerSpec]  # service name -> what its server listens on
+    iap_services: frozenset[str] = frozenset()  # services the load balancer guards with IAP
+    iap_client_secret: pulumi.Input[str] | None = None  # the OAuth client's secret (a secret Output)
 
 
 class Gateway(pulumi.ComponentResource):
@@ -184,6 +189,15 @@ class Gateway(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=lb_prerequisites),
         )
+        if args.iap_services and cfg.iap is not None:
+            k8s.core.v1.Secret(
+                f"{name}-iap-client",
+                metadata={"name": IAP_SECRET_NAME, "namespace": args.namespace, "labels": _labels()},
+                type="Opaque",
+                # GKE reads the OAuth client secret from the key `key` (GCPBackendPolicy iap docs).
+                string_data={"key": args.iap_client_secret},
+                opts=child,
+            )
         for service, spec in args.backends.items():
             meta = {"name": service, "namespace": args.namespace, "labels": _labels()}
             k8s.apiextensions.CustomResource(
@@ -207,7 +221,11 @@ class Gateway(pulumi.ComponentResource):
                 api_version=GKE_POLICY_API,
                 kind="GCPBackendPolicy",
                 metadata=meta,
-                spec=backend_policy_spec(service, backend_timeout_seconds(spec.runtime, cfg)),
+                spec=backend_policy_spec(
+                    service,
+                    backend_timeout_seconds(spec.runtime, cfg),
+                    cfg.iap.oauth_client_id if cfg.iap and service in args.iap_services else None,
+                ),
                 opts=child,
             )
         self.address = address.address
