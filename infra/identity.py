@@ -40,3 +40,21 @@ class NodeServiceAccount(pulumi.ComponentResource):
             )
         self.email = account.email
         self.register_outputs({"email": self.email})
+
+
+def workload_identity_member(project: str, namespace: str, service_account: str) -> str:
+    """The IAM principal of a Kubernetes service account under GKE Workload Identity."""
+    return f"serviceAccount:{project}.svc.id.goog[{namespace}/{service_account}]"
+
+
+def bind_workload_identity(
+    name: str, account: gcp.serviceaccount.Account, member: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> gcp.serviceaccount.IAMMember:
+    """Let `member` (a Kubernetes service account's principal) act as the Google service account."""
+    return gcp.serviceaccount.IAMMember(
+        f"{name}-workload-identity",
+        service_account_id=account.name,
+        role="roles/iam.workloadIdentityUser",
+        member=member,
+        opts=opts,
+    )

@@ -8,6 +8,7 @@ import pytest
 
 import catalog
 from config.services import Autoscaling, TeiService, TritonService, VllmService
+from infra.identity import workload_identity_member
 from preview.manifests import validate_manifest
 from workloads.autoscaling import hpa_metric_name, hpa_spec, metrics_port_name, pod_monitoring_spec
 from workloads.metrics_adapter import (
@@ -22,7 +23,6 @@ from workloads.metrics_adapter import (
     cluster_roles,
     deployment_spec,
     service_spec,
-    workload_identity_member,
 )
 from workloads.server import server_spec
 
@@ -179,7 +179,7 @@ def test_adapter_manifests_satisfy_the_kubernetes_schemas() -> None:
 
 
 def test_adapter_identity_is_bound_to_its_kubernetes_service_account() -> None:
-    assert workload_identity_member("acme-ml-prod") == (
+    assert workload_identity_member("acme-ml-prod", NAMESPACE, NAME) == (
         "serviceAccount:acme-ml-prod.svc.id.goog[custom-metrics/custom-metrics-stackdriver-adapter]"
     )
     assert account_id("serving-prod") == "serving-prod-metrics"

@@ -15,6 +15,8 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from infra.identity import bind_workload_identity, workload_identity_member
+
 NAMESPACE = "custom-metrics"
 NAME = "custom-metrics-stackdriver-adapter"
 IMAGE = "gcr.io/gke-release/custom-metrics-stackdriver-adapter:v0.16.1-gke.0"
@@ -142,10 +144,6 @@ def api_service_specs() -> dict[str, dict[str, Any]]:
     }
 
 
-def workload_identity_member(project: str) -> str:
-    return f"serviceAccount:{project}.svc.id.goog[{NAMESPACE}/{NAME}]"
-
-
 def account_id(name_prefix: str) -> str:
     """A service-account id (6-30 characters, no trailing hyphen) unique per environment."""
     return f"{name_prefix}-metrics"[:30].rstrip("-")
@@ -169,13 +167,7 @@ class CustomMetricsAdapter(pulumi.ComponentResource):
             member=account.email.apply(lambda e: f"serviceAccount:{e}"),
             opts=child,
         )
-        gcp.serviceaccount.IAMMember(
-            f"{name}-workload-identity",
-            service_account_id=account.name,
-            role="roles/iam.workloadIdentityUser",
-            member=workload_identity_member(project),
-            opts=child,
-        )
+        bind_workload_identity(name, account, workload_identity_member(project, NAMESPACE, NAME), child)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={"name": NAMESPACE, "labels": {**labels(), "pod-security.kubernetes.io/enforce": "baseline"}},

@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 import catalog
 from config.platform import NodePoolConfig
 from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, TritonService, gpus_per_replica, replica_range
+from infra.identity import bind_workload_identity, workload_identity_member
 from workloads.api_key import ApiKey
 from workloads.deployment import Placement, Secrets, deployment_spec, labels, selector
 from workloads.pod_resources import PodResources, pod_share
@@ -129,7 +130,7 @@ class ModelServer(pulumi.ComponentResource):
         account = gcp.serviceaccount.Account(
             f"{name}-gsa",
             project=args.project,
-            account_id=f"triton-{name}"[:30],
+            account_id=f"triton-{name}"[:30].rstrip("-"),
             display_name=f"Triton {name}: reads {service.model_repository}",
             opts=child,
         )
@@ -141,15 +142,10 @@ class ModelServer(pulumi.ComponentResource):
             opts=child,
         )
         ksa = f"{name}-triton"
-        gcp.serviceaccount.IAMMember(
-            f"{name}-workload-identity",
-            service_account_id=account.name,
-            role="roles/iam.workloadIdentityUser",
-            member=pulumi.Output.from_input(args.namespace).apply(
-                lambda ns: f"serviceAccount:{args.project}.svc.id.goog[{ns}/{ksa}]"
-            ),
-            opts=child,
+        member = pulumi.Output.from_input(args.namespace).apply(
+            lambda ns: workload_identity_member(args.project, ns, ksa)
         )
+        bind_workload_identity(name, account, member, child)
         k8s.core.v1.ServiceAccount(
             f"{name}-ksa",
             metadata={
