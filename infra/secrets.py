@@ -11,8 +11,6 @@ HF_TOKEN_SECRET_NAME = "hf-token"  # noqa: S105 — the Kubernetes Secret the mo
 
 
 class HfToken(pulumi.ComponentResource):
-    secret_id: pulumi.Output[str]
-
     def __init__(
         self,
         name: str,
@@ -48,5 +46,4 @@ class HfToken(pulumi.ComponentResource):
             string_data={HF_TOKEN_KEY: token},
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
-        self.secret_id = secret.secret_id
-        self.register_outputs({"secretId": self.secret_id})
+        self.register_outputs({"secretId": secret.secret_id})

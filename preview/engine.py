@@ -83,7 +83,7 @@ def run_program(
     program: Path = ROOT / "__main__.py",
 ) -> ProgramRun:
     """Run `program` as `pulumi up` would, against mocks. Exceptions from the program propagate."""
-    mocks = GcpAndKubernetesMocks(project=str(_config_value(config, "gcp:project", "preview-project")), stack=stack)
+    mocks = GcpAndKubernetesMocks(project=config.values.get("gcp:project", "preview-project"), stack=stack)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=logger)
     pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
@@ -101,7 +101,3 @@ def run_program(
         if _sync_await(out.is_secret()):
             secret.add(key)
     return ProgramRun(monitor.registrations, outputs, frozenset(secret))
-
-
-def _config_value(config: StackConfig, key: str, default: str) -> str:
-    return config.values.get(key, default)

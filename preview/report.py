@@ -11,7 +11,6 @@ def resource_tree(project: str, stack: str, registrations: list[Registration]) -
     children: dict[str, list[Registration]] = defaultdict(list)
     for r in registrations:
         children[r.parent].append(r)
-    stack_urn = next((p for p in children if p.endswith("pulumi:pulumi:Stack::" + f"{project}-{stack}")), "")
     width = max((len(r.type) for r in registrations), default=20) + 12
     lines = [f"     {'Type':<{width}}Name", f" +   {'pulumi:pulumi:Stack':<{width}}{project}-{stack}"]
 
@@ -23,8 +22,8 @@ def resource_tree(project: str, stack: str, registrations: list[Registration]) -
             lines.append(f" +   {branch + r.type:<{width}}{r.name}")
             walk(r.urn, prefix + ("   " if last else "│  "))
 
-    roots = [p for p in children if p in (stack_urn, "") or p.split("::")[2] == "pulumi:pulumi:Stack"]
-    for root in roots:
+    registered = {r.urn for r in registrations}
+    for root in [p for p in children if p not in registered]:  # the stack (not recorded), or no parent
         walk(root, "")
     return "\n".join(lines)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from infra.secrets import HF_TOKEN_KEY
 from workloads.pod_resources import PodResources
 from workloads.server import ServerSpec
 
 PRESTOP_SECONDS = 30  # the load balancer needs this long to stop sending new requests to the pod
 SHM_GIB_PER_GPU = 2  # NCCL's shared-memory transport; the 64 MiB container default breaks it
-HF_TOKEN_SECRET_KEY = "HF_TOKEN"  # noqa: S105 (a name, not a secret)
 API_KEY_SECRET_KEY = "api-key"  # noqa: S105 (a name, not a secret)
 
 
@@ -45,9 +45,7 @@ def selector(name: str) -> dict[str, str]:
 def _env(spec: ServerSpec, secrets: Secrets) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in spec.env.items()]
     if secrets.hf_token:
-        env.append(
-            {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": secrets.hf_token, "key": HF_TOKEN_SECRET_KEY}}}
-        )
+        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": secrets.hf_token, "key": HF_TOKEN_KEY}}})
     if spec.api_key_env and secrets.api_key:
         env.append(
             {

@@ -52,8 +52,6 @@ def resources_for(service: ServiceConfig, pool: NodePoolConfig) -> PodResources:
 
 class ModelServer(pulumi.ComponentResource):
     spec: ServerSpec
-    service_name: pulumi.Output[str]
-    deployment_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: ModelServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:workloads:ModelServer", name, None, opts)
@@ -78,7 +76,7 @@ class ModelServer(pulumi.ComponentResource):
         min_replicas, _ = replica_range(service)
         meta = {"name": name, "namespace": args.namespace, "labels": labels(name, service.runtime)}
         child = pulumi.ResourceOptions(parent=self)
-        deployment = k8s.apps.v1.Deployment(
+        k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta,
             spec=cast(
@@ -118,9 +116,7 @@ class ModelServer(pulumi.ComponentResource):
                 spec={"maxUnavailable": 1, "selector": {"matchLabels": selector(name)}},
                 opts=child,
             )
-        self.service_name = svc.metadata.apply(lambda m: m.name)
-        self.deployment_name = deployment.metadata.apply(lambda m: m.name)
-        self.register_outputs({"service": self.service_name, "image": self.spec.image})
+        self.register_outputs({"service": svc.metadata.apply(lambda m: m.name), "image": self.spec.image})
 
     def _triton_identity(self, name: str, service: TritonService, args: ModelServerArgs) -> str:
         """A Google service account that may only read the model repository's bucket, bound to the
