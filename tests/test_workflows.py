@@ -139,10 +139,9 @@ def test_pr_runs_on_pull_requests_only(pr: dict[str, Any]) -> None:
     assert set(triggers(pr)) == {"pull_request"}
 
 
-def test_pr_is_read_only_except_for_the_cloud_preview(pr: dict[str, Any]) -> None:
+def test_pr_token_is_read_only_and_no_job_widens_it(pr: dict[str, Any]) -> None:
     assert pr["permissions"] == {"contents": "read"}
-    widened = {name: job["permissions"] for name, job in pr["jobs"].items() if "permissions" in job}
-    assert widened == {"cloud-preview": {"contents": "read", "id-token": "write", "pull-requests": "write"}}
+    assert {name: job["permissions"] for name, job in pr["jobs"].items() if "permissions" in job} == {}
 
 
 def test_pr_concurrency_is_per_pull_request_and_cancels(pr: dict[str, Any]) -> None:
@@ -162,14 +161,15 @@ def test_offline_preview_runs_for_every_environment(pr: dict[str, Any]) -> None:
     assert '-m preview "$ENV_NAME" --out-dir "build/$ENV_NAME"' in step(job, name="Offline preview")["run"]
 
 
-def test_offline_preview_uploads_build_env_then_summarises_then_fails(pr: dict[str, Any]) -> None:
+def test_offline_preview_checks_then_uploads_build_env_then_summarises_then_fails(pr: dict[str, Any]) -> None:
     job = pr["jobs"]["offline-preview"]
     preview = step_index(job, name="Offline preview")
+    check = step_index(job, name="Check build/")
     upload = step_index(job, uses="actions/upload-artifact@")
     summary = step_index(job, name="Summary of resources")
     diff = step_index(job, command="tools.manifest_diff")
     fail = step_index(job, name="Fail when")
-    assert preview < upload < summary < diff < fail == len(steps(job)) - 1
+    assert preview < check < upload < summary < diff < fail == len(steps(job)) - 1
     assert steps(job)[upload]["with"]["path"] == "build/${{ matrix.env }}"
     assert steps(job)[upload]["with"]["name"] == "preview-${{ matrix.env }}"
     assert steps(job)[fail]["if"] == "steps.preview.outputs.status != '0'"
@@ -272,72 +272,6 @@ def test_summary_when_the_preview_wrote_no_plan(pr: dict[str, Any], tmp_path: Pa
 
     assert "Exit status 2: the environment file is invalid." in summary
     assert "No plan.json was written" in summary
-
-
-def test_cloud_preview_waits_for_the_credentials_check(pr: dict[str, Any]) -> None:
-    job = pr["jobs"]["cloud-preview"]
-    assert job["needs"] == ["cloud-credentials", "offline-preview"]
-    assert job["if"] == "needs.cloud-credentials.outputs.enabled == 'true'"
-    assert pr["jobs"]["cloud-credentials"]["outputs"]["enabled"] == "${{ steps.check.outputs.enabled }}"
-
-
-CREDENTIALS = {
-    "HEAD_REPO": "acme/serving",
-    "BASE_REPO": "acme/serving",
-    "ACTOR": "alice",
-    "WIF_PROVIDER": "projects/1/locations/global/workloadIdentityPools/gh/providers/gh",
-    "BACKEND_URL": "",
-    "HAS_PULUMI_TOKEN": "true",
-}
-
-
-@pytest.mark.parametrize(
-    ("overrides", "enabled", "notice"),
-    [
-        ({}, "true", ""),
-        ({"BACKEND_URL": "gs://acme-pulumi-state", "HAS_PULUMI_TOKEN": "false"}, "true", ""),
-        ({"HEAD_REPO": "mallory/serving", "HAS_PULUMI_TOKEN": "false", "WIF_PROVIDER": ""}, "false", "fork"),
-        ({"ACTOR": "dependabot[bot]"}, "false", "Dependabot"),
-        ({"WIF_PROVIDER": ""}, "false", "GCP_WORKLOAD_IDENTITY_PROVIDER is not set"),
-        ({"HAS_PULUMI_TOKEN": "false"}, "false", "PULUMI_ACCESS_TOKEN is not set"),
-    ],
-)
-def test_pulumi_preview_is_skipped_with_a_notice_without_credentials(
-    pr: dict[str, Any], tmp_path: Path, overrides: dict[str, str], enabled: str, notice: str
-) -> None:
-    check = step(pr["jobs"]["cloud-credentials"], name="Check for cloud credentials")
-    assert set(CREDENTIALS) <= set(check["env"])
-    env = {**CREDENTIALS, **overrides, "GITHUB_OUTPUT": str(tmp_path / "out")}
-
-    result = run_bash(check["run"], env, tmp_path)
-
-    assert result.returncode == 0  # skipped, never failed
-    assert outputs(tmp_path / "out") == {"enabled": enabled}
-    if notice:
-        assert result.stdout.startswith("::notice title=pulumi preview skipped::")
-        assert notice in result.stdout
-    else:
-        assert result.stdout == ""
-
-
-def test_cloud_preview_runs_pulumi_preview_with_the_policy_pack_and_comments(pr: dict[str, Any]) -> None:
-    job = pr["jobs"]["cloud-preview"]
-    assert job["strategy"]["matrix"]["env"] == ENVIRONMENTS
-    preview = step(job, name="pulumi preview")
-    assert preview["uses"].startswith("pulumi/actions@")
-    assert preview["with"] == {
-        "command": "preview",
-        "stack-name": "${{ steps.stack.outputs.name }}",
-        "cloud-url": "${{ vars.PULUMI_BACKEND_URL }}",
-        "comment-on-pr": True,
-        "policyPacks": "policies",
-        "policyPackConfigs": "policies/config/${{ matrix.env }}.json",
-    }
-
-
-def test_cloud_preview_authenticates_with_workload_identity_federation(pr: dict[str, Any]) -> None:
-    auth = step(pr["jobs"]["cloud-preview"], uses="google-github-actions/auth@")
-    assert auth["with"]["workload_identity_provider"] == "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,3 +410,330 @@ def test_deploy_gate(
     assert outputs(tmp_path / "out") == ({"enabled": enabled} if enabled else {})
     assert result.stdout.startswith(message)
     assert deploy["jobs"]["dev"]["if"] == "needs.gate.outputs.enabled == 'true'"
+
+
+# ---------------------------------------------------------------------------------------------
+# The trust boundary (docs/operations.md, "CI trust model"): a pull request runs its own code, so
+# its jobs must hold nothing worth stealing; stack secrets and the deployer live only in the
+# deploy workflow's protected environments; nothing leaves a runner before the secret check.
+# Each checker returns its findings, and is shown to find the defect it exists for.
+
+WORKFLOW_NAMES = ["pr.yml", "deploy.yml"]
+PULL_REQUEST_EVENTS = {"pull_request", "pull_request_target"}
+STACK_SECRETS = {"PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN"}
+DEPLOY_IDENTITY = "GCP_SERVICE_ACCOUNT"
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+# `secrets.NAME`, `secrets['NAME']`, or the whole context (`toJSON(secrets)`): NAME is then "*".
+CONTEXT_USE = re.compile(
+    r"\b(?P<context>secrets|vars)\b(?:\s*\.\s*(?P<dotted>[\w-]+)|\s*\[\s*'(?P<indexed>[^']+)'\s*\])?"
+)
+STATUS_OVERRIDE = re.compile(r"\b(always|failure|cancelled)\s*\(|\|\|")
+
+# The pull-request job this boundary replaced (issue 10), cut down to what the checkers look at.
+LEAKY_PULL_REQUEST_WORKFLOW = """
+on:
+  pull_request_target:
+permissions:
+  contents: read
+jobs:
+  cloud-preview:
+    runs-on: ubuntu-24.04
+    environment: prod
+    permissions:
+      contents: read
+      id-token: write
+    steps:
+      - uses: google-github-actions/auth@7c6bc770dae815cd3e89ee6cdf493a5fab2cc093
+        with:
+          workload_identity_provider: ${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}
+          service_account: ${{ vars.GCP_PREVIEW_SERVICE_ACCOUNT || vars.GCP_SERVICE_ACCOUNT }}
+      - run: pulumi preview
+        env:
+          PULUMI_CONFIG_PASSPHRASE: ${{ secrets['PULUMI_CONFIG_PASSPHRASE'] }}
+          ALL: ${{ toJSON(secrets) }}
+      - uses: actions/upload-artifact@043fb46d1a93c77aae656e7c1c64a875d1fc6a0a
+        if: always()
+        with:
+          path: build/dev
+"""
+
+
+def strings(node: Any) -> list[str]:
+    """Every string value under a parsed YAML node (mapping keys are names, not expressions)."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [text for value in node.values() for text in strings(value)]
+    if isinstance(node, list):
+        return [text for item in node for text in strings(item)]
+    return []
+
+
+def context_uses(node: Any, context: str) -> set[str]:
+    """The names of `context` (secrets or vars) that the expressions under node read."""
+    names = set()
+    for text in strings(node):
+        for expression in EXPRESSION.findall(text):
+            for use in CONTEXT_USE.finditer(expression):
+                if use["context"] == context:
+                    names.add(use["dotted"] or use["indexed"] or "*")
+    return names
+
+
+def job_scope(workflow: dict[str, Any], job: dict[str, Any]) -> list[Any]:
+    # A job also sees the workflow-level `env`, which may read secrets too.
+    return [workflow.get("env", {}), job]
+
+
+def grants_id_token(workflow: dict[str, Any], job: dict[str, Any]) -> bool:
+    permissions = job.get("permissions", workflow.get("permissions"))
+    if permissions is None or permissions == "write-all":
+        return True  # no explicit block: the repository default decides, which is not this file's to prove
+    return isinstance(permissions, dict) and permissions.get("id-token") == "write"
+
+
+def pull_request_exposure(workflow: dict[str, Any]) -> list[str]:
+    """What a job triggered by a pull request could hand to the pull request's own code."""
+    events = set(triggers(workflow))
+    findings = [f"triggered by {event}" for event in sorted(events & {"pull_request_target"})]
+    if not events & PULL_REQUEST_EVENTS:
+        return findings
+    for name, job in workflow["jobs"].items():
+        if grants_id_token(workflow, job):
+            findings.append(f"{name}: may request an OIDC token (id-token: write)")
+        if "environment" in job:
+            findings.append(f"{name}: runs in the environment {job['environment']}, with its secrets")
+        findings += [
+            f"{name}: reads secrets.{secret}"
+            for secret in sorted(context_uses(job_scope(workflow, job), "secrets") - {"GITHUB_TOKEN"})
+        ]
+        if DEPLOY_IDENTITY in context_uses(job_scope(workflow, job), "vars"):
+            findings.append(f"{name}: names the deploy identity vars.{DEPLOY_IDENTITY}")
+        if any("google-github-actions/auth@" in s.get("uses", "") for s in steps(job)):
+            findings.append(f"{name}: authenticates to Google Cloud")
+    return findings
+
+
+def identity_fallbacks(workflow: dict[str, Any]) -> list[str]:
+    """Identity inputs that are anything but one variable: `a || b` is a way from one account to another."""
+    findings = []
+    for name, job in workflow["jobs"].items():
+        for s in steps(job):
+            if "google-github-actions/auth@" not in s.get("uses", ""):
+                continue
+            for key, value in s.get("with", {}).items():
+                if not re.fullmatch(r"\$\{\{ vars\.[A-Z_]+ \}\}", str(value)):
+                    findings.append(f"{name}: {key} is {value}")
+    for text in strings(workflow["jobs"]):
+        findings += [
+            f"fallback between identities: {expression.strip()}"
+            for expression in EXPRESSION.findall(text)
+            if "||" in expression and re.search(r"SERVICE_ACCOUNT|WORKLOAD_IDENTITY", expression)
+        ]
+    return findings
+
+
+def unprotected_credentials(workflow: dict[str, Any]) -> list[str]:
+    """Jobs that hold an OIDC token or a secret outside one of the stacks' GitHub environments."""
+    findings = []
+    for name, job in workflow["jobs"].items():
+        secrets = context_uses(job_scope(workflow, job), "secrets") - {"GITHUB_TOKEN"}
+        if (grants_id_token(workflow, job) or secrets) and job.get("environment") not in ENVIRONMENTS:
+            held = sorted(secrets) + (["id-token"] if grants_id_token(workflow, job) else [])
+            findings.append(f"{name}: holds {', '.join(held)} outside a protected environment")
+    return findings
+
+
+def unchecked_uploads(workflow: dict[str, Any]) -> list[str]:
+    """Artifact uploads that can run without the job's secret check having passed."""
+    findings = []
+    for name, job in workflow["jobs"].items():
+        ids = [s.get("id") for s in steps(job)]
+        for index, s in enumerate(steps(job)):
+            if "actions/upload-artifact@" not in s.get("uses", ""):
+                continue
+            condition = str(s.get("if", ""))
+            if "secret-check" not in ids[:index]:
+                findings.append(f"{name}: uploads {s['with']['path']} before any secret check")
+            elif "steps.secret-check.outcome == 'success'" not in condition or STATUS_OVERRIDE.search(condition):
+                findings.append(f"{name}: uploads {s['with']['path']} if {condition or 'the job has not failed'}")
+    return findings
+
+
+@pytest.fixture(scope="module")
+def leaky() -> dict[str, Any]:
+    workflow: dict[str, Any] = yaml.safe_load(LEAKY_PULL_REQUEST_WORKFLOW)
+    return workflow
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_no_workflow_runs_on_pull_request_target_or_workflow_run(name: str) -> None:
+    # Both run with the base repository's secrets for an event a fork can cause.
+    assert not set(triggers(load(name))) & {"pull_request_target", "workflow_run"}
+
+
+def test_pull_request_jobs_hold_no_token_secret_or_cloud_identity(pr: dict[str, Any], leaky: dict[str, Any]) -> None:
+    assert set(triggers(pr)) == {"pull_request"}
+    assert pull_request_exposure(pr) == []
+    assert pull_request_exposure(leaky) == [
+        "triggered by pull_request_target",
+        "cloud-preview: may request an OIDC token (id-token: write)",
+        "cloud-preview: runs in the environment prod, with its secrets",
+        "cloud-preview: reads secrets.*",
+        "cloud-preview: reads secrets.PULUMI_CONFIG_PASSPHRASE",
+        "cloud-preview: names the deploy identity vars.GCP_SERVICE_ACCOUNT",
+        "cloud-preview: authenticates to Google Cloud",
+    ]
+
+
+def test_a_job_without_explicit_permissions_counts_as_holding_a_token() -> None:
+    workflow = {"on": {"pull_request": None}, "jobs": {"lint": {"steps": [{"run": "make lint"}]}}}
+    assert pull_request_exposure(workflow) == ["lint: may request an OIDC token (id-token: write)"]
+    assert grants_id_token({"permissions": "write-all"}, {})
+    assert not grants_id_token({"permissions": "read-all"}, {})
+
+
+def test_the_stack_secrets_and_the_deployer_appear_in_no_pull_request_file(pr: dict[str, Any]) -> None:
+    # A textual check besides the parsed one: not even in a comment or a disabled step.
+    text = (WORKFLOWS / "pr.yml").read_text()
+    for name in (*STACK_SECRETS, DEPLOY_IDENTITY, "id-token", "google-github-actions/auth"):
+        assert name not in text, name
+    assert context_uses(pr, "secrets") == set()
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_no_fallback_from_one_identity_to_another(name: str, leaky: dict[str, Any]) -> None:
+    assert identity_fallbacks(load(name)) == []
+    assert identity_fallbacks(leaky) == [
+        "cloud-preview: service_account is ${{ vars.GCP_PREVIEW_SERVICE_ACCOUNT || vars.GCP_SERVICE_ACCOUNT }}",
+        "fallback between identities: vars.GCP_PREVIEW_SERVICE_ACCOUNT || vars.GCP_SERVICE_ACCOUNT",
+    ]
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_tokens_and_secrets_only_inside_a_stack_environment(name: str) -> None:
+    assert unprotected_credentials(load(name)) == []
+    gate_with_secret = {
+        "permissions": {"contents": "read"},
+        "jobs": {"gate": {"steps": [{"run": "true", "env": {"P": "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"}}]}},
+    }
+    assert unprotected_credentials(gate_with_secret) == [
+        "gate: holds PULUMI_CONFIG_PASSPHRASE outside a protected environment"
+    ]
+
+
+def test_only_the_stack_jobs_hold_a_token_and_each_in_its_own_environment(deploy: dict[str, Any]) -> None:
+    holders = {name: job.get("environment") for name, job in deploy["jobs"].items() if grants_id_token(deploy, job)}
+    # The gate decides without credentials, so a refused ref never reaches an environment.
+    assert holders == {"dev": "dev", "staging": "staging", "prod": "prod"}
+
+
+def test_stack_secrets_reach_only_the_pulumi_step(deploy: dict[str, Any]) -> None:
+    assert context_uses(deploy.get("env", {}), "secrets") == set()
+    for name in STACK_JOBS:
+        job = deploy["jobs"][name]
+        assert context_uses(job.get("env", {}), "secrets") == set()
+        readers = {s.get("name", s.get("uses")): context_uses(s, "secrets") for s in steps(job)}
+        assert {step_name: used for step_name, used in readers.items() if used} == {
+            "pulumi up with the policy pack": STACK_SECRETS
+        }
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_artifacts_upload_only_after_the_secret_check_passed(name: str, leaky: dict[str, Any]) -> None:
+    assert unchecked_uploads(load(name)) == []
+    assert unchecked_uploads(leaky) == ["cloud-preview: uploads build/dev before any secret check"]
+    always = {"jobs": {"j": {"steps": [{"id": "secret-check"}, {**steps(leaky["jobs"]["cloud-preview"])[2]}]}}}
+    assert unchecked_uploads(always) == ["j: uploads build/dev if always()"]
+    del always["jobs"]["j"]["steps"][1]["if"]
+    assert unchecked_uploads(always) == ["j: uploads build/dev if the job has not failed"]
+
+
+def test_nothing_from_build_is_published_unless_the_secret_check_passed(pr: dict[str, Any]) -> None:
+    job = pr["jobs"]["offline-preview"]
+    check = step(job, name="Check build/")
+    assert check["id"] == "secret-check"
+    # It runs whatever the preview found, and its failure fails the job.
+    assert "if" not in check
+    assert "continue-on-error" not in check
+    for publisher in (
+        step(job, uses="actions/upload-artifact@"),
+        step(job, name="Summary of resources"),
+        step(job, command="tools.manifest_diff"),
+    ):
+        assert publisher["if"] == "steps.secret-check.outcome == 'success'"
+
+
+def secret_check(pr: dict[str, Any], tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    for relative, text in files.items():
+        path = tmp_path / "build" / "dev" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    script = step(pr["jobs"]["offline-preview"], name="Check build/")["run"]
+    return run_bash(script, {"ENV_NAME": "dev"}, tmp_path)
+
+
+# Built from pieces, so that no scanner mistakes this file for a leak.
+SECRET_SAMPLES = {
+    "hugging face": "hf_" + "Ab3d" * 9,
+    "google api key": "AIza" + "Sy-b_" * 7,
+    "oauth client secret": "GOCSPX-" + "x1Y2" * 7,
+    "oauth access token": "ya29." + "a0Af_" * 8,
+    "private key": "-----BEGIN " + "PRIVATE KEY-----\nMIIE",
+    "pulumi token": "pul-" + "0123456789abcdef" * 2 + "01234567",
+    "github token": "ghp_" + "Zz09" * 9,
+}
+
+
+@pytest.mark.parametrize("secret", SECRET_SAMPLES.values(), ids=SECRET_SAMPLES.keys())
+def test_secret_check_fails_on_a_secret_without_printing_it(pr: dict[str, Any], tmp_path: Path, secret: str) -> None:
+    manifest = f"spec:\n  args: [--model-id, org/model, --revision, {secret}]\n"
+    result = secret_check(pr, tmp_path, {"plan.json": "{}", "manifests/deployment-gemma.yaml": manifest})
+
+    assert result.returncode == 1
+    assert result.stdout.startswith("::error file=build/dev/manifests/deployment-gemma.yaml,")
+    assert "plan.json" not in result.stdout
+    assert secret not in result.stdout + result.stderr
+    assert secret[:12] not in result.stdout + result.stderr
+
+
+def test_secret_check_passes_placeholders_and_lookalikes(pr: dict[str, Any], tmp_path: Path) -> None:
+    plan = {
+        "hfToken": "[secret]",
+        "env": ["HF_HUB_ENABLE_HF_TRANSFER=1", "hf_transfer", "org/model_hf_" + "a" * 8],
+        "digest": "sha256:" + "0" * 64,
+    }
+    result = secret_check(pr, tmp_path, {"plan.json": json.dumps(plan)})
+
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == "no secret-shaped value in build/dev\n"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_secret_check_passes_the_rendered_golden_manifests(pr: dict[str, Any], tmp_path: Path, env: str) -> None:
+    golden = ROOT / "tests" / "golden" / env
+    files = {str(path.relative_to(golden)): path.read_text() for path in golden.rglob("*") if path.is_file()}
+    assert files
+    assert secret_check(pr, tmp_path, files).returncode == 0
+
+
+def test_secret_check_when_the_preview_wrote_nothing(pr: dict[str, Any], tmp_path: Path) -> None:
+    script = step(pr["jobs"]["offline-preview"], name="Check build/")["run"]
+    result = run_bash(script, {"ENV_NAME": "dev"}, tmp_path)
+    assert result.returncode == 0
+    assert result.stdout == "nothing to check: the preview wrote no build/dev\n"
+
+
+def test_secret_check_fails_when_it_cannot_read_the_output(pr: dict[str, Any], tmp_path: Path) -> None:
+    # grep's status 2 (an unreadable file, an I/O error) must not read as "nothing found".
+    broken = tmp_path / "bin"
+    broken.mkdir()
+    (broken / "grep").write_text("#!/bin/sh\nexit 2\n")
+    (broken / "grep").chmod(0o755)
+    (tmp_path / "build" / "dev").mkdir(parents=True)
+    script = step(pr["jobs"]["offline-preview"], name="Check build/")["run"]
+
+    result = run_bash(script, {"ENV_NAME": "dev", "PATH": f"{broken}:{os.environ['PATH']}"}, tmp_path)
+
+    assert result.returncode == 1
+    assert result.stdout == "::error title=secret check::could not read build/dev (grep exit status 2)\n"
