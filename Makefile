@@ -44,5 +44,17 @@ bench: $(STAMP)
 diff: $(STAMP)
 	$(PY) -m tools.manifest_diff --env $(ENV) --base $(BASE)
 
+## checkov: checkov over the rendered prod manifests; fails on any check .checkov.yaml does not allow
+# checkov pins packaging<24, which requirements-dev.txt does not allow: it gets a venv of its own.
+CHECKOV := .venv-checkov/bin/checkov
+.PHONY: checkov
+$(CHECKOV):
+	python3 -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet checkov==3.3.30
+
+checkov: $(STAMP) $(CHECKOV)
+	$(PY) -m preview prod --quiet
+	$(CHECKOV) --config-file .checkov.yaml -d build/prod/manifests
+
 clean:
 	rm -rf build .venv .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,7 @@
 import pulumi
 
 from config import PROJECT, load_environment
-from infra import Platform
+from infra import Platform, resource_labels
 from workloads import (
     Autoscaling,
     AutoscalingArgs,
@@ -32,6 +32,7 @@ servers = {
             autoscaled=service.autoscaling is not None,
             project=env.project,
             secret_prefix=env.cluster.name,
+            gcp_labels=resource_labels(pulumi.get_stack()),
         ),
         opts=in_cluster,
     )

@@ -36,15 +36,18 @@ RUNTIMES: tuple[dict[str, Any], ...] = (
 
 
 def environment(services: int) -> str:
-    """An environment file with `services` services; pools are sized so every replica fits."""
+    """An environment file with `services` services; pools are sized so every replica and each
+    single-replica service's rollout surge pod fits."""
     specs = {f"svc-{i:03d}": dict(RUNTIMES[i % len(RUNTIMES)]) for i in range(services)}
-    l4_gpus = sum(2 if "autoscaling" in s else 1 for s in specs.values() if s["pool"] == "l4")
-    a100_nodes = sum(1 for s in specs.values() if s["pool"] == "a100")
+    l4_gpus = sum(3 if "autoscaling" in s else 2 for s in specs.values() if s["pool"] == "l4")
+    a100_nodes = sum(2 for s in specs.values() if s["pool"] == "a100")
     config = {
         "gcp:project": "bench-project",
         "gcp:region": "us-central1",
         "gke-serving:hfToken": {"secure": "v1:bench"},
         "gke-serving:cluster": {"name": "bench", "location": "us-central1", "deletionProtection": False},
+        # Internal: the bench's services run without auth, which an external gateway refuses outside dev.
+        "gke-serving:gateway": {"className": "gke-l7-rilb"},
         "gke-serving:nodePools": {
             "l4": {
                 "machineType": "g2-standard-8",

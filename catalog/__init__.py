@@ -44,9 +44,11 @@ class MachineType:
     gpu: str | None  # the accelerator built into the machine; None for N1 and CPU types
     gpus: int
     attachable: dict[str, tuple[int, ...]]  # N1 only: accelerator -> allowed counts
+    provisioning: tuple[str, ...] = ()  # how it may be bought: on-demand, spot, flex-start, reservation
 
 
-def _load(name: str) -> Any:
+def read(name: str) -> Any:
+    """One of the catalog's YAML files, parsed."""
     with (_DATA / name).open() as f:
         return yaml.safe_load(f)
 
@@ -62,34 +64,50 @@ def gpus() -> dict[str, Gpu]:
             arch=v["arch"],
             compute_capability=float(v["computeCapability"]),
         )
-        for key, v in _load("gpus.yaml").items()
+        for key, v in read("gpus.yaml").items()
     }
 
 
 @cache
 def machine_types() -> dict[str, MachineType]:
-    data = _load("machines.yaml")
+    data = read("machines.yaml")
+    models = data["provisioning"]
     result = {
-        name: MachineType(name, v["vcpus"], v["memoryGb"], v["gpu"], v["gpus"], {})
+        name: MachineType(
+            name, v["vcpus"], v["memoryGb"], v["gpu"], v["gpus"], {}, tuple(models.get(name, models["default"]))
+        )
         for name, v in data["accelerated"].items()
     }
     attach = {gpu: tuple(counts) for gpu, counts in data["n1"]["attachCounts"].items()}
     for name, v in data["n1"]["types"].items():
-        result[name] = MachineType(name, v["vcpus"], v["memoryGb"], None, 0, attach)
+        result[name] = MachineType(name, v["vcpus"], v["memoryGb"], None, 0, attach, tuple(models["n1"]))
     return result
+
+
+@cache
+def gpu_zones() -> dict[str, dict[str, tuple[str, ...]]]:
+    """accelerator -> region -> the zones that offer it (gpu_zones.yaml)."""
+    return {
+        gpu: {region: tuple(f"{region}-{z}" for z in letters) for region, letters in by_region.items()}
+        for gpu, by_region in read("gpu_zones.yaml").items()
+    }
+
+
+def zones_offering(accelerator: str, region: str) -> tuple[str, ...]:
+    return gpu_zones().get(accelerator, {}).get(region, ())
 
 
 @cache
 def cpu_machine_types() -> dict[str, MachineType]:
     return {
         name: MachineType(name, v["vcpus"], v["memoryGb"], None, 0, {})
-        for name, v in _load("machines.yaml")["cpu"].items()
+        for name, v in read("machines.yaml")["cpu"].items()
     }
 
 
 @cache
 def regions() -> dict[str, tuple[str, ...]]:
-    return {region: tuple(f"{region}-{z}" for z in zones) for region, zones in _load("regions.yaml").items()}
+    return {region: tuple(f"{region}-{z}" for z in zones) for region, zones in read("regions.yaml").items()}
 
 
 def region_of(location: str) -> str:
@@ -122,8 +140,18 @@ def machine_for(accelerator: str, count: int) -> str | None:
     return min(fits, key=lambda m: m.vcpus).name if fits else None
 
 
+def on_demand_machine_for(accelerator: str, at_least: int) -> str | None:
+    """The smallest accelerator-optimized machine sold on demand with at least `at_least` x `accelerator`."""
+    fits = [
+        m
+        for m in machine_types().values()
+        if m.gpu == accelerator and m.gpus >= at_least and "on-demand" in m.provisioning
+    ]
+    return min(fits, key=lambda m: (m.gpus, m.vcpus)).name if fits else None
+
+
 @cache
 def servers() -> dict[str, dict[str, Any]]:
     """Per-runtime facts of the pinned server versions (flags' allowed values, ports, paths)."""
-    data: dict[str, dict[str, Any]] = _load("servers.yaml")
+    data: dict[str, dict[str, Any]] = read("servers.yaml")
     return data

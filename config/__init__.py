@@ -15,7 +15,7 @@ def load_environment() -> Environment:
     """The stack's config, parsed and checked. Raises InvalidEnvironment listing every problem."""
     # Every key is read (not only the known ones) so a misspelt section is reported, not ignored.
     raw = {**get_config_env(), **CONFIG.get()}
-    env = parse_environment({key: decode(value) for key, value in raw.items()})
+    env = parse_environment({key: decode(value) for key, value in raw.items()}, stack=pulumi.get_stack())
     for warning in env.warnings:
         pulumi.log.warn(warning)
     return env

@@ -8,15 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pulumi.runtime.config import get_config_secret_keys_env, is_config_secret
 from pydantic import TypeAdapter, ValidationError
 
-import catalog
 from config.base import closest
-from config.gateway_checks import check_gateway
+from config.gateway_checks import check_exposure, check_gateway
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
-from config.platform_checks import check_platform
+from config.platform_checks import check_platform, pool_zones
 from config.problems import InvalidEnvironment, Problem
 from config.pydantic_errors import problems_from, shown_key
+from config.secrets import SECRETS, credentials_in
 from config.service_checks import check_services
 from config.services import RUNTIMES, ServiceConfig
 
@@ -44,17 +45,16 @@ class Environment:
     services: dict[str, ServiceConfig]
     warnings: tuple[str, ...]
 
-    @property
-    def zones(self) -> tuple[str, ...]:
-        """Zones of a zonal cluster's location, or every zone of the region."""
-        if self.cluster.location == self.region:
-            return catalog.regions()[self.region]
-        return (self.cluster.location,)
+    def pool_zones(self, pool: NodePoolConfig) -> tuple[str, ...]:
+        """The pool's node locations: its own zones, else the cluster's zones that offer its GPU."""
+        return pool_zones(self.region, self.cluster.location, pool)
 
 
-def parse_environment(raw: Mapping[str, Any]) -> Environment:
-    """`raw` maps config keys (`gcp:project`, `gke-serving:services`, ...) to decoded values."""
-    problems = [*_top_level(raw)]
+def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> Environment:
+    """`raw` maps config keys (`gcp:project`, `gke-serving:services`, ...) to decoded values; `stack`
+    names the environment, whose exposure rules then apply (config/gateway_checks.py)."""
+    leaks = _credentials(raw)
+    problems = [*leaks, *_top_level(raw)]
     sections: dict[str, Any] = {}
     for key, adapter in SECTIONS.items():
         value = raw.get(f"{PROJECT}:{key}")
@@ -69,10 +69,12 @@ def parse_environment(raw: Mapping[str, Any]) -> Environment:
     for key in ("nodePools", "services"):
         problems.extend(_map_keys(key, raw.get(f"{PROJECT}:{key}")))
     if problems or len(sections) < len(SECTIONS):
-        raise InvalidEnvironment(problems)
+        raise InvalidEnvironment(_without_echoes(problems, leaks))
     region = str(raw["gcp:region"])
     problems.extend(check_platform(region, sections["cluster"], sections["nodePools"]))
     problems.extend(check_gateway(sections["gateway"], sections["cluster"]))
+    exposure = check_exposure(sections["gateway"], sections["services"], stack)
+    problems.extend(exposure.problems)
     findings = check_services(sections["services"], sections["nodePools"], sections["gateway"])
     if sections["gateway"].iap is not None and raw.get(IAP_SECRET) in (None, ""):
         problems.append(
@@ -84,7 +86,7 @@ def parse_environment(raw: Mapping[str, Any]) -> Environment:
         )
     problems.extend(findings.problems)
     if problems:
-        raise InvalidEnvironment(problems)
+        raise InvalidEnvironment(_without_echoes(problems, leaks))
     return Environment(
         project=str(raw["gcp:project"]),
         region=region,
@@ -92,7 +94,7 @@ def parse_environment(raw: Mapping[str, Any]) -> Environment:
         node_pools=sections["nodePools"],
         gateway=sections["gateway"],
         services=sections["services"],
-        warnings=tuple(findings.warnings),
+        warnings=(*exposure.warnings, *findings.warnings),
     )
 
 
@@ -106,7 +108,7 @@ def _top_level(raw: Mapping[str, Any]) -> list[Problem]:
                 else "add it to the environment file"
             )
             problems.append(Problem(key, "required key is missing", fix))
-    known = {*(f"{PROJECT}:{k}" for k in (*SECTIONS, "hfToken")), IAP_SECRET}
+    known = {f"{PROJECT}:{k}" for k in (*SECTIONS, *SECRETS)}
     for key in raw:
         namespace, colon, name = key.partition(":")
         if not colon:
@@ -140,6 +142,31 @@ def _top_level(raw: Mapping[str, Any]) -> list[Problem]:
     if f"{PROJECT}:nodePools" in raw and raw[f"{PROJECT}:nodePools"] == {}:
         problems.append(Problem(f"{PROJECT}:nodePools", "no GPU pool is defined", "add at least one pool"))
     return problems
+
+
+def _credentials(raw: Mapping[str, Any]) -> list[Problem]:
+    """A credential pasted into a plain setting would be written to the plan, the manifests and the
+    stack state: refused before anything is, without echoing it. Secret keys hold credentials by
+    design: the project's own and any other the stack marks secret (`pulumi config set --secret`)."""
+    secret = {f"{PROJECT}:{name}" for name in SECRETS} | set(get_config_secret_keys_env())
+    return [
+        Problem(
+            path,
+            f"holds what looks like {kind}",
+            "remove it, and revoke it if it is real: a credential goes only into a secret key "
+            "(`pulumi config set --secret`), never into a plain setting",
+        )
+        for path, kind in credentials_in({k: v for k, v in raw.items() if k not in secret and not is_config_secret(k)})
+    ]
+
+
+def _without_echoes(problems: list[Problem], leaks: list[Problem]) -> list[Problem]:
+    """Other problems of a setting that holds a credential would print it (`'hf_...' does not have
+    the expected form`): the credential's own problem is enough."""
+    leaked = {p.path for p in leaks}
+    return [
+        p for p in problems if p in leaks or not any(p.path == path or p.path.startswith(f"{path}.") for path in leaked)
+    ]
 
 
 def _map_keys(section: str, value: Any) -> list[Problem]:

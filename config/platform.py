@@ -8,8 +8,12 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from config.base import StrictModel
+from config.limits import MAX_GPUS, MAX_LOCAL_SSDS, MAX_NODES
 
 NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+# Minor versions whose strict schemas kubernetes-validate (requirements-dev.txt) ships, which the
+# preview validates every manifest against; tests/test_config.py proves the list is what it ships.
+KUBERNETES_VERSIONS = tuple(f"1.{minor}" for minor in range(25, 38))
 
 
 def _cidr(value: str) -> str:
@@ -67,9 +71,9 @@ class NetworkConfig(StrictModel):
 class SystemPoolConfig(StrictModel):
     machine_type: str = "e2-standard-4"
     """CPU machine type for everything that is not a model server (gateway adapters, DNS, metrics)."""
-    min_nodes: int = Field(1, ge=1)
+    min_nodes: int = Field(1, ge=1, le=MAX_NODES)
     """At least one node: system pods must never wait for a GPU node."""
-    max_nodes: int = Field(3, ge=1)
+    max_nodes: int = Field(3, ge=1, le=MAX_NODES)
     """Upper bound of the autoscaler for the whole pool."""
 
 
@@ -80,7 +84,7 @@ class ClusterConfig(StrictModel):
     """A region (regional cluster, control plane replicated across zones) or a zone of it."""
     release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = "REGULAR"
     """GKE release channel; the channel picks versions and upgrades nodes automatically."""
-    kubernetes_version: str = Field("1.34", pattern=r"^1\.\d{2}$")
+    kubernetes_version: str = "1.34"
     """Minor version the manifests are validated against (the channel's current default)."""
     private_nodes: bool = True
     """Nodes get no public IP; Cloud NAT gives them egress to Hugging Face and registries."""
@@ -92,11 +96,21 @@ class ClusterConfig(StrictModel):
     network: NetworkConfig = NetworkConfig()
     system_pool: SystemPoolConfig = SystemPoolConfig()
 
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _known_version(cls, value: str) -> str:
+        if value not in KUBERNETES_VERSIONS:
+            raise ValueError(
+                f"{value[:20]!r} is not a Kubernetes minor version the manifests can be checked against"
+                f" — use one of {', '.join(KUBERNETES_VERSIONS)}"
+            )
+        return value
+
 
 class GpuConfig(StrictModel):
     type: str
     """Accelerator, as the `cloud.google.com/gke-accelerator` label spells it (e.g. nvidia-l4)."""
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, le=MAX_GPUS)
     """GPUs per node; must be what the machine type carries."""
 
 
@@ -106,9 +120,9 @@ class NodePoolConfig(StrictModel):
     gpu: GpuConfig
     spot: bool = False
     """Spot VMs: 60-90% cheaper, preemptible with 30 s notice."""
-    min_nodes: int = Field(0, ge=0)
+    min_nodes: int = Field(0, ge=0, le=MAX_NODES)
     """Minimum nodes of the whole pool; 0 lets an idle pool cost nothing."""
-    max_nodes: int = Field(1, ge=1)
+    max_nodes: int = Field(1, ge=1, le=MAX_NODES)
     """Maximum nodes of the whole pool."""
     zones: list[str] | None = Field(None, min_length=1)
     """Zones of the cluster's region that offer the GPU; default: the cluster's zone or all zones."""
@@ -116,7 +130,7 @@ class NodePoolConfig(StrictModel):
     """Boot disk, which also holds the model cache (emptyDir): weights of tens of GB, twice during a rollout."""
     disk_type: Literal["pd-ssd", "pd-balanced", "hyperdisk-balanced"] = "pd-ssd"
     """pd-ssd: model weights are read once per start; faster disks shorten cold starts."""
-    local_ssd_count: int = Field(0, ge=0)
+    local_ssd_count: int = Field(0, ge=0, le=MAX_LOCAL_SSDS)
     """Local NVMe SSDs backing ephemeral storage (about 3x pd-balanced throughput for the model cache)."""
     driver_version: Literal["DEFAULT", "LATEST"] = "LATEST"
     """GKE-managed NVIDIA driver; LATEST runs on COS only, which is the image used."""
@@ -155,5 +169,11 @@ class GatewayConfig(StrictModel):
     iap: IapConfig | None = None
     """Identity-Aware Proxy on the backends of servers without an API key of their own (Triton
     with `auth: true`): the load balancer lets only Google identities with access through."""
+    allow_plaintext: bool = False
+    """dev only: accept an external gateway without `domain`, serving plain HTTP (keys and prompts
+    in clear text); refused in every other environment, where an external gateway needs a domain."""
+    allow_unauthenticated: bool = False
+    """dev only: accept services with `auth: false` on an external gateway (anyone on the internet
+    can call them); refused in every other environment."""
 
     _check_cidr = field_validator("proxy_subnet_cidr")(_cidr)

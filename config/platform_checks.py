@@ -25,7 +25,70 @@ def check_platform(region: str, cluster: ClusterConfig, pools: dict[str, NodePoo
         *_network(cluster),
         *_system_pool(cluster),
         *(p for name, pool in pools.items() for p in _gpu_pool(f"{P}:nodePools.{name}", region, pool)),
+        *(p for name, pool in pools.items() for p in _pool_zones(f"{P}:nodePools.{name}", region, cluster, pool)),
+        *(p for name, pool in pools.items() for p in _provisioning(f"{P}:nodePools.{name}", pool)),
     ]
+
+
+def cluster_zones(region: str, location: str) -> tuple[str, ...]:
+    """Zones of a zonal cluster's location, or every zone of the region."""
+    return catalog.regions()[region] if location == region else (location,)
+
+
+def pool_zones(region: str, location: str, pool: NodePoolConfig) -> tuple[str, ...]:
+    """Where a pool's nodes go: its own `zones`, else the cluster's zones that offer its GPU."""
+    if pool.zones is not None:
+        return tuple(pool.zones)
+    offered = catalog.zones_offering(pool.gpu.type, region)
+    return tuple(z for z in cluster_zones(region, location) if z in offered)
+
+
+def _pool_zones(path: str, region: str, cluster: ClusterConfig, pool: NodePoolConfig) -> Iterator[Problem]:
+    gpu = catalog.gpus().get(pool.gpu.type)
+    zones = catalog.regions()[region]
+    if gpu is None or (pool.zones is not None and any(z not in zones for z in pool.zones)):
+        return  # reported by _gpu_pool
+    if cluster.location != region and cluster.location not in zones:
+        return  # reported by _cluster_location
+    offered = catalog.zones_offering(pool.gpu.type, region)
+    if not offered:
+        regions = [r for r, zones in catalog.gpu_zones().get(pool.gpu.type, {}).items() if zones]
+        yield Problem(
+            f"{path}.gpu.type",
+            f"{region} offers no {gpu.name} ({pool.gpu.type}) in any zone",
+            f"use a region that does ({', '.join(regions) or 'none known'}) or another GPU",
+        )
+        return
+    if pool.zones is None:
+        if not pool_zones(region, cluster.location, pool):
+            yield Problem(
+                f"{path}.zones",
+                f"the cluster's zone {cluster.location} does not offer {gpu.name} ({pool.gpu.type})",
+                f"list zones that do: zones: [{', '.join(offered)}]",
+            )
+        return
+    for zone in pool.zones:
+        if zone not in offered:
+            yield Problem(
+                f"{path}.zones",
+                f"{zone} does not offer {gpu.name} ({pool.gpu.type}); node pool creation would fail",
+                f"use zones among {', '.join(offered)}",
+            )
+
+
+def _provisioning(path: str, pool: NodePoolConfig) -> Iterator[Problem]:
+    machine = catalog.machine_types().get(pool.machine_type)
+    if machine is None:
+        return  # reported by _gpu_pool
+    wanted = "spot" if pool.spot else "on-demand"
+    if wanted in machine.provisioning:
+        return
+    sold = ", ".join(machine.provisioning)
+    alternative = catalog.on_demand_machine_for(pool.gpu.type, pool.gpu.count)
+    fix = "set spot: true" if "spot" in machine.provisioning else "use another machine type"
+    if wanted == "on-demand" and alternative:
+        fix += f", or use {alternative} for on-demand {pool.gpu.type}"
+    yield Problem(f"{path}.spot", f"{machine.name} is not sold {wanted} (only: {sold})", fix)
 
 
 def _cluster_location(region: str, cluster: ClusterConfig) -> Iterator[Problem]:

@@ -15,6 +15,7 @@ from config.problems import Problem
 _TYPE_FIXES = {
     "int": ("a whole number", "write digits only, e.g. 4"),
     "float": ("a number", "write a number, e.g. 0.9"),
+    "finite": ("a finite number", "write a number, e.g. 3"),  # "inf" and "nan" read as floats
     "bool": ("true or false", "write true or false"),
     "string": ("a string", "write a string"),
     "dict": ("a map", "write a map of keys to values"),

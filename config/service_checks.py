@@ -19,6 +19,7 @@ from config.services import (
     gpus_per_replica,
     replica_range,
 )
+from sizing.models import checkpoint_quantization
 
 P = "gke-serving"
 PARALLELISM_KEY = {"tei": "pool", "tgi": "numShard", "vllm": "tensorParallelSize", "triton": "gpus"}
@@ -48,6 +49,7 @@ def check_services(
             continue
         found.problems.extend(_values(path, service, found.warnings))
         found.problems.extend(_gpu_fit(path, service, pool))
+        found.problems.extend(_checkpoint_format(path, service, found.warnings))
         found.problems.extend(_token_limits(path, service))
         found.problems.extend(_extra_args(path, service))
         found.problems.extend(_auth(path, service, gateway))
@@ -154,6 +156,49 @@ def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Prob
             f"fp8 KV-cache kernels need compute capability 8.0, {gpu.name} has {gpu.compute_capability}",
             "remove kvCacheDtype",
         )
+
+
+def quantization_setting(s: ServiceConfig) -> tuple[str, str | None]:
+    """(the service's quantization key, its value): TGI `quantize`, vLLM `quantization`."""
+    if isinstance(s, TgiService):
+        return "quantize", s.quantize
+    if isinstance(s, VllmService):
+        return "quantization", s.quantization
+    return "quantization", None
+
+
+def _checkpoint_format(path: str, s: ServiceConfig, warnings: list[str]) -> Iterator[Problem]:
+    """A server quantization must match the weights the checkpoint holds (sizing/models.yaml `checkpoints`)."""
+    key, value = quantization_setting(s)
+    if value is None:
+        return
+    facts = catalog.servers()[s.runtime]
+    weights, recorded = checkpoint_quantization(s.model)
+    source = "sizing/models.yaml" if recorded else "its name"
+    held = f"{weights}-quantized" if weights else "full-precision"
+    reads = facts["checkpointQuantization"].get(value)
+    if reads is not None and reads != weights:
+        fix = (
+            f"remove {key} (the server reads the checkpoint's own quantization_config)"
+            if weights
+            else f"use a {reads.upper()} checkpoint of the model, or an on-the-fly method "
+            f"({', '.join(facts['onlineQuantization'])})"
+        )
+        yield Problem(
+            f"{path}.{key}",
+            f"{value!r} loads {reads.upper()} weights, but {s.model} is {held} (by {source}); the server would fail "
+            "at start",
+            fix,
+        )
+    elif value in facts["onlineQuantization"]:
+        if weights is not None and weights != value:
+            yield Problem(
+                f"{path}.{key}",
+                f"{value!r} quantizes full-precision weights while loading, but {s.model} is {held} (by {source})",
+                f"remove {key}: the server reads the checkpoint's own quantization_config",
+            )
+    elif reads is None:
+        warnings.append(f"{path}.{key}: {value!r} against the checkpoint's weight format: not checked")
 
 
 def _token_limits(path: str, s: ServiceConfig) -> Iterator[Problem]:

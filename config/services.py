@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from config.base import StrictModel
+from config.limits import (
+    MAX_CONCURRENCY,
+    MAX_GPUS,
+    MAX_HEADS,
+    MAX_LAYERS,
+    MAX_PARAMS_BILLION,
+    MAX_QUEUE_TARGET,
+    MAX_REPLICAS,
+    MAX_TOKENS,
+    MAX_WIDTH,
+    MIN_QUEUE_TARGET,
+)
 from sizing.models import Architecture as SizingArchitecture
 
 MODEL_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
@@ -20,11 +32,11 @@ ARCHITECTURE_ANNOTATION = "gke-serving/architecture"
 
 
 class Autoscaling(StrictModel):
-    min_replicas: int = Field(1, ge=1)
+    min_replicas: int = Field(1, ge=1, le=MAX_REPLICAS)
     """Replicas kept warm; scaling to zero is not offered (cold starts take minutes)."""
-    max_replicas: int = Field(ge=1)
+    max_replicas: int = Field(ge=1, le=MAX_REPLICAS)
     """Upper bound; the GPU pool's maxNodes must leave room for it."""
-    target_queue_size: float = Field(3, gt=0)
+    target_queue_size: float = Field(3, ge=MIN_QUEUE_TARGET, le=MAX_QUEUE_TARGET, allow_inf_nan=False)
     """Average requests waiting per replica before another replica is added (GKE guidance: 3-5)."""
     scale_down_stabilization_seconds: int = Field(300, ge=0, le=3600)
     """How long the load must stay low before replicas are removed."""
@@ -40,26 +52,36 @@ class Autoscaling(StrictModel):
 
 
 class Resources(StrictModel):
-    cpu: str | None = Field(None, pattern=r"^\d+(\.\d+)?m?$")
+    cpu: str | None = Field(None, pattern=r"^\d{1,7}(\.\d{1,3})?m?$")
     """CPU request = limit per replica, e.g. "6" or "5500m"; default: the pod's share of the node."""
-    memory: str | None = Field(None, pattern=r"^\d+(Mi|Gi)$")
+    memory: str | None = Field(None, pattern=r"^\d{1,9}(Mi|Gi)$")
     """Memory request = limit, e.g. "24Gi"; default: the pod's share of the node."""
-    ephemeral_storage: str | None = Field(None, pattern=r"^\d+(Mi|Gi)$")
+    ephemeral_storage: str | None = Field(None, pattern=r"^\d{1,9}(Mi|Gi)$")
     """Ephemeral-storage request (model cache); default: the pod's share of the boot disk."""
+
+    @field_validator("cpu", "memory", "ephemeral_storage")
+    @classmethod
+    def _not_zero(cls, value: str | None) -> str | None:
+        # Kubernetes reads a zero request as "no request": the pod would get no guaranteed share.
+        if value is not None and float(value.rstrip("mMGi")) == 0:
+            raise ValueError(
+                f"{value!r} requests nothing — give an amount, or remove the key for the pod's share of the node"
+            )
+        return value
 
 
 class Architecture(StrictModel):
     """Architecture of a model the sizing catalog does not know (values from its config.json)."""
 
-    params_billion: float = Field(gt=0)
-    layers: int = Field(gt=0)
-    hidden_size: int = Field(gt=0)
-    attention_heads: int = Field(gt=0)
-    kv_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0)
-    intermediate_size: int = Field(gt=0)
-    vocab_size: int = Field(gt=0)
-    max_position_embeddings: int = Field(gt=0)
+    params_billion: float = Field(gt=0, le=MAX_PARAMS_BILLION, allow_inf_nan=False)
+    layers: int = Field(gt=0, le=MAX_LAYERS)
+    hidden_size: int = Field(gt=0, le=MAX_WIDTH)
+    attention_heads: int = Field(gt=0, le=MAX_HEADS)
+    kv_heads: int = Field(gt=0, le=MAX_HEADS)
+    head_dim: int = Field(gt=0, le=MAX_HEADS)
+    intermediate_size: int = Field(gt=0, le=MAX_WIDTH)
+    vocab_size: int = Field(gt=0, le=MAX_WIDTH)
+    max_position_embeddings: int = Field(gt=0, le=MAX_TOKENS)
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
 
     def for_sizing(self, runtime: str) -> SizingArchitecture:
@@ -86,7 +108,7 @@ class ServiceBase(StrictModel):
     """Git revision (commit sha or tag) of the model: pin it so a re-deploy serves the same weights."""
     pool: str
     """The GPU node pool (a `nodePools` key) the server runs on."""
-    replicas: int = Field(1, ge=0)
+    replicas: int = Field(1, ge=0, le=MAX_REPLICAS)
     """Replicas when `autoscaling` is not set."""
     image: str | None = Field(None, pattern=r"^[^\s:@]+(:[\w][\w.-]*)?(@sha256:[0-9a-f]{64})?$")
     """Image override, pinned by tag or digest (never `latest`)."""
@@ -106,9 +128,9 @@ class TeiService(ServiceBase):
     """float16 or float32 (CUDA builds; bfloat16 only exists in TEI's python backend)."""
     pooling: str | None = None
     """cls, mean, splade or last-token; default: the model's 1_Pooling/config.json."""
-    max_batch_tokens: int | None = Field(None, gt=0)
-    max_client_batch_size: int | None = Field(None, gt=0)
-    max_concurrent_requests: int | None = Field(None, gt=0)
+    max_batch_tokens: int | None = Field(None, gt=0, le=MAX_TOKENS)
+    max_client_batch_size: int | None = Field(None, gt=0, le=MAX_CONCURRENCY)
+    max_concurrent_requests: int | None = Field(None, gt=0, le=MAX_CONCURRENCY)
     auto_truncate: bool | None = None
     """Truncate inputs longer than the model's maximum (TEI 1.9 default: true)."""
 
@@ -116,26 +138,26 @@ class TeiService(ServiceBase):
 class TgiService(ServiceBase):
     runtime: Literal["tgi"]
     quantize: str | None = None
-    num_shard: int = Field(1, ge=1)
+    num_shard: int = Field(1, ge=1, le=MAX_GPUS)
     """GPUs per replica (tensor parallelism)."""
-    max_input_tokens: int | None = Field(None, gt=0)
-    max_total_tokens: int | None = Field(None, gt=0)
-    max_batch_prefill_tokens: int | None = Field(None, gt=0)
-    max_batch_total_tokens: int | None = Field(None, gt=0)
-    max_concurrent_requests: int | None = Field(None, gt=0)
+    max_input_tokens: int | None = Field(None, gt=0, le=MAX_TOKENS)
+    max_total_tokens: int | None = Field(None, gt=0, le=MAX_TOKENS)
+    max_batch_prefill_tokens: int | None = Field(None, gt=0, le=MAX_TOKENS)
+    max_batch_total_tokens: int | None = Field(None, gt=0, le=MAX_TOKENS)
+    max_concurrent_requests: int | None = Field(None, gt=0, le=MAX_CONCURRENCY)
     kv_cache_dtype: str | None = None
     dtype: str | None = None
-    cuda_memory_fraction: float | None = Field(None, gt=0, le=1)
+    cuda_memory_fraction: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
 
 
 class VllmService(ServiceBase):
     runtime: Literal["vllm"]
     quantization: str | None = None
-    tensor_parallel_size: int = Field(1, ge=1)
-    pipeline_parallel_size: int = Field(1, ge=1)
-    max_model_len: int | None = Field(None, gt=0)
-    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
-    max_num_seqs: int | None = Field(None, gt=0)
+    tensor_parallel_size: int = Field(1, ge=1, le=MAX_GPUS)
+    pipeline_parallel_size: int = Field(1, ge=1, le=MAX_GPUS)
+    max_model_len: int | None = Field(None, gt=0, le=MAX_TOKENS)
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    max_num_seqs: int | None = Field(None, gt=0, le=MAX_CONCURRENCY)
     kv_cache_dtype: str | None = None
     dtype: str | None = None
     served_model_name: str | None = Field(None, pattern=r"^[\w./-]+$")
@@ -148,7 +170,7 @@ class TritonService(ServiceBase):
     """The model's name in the repository (its folder name)."""
     model_repository: str = Field(pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$")
     """gs:// path of the Triton model repository, read through Workload Identity."""
-    gpus: int = Field(1, ge=1)
+    gpus: int = Field(1, ge=1, le=MAX_GPUS)
     """GPUs per replica."""
 
 

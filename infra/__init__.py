@@ -1,5 +1,5 @@
 """GCP and cluster level: network, GKE cluster, node pools, secrets, IAM, Kubernetes provider."""
 
-from infra.platform import NAMESPACE, Platform
+from infra.platform import NAMESPACE, Platform, resource_labels
 
-__all__ = ["NAMESPACE", "Platform"]
+__all__ = ["NAMESPACE", "Platform", "resource_labels"]

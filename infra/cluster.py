@@ -8,6 +8,13 @@ import pulumi_gcp as gcp
 from config.platform import ClusterConfig
 from infra.node_config import hardened_node_config, managed_pool_settings
 
+# The node features the settings below turn on (catalog/gke_node.yaml `features`): each runs a
+# DaemonSet on every node, which the node model takes off what pods may request. A test checks this
+# set against the rendered cluster and pools.
+NODE_FEATURES = frozenset(
+    {"dataplane-v2", "workload-identity", "logging", "system-metrics", "managed-prometheus", "pd-csi"}
+)
+
 
 class GkeCluster(pulumi.ComponentResource):
     cluster: gcp.container.Cluster
@@ -75,7 +82,9 @@ class GkeCluster(pulumi.ComponentResource):
             binary_authorization={
                 "evaluation_mode": "PROJECT_SINGLETON_POLICY_ENFORCE" if cfg.binary_authorization else "DISABLED",
             },
-            security_posture_config={"mode": "BASIC", "vulnerability_mode": "VULNERABILITY_BASIC"},
+            # Configuration audit only: VULNERABILITY_BASIC was retired for Standard clusters on 2025-07-31 and
+            # VULNERABILITY_ENTERPRISE on 2026-06-16 (kubernetes-engine/docs/deprecations/posture-management-deprecation).
+            security_posture_config={"mode": "BASIC", "vulnerability_mode": "VULNERABILITY_DISABLED"},
             # Node upgrades and repairs only in a weekend window, away from weekday traffic.
             maintenance_policy={
                 "recurring_window": {

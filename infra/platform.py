@@ -21,7 +21,31 @@ APIS = (
     "iam.googleapis.com",
     "monitoring.googleapis.com",
     "logging.googleapis.com",
+    "cloudresourcemanager.googleapis.com",  # project IAM bindings (the node account's roles)
 )
+# Enforcing a Binary Authorization policy needs its API (cloud.google.com/binary-authorization/docs).
+BINARY_AUTHORIZATION_API = "binaryauthorization.googleapis.com"
+# Triton reads its model repository bucket; the bucket binding goes through the Storage API.
+STORAGE_API = "storage.googleapis.com"
+# The load balancer's Identity-Aware Proxy needs its API (cloud.google.com/iap/docs/enabling-kubernetes-howto).
+IAP_API = "iap.googleapis.com"
+
+
+def required_apis(env: Environment) -> tuple[str, ...]:
+    """The APIs this environment's settings use; every enabled feature has its API."""
+    wanted = {
+        BINARY_AUTHORIZATION_API: env.cluster.binary_authorization,
+        IAP_API: env.gateway.iap is not None,
+        STORAGE_API: any(s.runtime == "triton" for s in env.services.values()),
+    }
+    return APIS + tuple(api for api, needed in wanted.items() if needed)
+
+
+def resource_labels(stack: str) -> dict[str, str]:
+    """Labels of every GCP resource that takes them (GCP label rules: lowercase keys, no `/` or `.`)."""
+    return {"environment": stack, "managed-by": "pulumi", "app": "gke-serving"}
+
+
 NAMESPACE = "serving"
 
 
@@ -44,7 +68,7 @@ class Platform(pulumi.ComponentResource):
     ) -> None:
         super().__init__("gke-serving:infra:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = {"environment": stack, "managed-by": "pulumi", "app": "gke-serving"}
+        labels = resource_labels(stack)
         apis = [
             gcp.projects.Service(
                 f"{name}-{api.split('.')[0]}",
@@ -54,7 +78,7 @@ class Platform(pulumi.ComponentResource):
                 disable_on_destroy=False,
                 opts=child,
             )
-            for api in APIS
+            for api in required_apis(env)
         ]
         after_apis = pulumi.ResourceOptions(parent=self, depends_on=apis)
         network = Network(f"{name}-network", env.project, env.region, env.cluster, opts=after_apis)
@@ -77,7 +101,7 @@ class Platform(pulumi.ComponentResource):
                 env.project,
                 gke.cluster.name,
                 env.cluster.location,
-                pool.zones or list(env.zones),
+                list(env.pool_zones(pool)),
                 pool,
                 nodes.email,
                 labels,

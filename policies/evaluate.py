@@ -35,15 +35,38 @@ from policies.rules import POLICIES
 
 CONFIG_DIR = Path(__file__).parent / "config"
 
-# Options of a resource the preview recorded: none of Pulumi's per-resource options apply offline.
-POLICY_OPTIONS = PolicyResourceOptions(
-    protect=False,
-    ignore_changes=[],
-    delete_before_replace=None,
-    aliases=[],
-    custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-    additional_secret_outputs=[],
-)
+_UNITS = {"h": 3600, "m": 60, "s": 1}
+
+
+def duration_seconds(text: str) -> float:
+    """A Pulumi duration ("25m", "1h30m", "90s") in seconds; "" (not set) is 0, as the engine sends it."""
+    total, number = 0.0, ""
+    for char in text:
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in _UNITS and number:
+            total, number = total + float(number) * _UNITS[char], ""
+        else:
+            raise ValueError(f"{text!r} is not a Pulumi duration")
+    if number:
+        raise ValueError(f"{text!r} has a number without a unit")
+    return total
+
+
+def policy_options(options: Mapping[str, Any] | None) -> PolicyResourceOptions:
+    """The options a resource was registered with (plan.json `options`), as the engine hands them over."""
+    o = options or {}
+    timeouts = o.get("customTimeouts") or {}
+    return PolicyResourceOptions(
+        protect=bool(o.get("protect")),
+        ignore_changes=list(o.get("ignoreChanges") or []),
+        delete_before_replace=o.get("deleteBeforeReplace"),
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(
+            *(duration_seconds(str(timeouts.get(k, ""))) for k in ("create", "update", "delete"))
+        ),
+        additional_secret_outputs=[],
+    )
 
 
 def load_config(env: str) -> dict[str, Any]:
@@ -85,6 +108,7 @@ class _Finding:
     urn: str
     message: str
     advisory_only: bool = False  # the engine's note for a value unknown during preview
+    not_applicable: bool = False  # the policy said why it does not apply: a "not checked", not a pass
 
 
 def _collect(validate: Callable[[ReportViolation], object], default_urn: str, *, resource: bool) -> list[_Finding]:
@@ -97,8 +121,8 @@ def _collect(validate: Callable[[ReportViolation], object], default_urn: str, *,
 
     try:
         validate(report)
-    except _NotApplicableError:
-        return []
+    except _NotApplicableError as e:
+        return [_Finding(default_urn, e.message, not_applicable=True)]
     except UnknownValueError as e:
         return [*found, _Finding(default_urn, f"can't run policy during preview: {e.message}", advisory_only=True)]
     return found
@@ -110,14 +134,28 @@ def _run(policy: Policy, resources: list[dict[str, Any]], config: dict[str, Any]
         found = []
         for r in resources:
             args = ResourceValidationArgs(
-                r["type"], unknown_checking_proxy(r["inputs"]), r["urn"], r["name"], POLICY_OPTIONS, None, config
+                r["type"],
+                unknown_checking_proxy(r["inputs"]),
+                r["urn"],
+                r["name"],
+                policy_options(r.get("options")),
+                None,
+                config,
             )
             found += _collect(partial(policy.validate, args), r["urn"], resource=True)
         return found
     if isinstance(policy, StackValidationPolicy):
         stack = [
             PolicyResource(
-                r["type"], unknown_checking_proxy(r["inputs"]), r["urn"], r["name"], POLICY_OPTIONS, None, None, [], {}
+                r["type"],
+                unknown_checking_proxy(r["inputs"]),
+                r["urn"],
+                r["name"],
+                policy_options(r.get("options")),
+                None,
+                None,
+                [],
+                {},
             )
             for r in resources
         ]
@@ -127,24 +165,37 @@ def _run(policy: Policy, resources: list[dict[str, Any]], config: dict[str, Any]
     return []
 
 
-def evaluate(resources: list[dict[str, Any]], env: str) -> list[dict[str, str]]:
-    """Violations of the policy pack over `resources` ({"type", "name", "urn", "inputs"}, as in
-    plan.json) with policies/config/<env>.json: [{"policy", "enforcement", "urn", "message"}]."""
+def evaluate_pack(resources: list[dict[str, Any]], env: str) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """(violations, runs) of the policy pack over `resources` ({"type", "name", "urn", "inputs",
+    "options"}, as in plan.json) with policies/config/<env>.json. Violations are {"policy",
+    "enforcement", "urn", "message"}; runs list every policy with its level, its violation count and
+    where it could not check ("notChecked": [{"urn", "reason"}])."""
     config = load_config(env)
-    results = []
+    results, runs = [], []
     for policy in POLICIES:
         level = enforcement(policy, config)
         if level == EnforcementLevel.DISABLED:
+            runs.append({"policy": policy.name, "enforcement": "disabled", "violations": 0, "notChecked": []})
             continue
         # The engine reports a remediate-level violation as mandatory; this pack remediates nothing.
         shown = "advisory" if level == EnforcementLevel.ADVISORY else "mandatory"
-        for f in _run(policy, resources, properties(policy, config)):
-            results.append(
-                {
-                    "policy": policy.name,
-                    "enforcement": "advisory" if f.advisory_only else shown,
-                    "urn": f.urn,
-                    "message": f.message,
-                }
-            )
-    return results
+        found = _run(policy, resources, properties(policy, config))
+        skipped = [{"urn": f.urn, "reason": f.message} for f in found if f.not_applicable]
+        violations = [
+            {
+                "policy": policy.name,
+                "enforcement": "advisory" if f.advisory_only else shown,
+                "urn": f.urn,
+                "message": f.message,
+            }
+            for f in found
+            if not f.not_applicable
+        ]
+        results += violations
+        runs.append({"policy": policy.name, "enforcement": shown, "violations": len(violations), "notChecked": skipped})
+    return results, runs
+
+
+def evaluate(resources: list[dict[str, Any]], env: str) -> list[dict[str, str]]:
+    """The violations of evaluate_pack."""
+    return evaluate_pack(resources, env)[0]

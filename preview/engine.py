@@ -30,6 +30,27 @@ class Registration:
     custom: bool
     provider: str
     inputs: dict[str, Any]
+    options: dict[str, Any]
+
+
+def _provider_urn(reference: str) -> str | None:
+    """A provider reference is `<urn>::<id>`; the URN names it."""
+    return reference.rsplit("::", 1)[0] if reference else None
+
+
+def resource_options(request: Any) -> dict[str, Any]:
+    """The options a resource was registered with, as the engine receives them (plan.json `options`)."""
+    timeouts = request.customTimeouts
+    return {
+        "customTimeouts": {k: getattr(timeouts, k) for k in ("create", "update", "delete") if getattr(timeouts, k)},
+        "dependsOn": sorted(request.dependencies),
+        "provider": _provider_urn(request.provider),
+        "protect": bool(request.protect),
+        "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+        "ignoreChanges": list(request.ignoreChanges),
+        "replaceOnChanges": list(request.replaceOnChanges),
+        "retainOnDelete": bool(request.retainOnDelete),
+    }
 
 
 @dataclass
@@ -59,7 +80,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         resource_id, state = self.mocks.new_resource(args)
         self.registrations.append(
             Registration(
-                urn, request.type, request.name, request.parent, bool(request.custom), request.provider, inputs
+                urn,
+                request.type,
+                request.name,
+                request.parent,
+                bool(request.custom),
+                request.provider,
+                inputs,
+                resource_options(request),
             )
         )
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id or "", state)

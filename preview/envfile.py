@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
+from config.environment import PROJECT
 from config.problems import InvalidEnvironment, Problem
 from config.pydantic_errors import shown_key
+from config.secrets import SECRETS
 
 SECRET_PLACEHOLDER = "preview-placeholder-secret"  # noqa: S105 (a name, not a secret)
 _ROOT = Path(__file__).resolve().parent.parent
 _MERGE = "tag:yaml.org,2002:merge"
+
+# Limits of an environment file, checked before a single value is built, so a hostile file (an
+# alias bomb, a file of gigabytes, thousands of nested brackets) is refused in milliseconds instead
+# of exhausting memory. The real environments are 1-3 KB, 6 levels deep, with 200 values; the
+# 200-service benchmark environment has about 2,000.
+MAX_FILE_BYTES = 1_048_576  # 1 MiB
+MAX_DEPTH = 20  # nested maps and lists: the deepest key (authorizedNetworks[i].cidr) is 6 levels down
+# One string: a `secure:` ciphertext of a large secret is a few KB; a setting is a name or a flag.
+MAX_STRING_CHARS = 16_384
+# With every alias expanded, as json.dumps, pydantic and the program would see them.
+MAX_VALUES = 100_000
+MAX_EXPANDED_CHARS = 4 * MAX_FILE_BYTES
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -85,12 +99,12 @@ def read_environment_file(path: Path) -> StackConfig:
             values[key], secret_keys = SECRET_PLACEHOLDER, [*secret_keys, key]
         elif value is None:
             values[key] = ""  # `key:` with nothing after it: an empty value (a required key is then missing)
-        elif key.endswith(":hfToken"):
+        elif key.startswith(f"{PROJECT}:") and _name(key) in SECRETS:
             problems.append(
                 Problem(
                     key,
-                    "the token is written in plaintext",
-                    "remove it and run `pulumi config set --secret hfToken hf_...`",
+                    "the secret is written in plaintext",
+                    f"remove it and run `pulumi config set --secret {_name(key)} {SECRETS[_name(key)]}`",
                 )
             )
         else:
@@ -118,7 +132,18 @@ def _shown(path: Path) -> str:
 def _load(path: Path) -> Any:
     where = _shown(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # never more: the path may be a device or a pipe
+        if len(data) > MAX_FILE_BYTES:
+            raise InvalidEnvironment(
+                [
+                    Problem(
+                        where,
+                        f"larger than {MAX_FILE_BYTES // 1024} KiB",
+                        "pass an environment file: a few KB of config, as environments/Pulumi.*.yaml",
+                    )
+                ]
+            )
         text = data.decode("utf-8")
     except FileNotFoundError:
         raise InvalidEnvironment(
@@ -139,6 +164,7 @@ def _load(path: Path) -> Any:
             [Problem(where, f"character #x{e.character:02x} at line {line} is not allowed in YAML", "remove it")]
         ) from None
     try:
+        _check_limits(text, where)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -148,10 +174,110 @@ def _load(path: Path) -> Any:
         return loader.construct_document(node)  # type: ignore[no-untyped-call]
     except yaml.YAMLError as e:
         raise InvalidEnvironment([Problem(where, *_yaml_error(e))]) from None
-    except RecursionError:  # the composer and constructor recurse once per nesting level
-        raise InvalidEnvironment([Problem(where, "nested too deeply", "an environment needs a few levels")]) from None
     finally:
         loader.dispose()  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class _Open:
+    """A map or list whose end event has not come yet."""
+
+    anchor: str | None
+    values_before: int
+    chars_before: int
+    level: int  # maps and lists open around its values, itself included
+    deepest: int  # the deepest level inside it so far, aliases expanded
+
+
+@dataclass
+class _Budget:
+    """What a document adds up to with every alias expanded, counted event by event: an alias adds
+    the size of what it repeats, measured once when its anchor closed."""
+
+    where: str
+    values: int = 0
+    chars: int = 0
+    open: list[_Open] = field(default_factory=list)
+    anchors: dict[str, tuple[int, int, int] | None] = field(default_factory=dict)  # (values, chars, levels); None: open
+
+    def start(self, event: yaml.CollectionStartEvent, line: int) -> None:
+        if len(self.open) >= MAX_DEPTH:
+            _refuse(self.where, f"nested deeper than {MAX_DEPTH} levels at line {line}", "remove the extra nesting")
+        if event.anchor is not None:
+            self.anchors[event.anchor] = None
+        level = len(self.open) + 1
+        self.open.append(_Open(event.anchor, self.values, self.chars, level, level))
+        self.add(1, 0, line)
+
+    def end(self) -> None:
+        done = self.open.pop()
+        if done.anchor is not None:
+            levels = done.deepest - done.level + 1
+            self.anchors[done.anchor] = (self.values - done.values_before, self.chars - done.chars_before, levels)
+        if self.open:
+            self.open[-1].deepest = max(self.open[-1].deepest, done.deepest)
+
+    def scalar(self, event: yaml.ScalarEvent, line: int) -> None:
+        if len(event.value) > MAX_STRING_CHARS:
+            _refuse(
+                self.where,
+                f"a string of more than {MAX_STRING_CHARS} characters at line {line}",
+                "shorten it: a setting is a name, a number or a flag",
+            )
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (1, len(event.value), 0)
+        self.add(1, len(event.value), line)
+
+    def alias(self, event: yaml.AliasEvent, line: int) -> None:
+        name = event.anchor
+        if name in self.anchors and self.anchors[name] is None:
+            _refuse(
+                self.where,
+                f"the alias *{name} at line {line} is inside the node it repeats",
+                "an alias repeats a finished map or list: remove the loop",
+            )
+        values, chars, levels = self.anchors.get(name) or (1, 0, 0)  # an undefined one: the composer says so
+        if self.open:
+            self.open[-1].deepest = max(self.open[-1].deepest, len(self.open) + levels)
+            if self.open[-1].deepest > MAX_DEPTH:
+                _refuse(
+                    self.where,
+                    f"nested deeper than {MAX_DEPTH} levels through the alias *{name} at line {line}",
+                    "remove the extra nesting",
+                )
+        self.add(values, chars, line)
+
+    def add(self, values: int, chars: int, line: int) -> None:
+        self.values, self.chars = self.values + values, self.chars + chars
+        if self.values > MAX_VALUES or self.chars > MAX_EXPANDED_CHARS:
+            amount = f"{MAX_VALUES} values" if self.values > MAX_VALUES else f"{MAX_EXPANDED_CHARS} characters"
+            _refuse(
+                self.where,
+                f"more than {amount} with its aliases expanded (at line {line})",
+                "an environment holds a few hundred: remove the aliases that repeat aliases",
+            )
+
+
+def _check_limits(text: str, where: str) -> None:
+    """Refuse a document beyond the limits above from the parser's events alone, before any node or
+    value is built: a billion laughs is refused after reading its few lines."""
+    budget = _Budget(where)
+    for event in yaml.parse(text, Loader=_UniqueKeyLoader):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.CollectionStartEvent):
+            budget.start(event, line)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            budget.end()
+        elif isinstance(event, yaml.ScalarEvent):
+            budget.scalar(event, line)
+        elif isinstance(event, yaml.AliasEvent):
+            budget.alias(event, line)
+        elif isinstance(event, yaml.DocumentStartEvent):
+            budget.anchors.clear()  # anchors belong to their document
+
+
+def _refuse(where: str, what: str, fix: str) -> NoReturn:
+    raise InvalidEnvironment([Problem(where, what, fix)])
 
 
 def _yaml_error(e: yaml.YAMLError) -> tuple[str, str]:

@@ -30,8 +30,15 @@ def build_plan(project: str, stack: str, run: ProgramRun) -> dict[str, Any]:
         "project": project,
         "stack": stack,
         "resources": [
-            {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent or None, "inputs": redact(r.inputs)}
-            for r in run.registrations
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent or None,
+                "inputs": redact(r.inputs),
+                "options": r.options,
+            }
+            for r in sorted(run.registrations, key=lambda r: r.urn)
         ],
         "outputs": {k: REDACTED if k in run.secret_outputs else redact(v) for k, v in run.outputs.items()},
     }

@@ -12,8 +12,9 @@ from typing import Any
 from config.environment import decode, parse_environment
 from config.platform import ClusterConfig
 from config.problems import InvalidEnvironment
-from policies.evaluate import evaluate
-from policies.rules import PACK_NAME, POLICIES
+from policies.evaluate import evaluate_pack
+from policies.rules import PACK_NAME
+from policies.rules.memory import memory_report
 from preview.costing import environment_cost
 from preview.engine import ROOT, run_program
 from preview.envfile import StackConfig, read_environment_file
@@ -61,8 +62,9 @@ def preview_environment(
             print(f"  {problem}", file=sys.stderr)
         return EXIT_INVALID
     plan = build_plan(PROJECT, env, run)
-    plan["cost"] = environment_cost(parse_environment({k: decode(v) for k, v in config.values.items()}))
-    plan["policies"] = evaluate(plan["resources"], env)
+    plan["cost"] = environment_cost(parse_environment({k: decode(v) for k, v in config.values.items()}, stack=env))
+    plan["policies"], plan["policyRuns"] = evaluate_pack(plan["resources"], env)
+    plan["memory"] = memory_report(plan["resources"])
     manifests = manifests_of(run.registrations)
     version = _kubernetes_version(config)
     schema_errors = {m.file: errs for m in manifests if (errs := validate_manifest(m.body, version))}
@@ -77,7 +79,9 @@ def preview_environment(
         print(f"Previewing update ({env}), offline against mocks:\n")
         print(resource_tree(PROJECT, env, run.registrations))
         print(f"\n{summary(run.registrations)}\n\n{format_cost(plan['cost'])}")
-    print(policy_report(plan["policies"]))
+    print(policy_report(plan["policies"], plan["policyRuns"]))
+    print(runs_report(plan["policyRuns"]))
+    print(memory_table(plan["memory"]))
     for message in warnings.messages:
         print(f"warning: {message}")
     for file, errs in schema_errors.items():
@@ -93,13 +97,51 @@ def preview_environment(
     return EXIT_POLICY if mandatory or schema_errors else EXIT_OK
 
 
-def policy_report(results: list[dict[str, str]]) -> str:
+def policy_report(results: list[dict[str, str]], runs: list[dict[str, Any]]) -> str:
     if not results:
-        return f"\nPolicies: all {len(POLICIES)} passed ({PACK_NAME})"
+        ran = [r for r in runs if r["enforcement"] != "disabled"]
+        unchecked = sum(len(r["notChecked"]) for r in ran)
+        note = f"; {unchecked} check(s) could not run, listed below" if unchecked else ""
+        return f"\nPolicies: all {len(ran)} that ran passed ({PACK_NAME}){note}"
     lines = [f"\nPolicies ({PACK_NAME}):"]
     for r in sorted(results, key=lambda r: (r["enforcement"] != "mandatory", r["policy"], r["urn"])):
         name = r["urn"].rsplit("::", 1)[-1]
         lines.append(f"    [{r['enforcement']}] {r['policy']} ({name})\n        {r['message']}")
+    return "\n".join(lines)
+
+
+def runs_report(runs: list[dict[str, Any]]) -> str:
+    """Every policy that ran, at its level, and what it could not check: a pass names its scope."""
+    lines = [f"\nPolicies run ({len([r for r in runs if r['enforcement'] != 'disabled'])} of {len(runs)}):"]
+    for run in runs:
+        verdict = (
+            "disabled"
+            if run["enforcement"] == "disabled"
+            else (f"{run['violations']} violation(s)" if run["violations"] else "passed")
+        )
+        lines.append(f"    {run['policy']:<34} {run['enforcement']:<9} {verdict}")
+        for skipped in run["notChecked"]:
+            lines.append(f"        not checked ({skipped['urn'].rsplit('::', 1)[-1]}): {skipped['reason']}")
+    return "\n".join(lines)
+
+
+def memory_table(rows: list[dict[str, Any]]) -> str:
+    """GPU memory per model server: what the estimate left after one full-length sequence."""
+    if not rows:
+        return ""
+    lines = [
+        "\nGPU memory per GPU (estimate):",
+        f"    {'service':<12} {'GPU':<18} {'usable':>8} {'weights':>8} "
+        f"{'KV budget':>10} {'KV needed':>10} {'headroom':>9}",
+    ]
+    for row in rows:
+        if "notChecked" in row:
+            lines.append(f"    {row['service']:<12} not checked: {row['notChecked']}")
+            continue
+        lines.append(
+            f"    {row['service']:<12} {row['gpu']:<18} {row['usableGib']:>7.2f}G {row['weightsGib']:>7.2f}G "
+            f"{row['kvBudgetGib']:>9.2f}G {row['kvNeededGib']:>9.2f}G {row['headroomGib']:>8.2f}G"
+        )
     return "\n".join(lines)
 
 

@@ -206,6 +206,22 @@ def resolve(model_id: str) -> tuple[str, Architecture] | None:
     return base, arch
 
 
+@cache
+def _checkpoints() -> dict[str, str]:
+    with _CATALOG.open() as f:
+        data = yaml.safe_load(f)
+    return {model_id.lower(): method for model_id, method in data.get("checkpoints", {}).items()}
+
+
+def checkpoint_quantization(model_id: str) -> tuple[str | None, bool]:
+    """(the checkpoint's weight format or None for full precision, whether the catalog records it);
+    a checkpoint the catalog does not list is judged by its name."""
+    recorded = _checkpoints().get(model_id.lower())
+    if recorded is not None:
+        return (None if recorded == "none" else recorded), True
+    return quantization_from_name(model_id), False
+
+
 def quantization_from_name(model_id: str) -> str | None:
     """The quantization a checkpoint's name announces (…-AWQ, …-GPTQ-Int4, …-FP8), else None."""
     tokens = set(_tokens(model_id))

@@ -22,6 +22,7 @@ from workloads.metrics_adapter import (
     cluster_role_bindings,
     cluster_roles,
     deployment_spec,
+    pod_disruption_budget_spec,
     service_spec,
 )
 from workloads.server import server_spec
@@ -132,37 +133,103 @@ def test_pod_monitoring_schema_refuses_a_bad_interval_and_a_missing_selector() -
 # --- Custom Metrics Stackdriver Adapter ----------------------------------------------------
 
 
+def adapter_pod() -> dict[str, Any]:
+    pod: dict[str, Any] = deployment_spec()["template"]["spec"]
+    return pod
+
+
 def test_adapter_runs_the_pinned_image_on_the_new_resource_model() -> None:
-    (container,) = deployment_spec()["template"]["spec"]["containers"]
+    (container,) = adapter_pod()["containers"]
     assert container["image"] == IMAGE == "gcr.io/gke-release/custom-metrics-stackdriver-adapter:v0.16.1-gke.0"
     assert container["command"] == ARGS
     assert "--use-new-resource-model=true" in ARGS
     assert "--fallback-for-container-metrics=true" in ARGS
     assert container["resources"]["limits"] == container["resources"]["requests"] == {"cpu": "250m", "memory": "400Mi"}
-    assert deployment_spec()["template"]["spec"]["serviceAccountName"] == NAME
+    assert adapter_pod()["serviceAccountName"] == NAME
 
 
-def test_adapter_registers_the_three_metrics_apis_on_its_service() -> None:
+def test_adapter_runs_as_non_root_without_capabilities_on_a_read_only_root() -> None:
+    pod = adapter_pod()
+    (container,) = pod["containers"]
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def test_adapter_serves_on_a_high_port_with_its_certificate_in_an_empty_dir() -> None:
+    pod = adapter_pod()
+    (container,) = pod["containers"]
+    assert container["ports"] == [{"name": "https", "containerPort": 6443, "protocol": "TCP"}]
+    assert "--secure-port=6443" in container["command"]
+    (mount,) = container["volumeMounts"]
+    assert f"--cert-dir={mount['mountPath']}" in container["command"]
+    (volume,) = pod["volumes"]
+    assert volume["name"] == mount["name"]
+    assert "emptyDir" in volume
+    # The Service keeps 443, where the APIServices call, and forwards to the named container port.
+    assert service_spec()["ports"] == [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}]
+
+
+def test_adapter_probes_the_api_servers_health_paths_over_https() -> None:
+    (container,) = adapter_pod()["containers"]
+    paths = {kind: container[kind]["httpGet"] for kind in ("startupProbe", "livenessProbe", "readinessProbe")}
+    assert paths == {
+        "startupProbe": {"path": "/livez", "port": "https", "scheme": "HTTPS"},
+        "livenessProbe": {"path": "/livez", "port": "https", "scheme": "HTTPS"},
+        "readinessProbe": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
+    }
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 120
+
+
+def test_adapter_runs_two_spread_replicas_that_a_drain_takes_one_at_a_time() -> None:
+    spec = deployment_spec()
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    spread = adapter_pod()["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in spread} == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    assert all(c["labelSelector"] == spec["selector"] for c in spread)
+    pdb = pod_disruption_budget_spec()
+    assert pdb == {"maxUnavailable": 1, "selector": spec["selector"]}
+
+
+def test_adapter_registers_only_the_custom_metrics_api_on_its_service() -> None:
     specs = api_service_specs()
-    assert sorted(specs) == [
-        "v1beta1.custom.metrics.k8s.io",
-        "v1beta1.external.metrics.k8s.io",
-        "v1beta2.custom.metrics.k8s.io",
-    ]
+    assert sorted(specs) == ["v1beta1.custom.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io"]
     assert specs["v1beta2.custom.metrics.k8s.io"]["versionPriority"] == 200
     for spec in specs.values():
         assert spec["service"] == {"name": NAME, "namespace": NAMESPACE}
-    ports = service_spec()["ports"]
-    assert ports == [{"port": 443, "targetPort": 443, "protocol": "TCP"}]
+    # ... and does not serve the external one, which no HPA here reads.
+    assert "--enable-external-metrics-api=false" in ARGS
 
 
-def test_adapter_rbac_matches_the_upstream_manifest() -> None:
+def test_every_hpa_reads_a_pods_metric_the_custom_metrics_api_serves() -> None:
+    # Why the external metrics API and its role are gone: an External metric would need them back.
+    for spec in (VLLM, TEI, TRITON):
+        hpa = hpa_spec("x", spec.queue_metric, scaling())
+        assert {m["type"] for m in hpa["metrics"]} == {"Pods"}
+
+
+def test_adapter_rbac_is_what_the_custom_metrics_provider_calls() -> None:
     bindings = cluster_role_bindings()
+    assert sorted(bindings) == ["custom-metrics-resource-reader", "custom-metrics:system:auth-delegator"]
     assert bindings["custom-metrics:system:auth-delegator"]["roleRef"]["name"] == "system:auth-delegator"
-    assert bindings["external-metrics-reader"]["subjects"] == [
-        {"kind": "ServiceAccount", "name": "horizontal-pod-autoscaler", "namespace": "kube-system"}
-    ]
-    assert cluster_roles()["custom-metrics-resource-reader"][0]["resources"] == ["pods", "nodes", "nodes/stats"]
+    for body in bindings.values():
+        assert body["subjects"] == [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}]
+    assert cluster_roles() == {
+        "custom-metrics-resource-reader": [
+            {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]}
+        ]
+    }
     reader = auth_reader_binding()
     assert reader["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
@@ -174,6 +241,8 @@ def test_adapter_rbac_matches_the_upstream_manifest() -> None:
 def test_adapter_manifests_satisfy_the_kubernetes_schemas() -> None:
     assert validate_manifest(body("apps/v1", "Deployment", deployment_spec(), NAMESPACE), K8S) == []
     assert validate_manifest(body("v1", "Service", service_spec(), NAMESPACE), K8S) == []
+    pdb = body("policy/v1", "PodDisruptionBudget", pod_disruption_budget_spec(), NAMESPACE)
+    assert validate_manifest(pdb, K8S) == []
     for spec in api_service_specs().values():
         assert validate_manifest(body("apiregistration.k8s.io/v1", "APIService", spec, None), K8S) == []
 

@@ -15,7 +15,7 @@ import pytest
 
 from config import parse_environment
 from config.environment import decode
-from preview.envfile import read_environment_file
+from preview.envfile import MAX_FILE_BYTES, MAX_STRING_CHARS, read_environment_file
 from preview.run import EXIT_INVALID, preview_environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +64,9 @@ def test_bad_environment_is_refused_with_its_problems(path: Path, tmp_path: Path
         "yaml-tab",  # refused while reading the file
         "numshard-above-pool-gpus",  # refused by the program's first statement, under the mock engine
         "not-utf8",  # bytes that are not text
+        "yaml-alias-bomb",  # refused from the parser's events, before memory grows
+        "queue-target-inf",  # was OverflowError while rendering the HPA
+        "kubernetes-version-without-schemas",  # was FileNotFoundError while validating manifests
     ],
 )
 def test_the_command_exits_2_without_a_traceback(name: str, tmp_path: Path) -> None:
@@ -81,6 +84,44 @@ def test_the_command_exits_2_without_a_traceback(name: str, tmp_path: Path) -> N
     for line in expected_lines(path):
         assert f"  {line}" in done.stderr.splitlines(), done.stderr
     assert not (tmp_path / "out").exists()
+
+
+GOOD_FILE = (
+    (CORPUS / "plaintext-token.yaml")
+    .read_text()
+    .replace(
+        "  gke-serving:hfToken: hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ012345\n", "  gke-serving:hfToken:\n    secure: v1:abc\n"
+    )
+)
+# Files too large to keep in the corpus, made here: (what to append to a valid file, expected problem).
+GENERATED = {
+    "file-too-large": (
+        "#" + "x" * MAX_FILE_BYTES + "\n",
+        "{file}: larger than 1024 KiB — pass an environment file: a few KB of config, as environments/Pulumi.*.yaml",
+    ),
+    "string-too-long": (
+        f"  gcp:zone: {'a' * (MAX_STRING_CHARS + 1)}\n",
+        "{file}: a string of more than 16384 characters at line 16 — shorten it: a setting is a name, a number or a flag",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_a_file_beyond_the_size_limits_is_refused(name: str, tmp_path: Path) -> None:
+    appended, problem = GENERATED[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(GOOD_FILE + appended)
+    code, stderr, stdout = preview(path, tmp_path / "build")
+    assert code == EXIT_INVALID, stderr + stdout
+    assert stderr.splitlines()[1:] == [f"  {problem.format(file=path)}"], stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_the_file_the_limits_are_measured_on_passes(tmp_path: Path) -> None:
+    """The generated files above fail for what they append, not for the file they start from."""
+    path = tmp_path / "Pulumi.ok.yaml"
+    path.write_text(GOOD_FILE)
+    read_environment_file(path)
 
 
 def test_what_yaml_and_pulumi_allow_is_not_refused(tmp_path: Path) -> None:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import copy
+from importlib import resources
 from typing import Any
 
 import pytest
 
+import catalog
 from config import InvalidEnvironment, parse_environment
+from config.limits import MAX_GPUS
+from config.platform import KUBERNETES_VERSIONS
+from config.secrets import credential_kind
+from preview.manifests import validate_manifest
 
 VALID: dict[str, Any] = {
     "gcp:project": "acme-ml-dev",
@@ -63,16 +69,19 @@ def with_pool(**pool: Any) -> dict[str, Any]:
 
 def test_valid_environment_parses() -> None:
     env = parse_environment(VALID)
-    assert env.zones == ("us-central1-a",)
+    assert env.pool_zones(env.node_pools["l4"]) == ("us-central1-a",)
     assert set(env.node_pools) == {"l4", "l4x2", "t4", "a100"}
     assert env.services["embed"].runtime == "tei"
     assert env.warnings == ()
 
 
-def test_regional_cluster_spans_every_zone_of_the_region() -> None:
+def test_a_regional_pool_spans_the_zones_of_the_region_that_offer_its_gpu() -> None:
     raw = copy.deepcopy(VALID)
     raw["gke-serving:cluster"]["location"] = "us-central1"
-    assert parse_environment(raw).zones == ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f")
+    env = parse_environment(raw)
+    # us-central1-f has T4s but no L4 (catalog/gpu_zones.yaml).
+    assert env.pool_zones(env.node_pools["l4"]) == ("us-central1-a", "us-central1-b", "us-central1-c")
+    assert env.pool_zones(env.node_pools["t4"]) == ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f")
 
 
 @pytest.mark.parametrize(
@@ -249,3 +258,139 @@ def test_every_problem_is_reported_at_once() -> None:
     found = problems(raw)
     assert len(found) == 3
     assert found[2] == "gke-serving:services.embed: unknown runtime 'onnx' — use one of 'tei', 'tgi', 'vllm', 'triton'"
+
+
+# Input limits: every number bounded and finite, a Kubernetes version the preview can check, and no
+# credential outside a secret key.
+
+
+@pytest.mark.parametrize(
+    ("service", "expected"),
+    [
+        (
+            {"autoscaling": {"maxReplicas": 2, "targetQueueSize": "inf"}},
+            "gke-serving:services.svc.autoscaling.targetQueueSize: 'inf' is not a finite number — write a number, e.g. 3",
+        ),
+        (
+            {"autoscaling": {"maxReplicas": 2, "targetQueueSize": 0.01}},
+            "gke-serving:services.svc.autoscaling.targetQueueSize: 0.01: input should be greater than or equal to 0.1 "
+            "— change the value",
+        ),
+        (
+            {"replicas": 10**30},
+            "gke-serving:services.svc.replicas: 1000000000000000000000000000000: input should be less than or equal "
+            "to 16000 — change the value",
+        ),
+        (
+            {"resources": {"memory": "0Gi"}},
+            "gke-serving:services.svc.resources.memory: '0Gi' requests nothing — give an amount, or remove the key "
+            "for the pod's share of the node",
+        ),
+    ],
+)
+def test_numbers_are_bounded_and_finite(service: dict[str, Any], expected: str) -> None:
+    assert problems(with_service(runtime="tei", model="BAAI/bge-m3", pool="l4", **service)) == [expected]
+
+
+def test_architecture_numbers_are_bounded() -> None:
+    architecture = {
+        "paramsBillion": "nan",
+        "layers": 32,
+        "hiddenSize": 4096,
+        "attentionHeads": 32,
+        "kvHeads": 8,
+        "headDim": 128,
+        "intermediateSize": 14336,
+        "vocabSize": 10**400,
+        "maxPositionEmbeddings": 8192,
+    }
+    found = problems(with_service(runtime="vllm", model="acme/private-8b", pool="l4", architecture=architecture))
+    assert [p.split(":")[1] for p in found] == [
+        "services.svc.architecture.paramsBillion",
+        "services.svc.architecture.vocabSize",
+    ]
+
+
+def test_max_gpus_is_the_most_a_machine_carries() -> None:
+    machines = catalog.machine_types().values()
+    assert max(m.gpus for m in machines) == MAX_GPUS
+    assert all(count <= MAX_GPUS for m in machines for counts in m.attachable.values() for count in counts)
+
+
+def test_kubernetes_versions_are_those_whose_schemas_ship() -> None:
+    schemas = resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")
+    shipped = {
+        p.name.removeprefix("v").removesuffix(".0-local-strict")
+        for p in schemas.iterdir()
+        if p.name.endswith(".0-local-strict")
+    }
+    assert set(KUBERNETES_VERSIONS) == shipped
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "serving"}}
+    for version in KUBERNETES_VERSIONS:
+        assert validate_manifest(namespace, version) == [], version
+
+
+def test_a_kubernetes_version_without_schemas_is_refused() -> None:
+    raw = copy.deepcopy(VALID)
+    raw["gke-serving:cluster"]["kubernetesVersion"] = "1.24"
+    assert problems(raw) == [
+        "gke-serving:cluster.kubernetesVersion: '1.24' is not a Kubernetes minor version the manifests can be "
+        f"checked against — use one of {', '.join(KUBERNETES_VERSIONS)}"
+    ]
+
+
+TOKENS = {
+    "hf_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ012345": "a Hugging Face token (hf_…)",
+    "key=AIza" + "SyA1bC2dE3fG4hI5jK6lM7nO8pQ9rS0tUvW": "a Google API key (AIza…)",
+    "GOCSPX-" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ01": "a Google OAuth client secret (GOCSPX-…)",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIE": "a private key (-----BEGIN … PRIVATE KEY-----)",
+    "ghp_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789": "a GitHub token (ghp_…, github_pat_…)",
+    "github_pat_" + "11ABCDEFG0123456789_abcdefghijklmnop": "a GitHub token (ghp_…, github_pat_…)",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig": "a JSON Web Token (eyJ…)",
+    "Authorization: Bearer 9f8e7d6c5b4a3210fedcba98": "a bearer token",
+    "--api-key=Zx8Kq2LmN4pR7sT1vW3yB6dF9hJ0cE5gA2iU8oQ4": "a long random token",
+}
+NOT_TOKENS = [
+    "BAAI/bge-m3",
+    "TheBloke/Mixtral-8x7B-Instruct-v0.1-GPTQ",
+    "0123456789abcdef0123456789abcdef01234567",  # a commit sha
+    "vllm/vllm-openai@sha256:" + "0a" * 32,
+    "--hf-token-path=/secrets/token",
+    "hf_transfer",
+    "1234-abcd.apps.googleusercontent.com",
+    "gs://acme-models/triton/repository",
+    "preview-placeholder-secret",
+]
+
+
+@pytest.mark.parametrize("text", [*TOKENS, *NOT_TOKENS])
+def test_credential_shapes(text: str) -> None:
+    assert credential_kind(text) == TOKENS.get(text)
+
+
+def test_a_credential_in_a_plain_setting_is_refused_without_echoing_it() -> None:
+    token = next(iter(TOKENS))
+    found = problems(with_service(runtime="tei", model=token, pool="l4", extraArgs=["--json-output", token]))
+    assert found == [
+        f"gke-serving:services.svc.{field}: holds what looks like a Hugging Face token (hf_…) — remove it, and "
+        "revoke it if it is real: a credential goes only into a secret key (`pulumi config set --secret`), never "
+        "into a plain setting"
+        for field in ("extraArgs.1", "model")
+    ]
+
+
+def test_secret_keys_may_hold_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real values of secrets reach the program decrypted: the project's own, and any key the stack
+    marks secret (the language host lists them in PULUMI_CONFIG_SECRET_KEYS)."""
+    raw = {
+        **VALID,
+        "gke-serving:hfToken": next(iter(TOKENS)),
+        "gcp:credentials": {"private_key": "-----BEGIN PRIVATE KEY"},
+    }
+    assert problems(raw) == [
+        "gcp:credentials.private_key: holds what looks like a private key (-----BEGIN … PRIVATE KEY-----) — remove "
+        "it, and revoke it if it is real: a credential goes only into a secret key (`pulumi config set --secret`), "
+        "never into a plain setting"
+    ]
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", '["gcp:credentials"]')
+    parse_environment(raw)

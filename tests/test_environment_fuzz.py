@@ -298,6 +298,16 @@ def clean_or_invalid(parse: Callable[[], object]) -> None:
 
 
 DEV = BASES[0]
+INFINITE_QUEUE_TARGET = {
+    "runtime": "tei",
+    "model": "a/b",
+    "pool": "l4",
+    "autoscaling": {"maxReplicas": 2, "targetQueueSize": "inf"},
+}
+HF_TOKEN = "hf_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ012345"
+DOUBLING_ALIASES = "config:\n  a0: &a0 [x, x]\n" + "".join(
+    f"  a{i}: &a{i} [*a{i - 1}, *a{i - 1}]\n" for i in range(1, 40)
+)
 
 
 # @example: what the property found during development, kept as fixed cases (see each comment).
@@ -308,6 +318,9 @@ DEV = BASES[0]
 @example({**DEV, "gke-serving:cluster": {**DEV["gke-serving:cluster"], "a\nb": 1}})  # a two-line problem
 @example({**DEV, "gke-serving:services": {"emb\ned": {}}})  # same, from the name check
 @example({**DEV, "": "x"})  # an empty config key: a problem with an empty path
+@example({**DEV, "gke-serving:services": {"e": INFINITE_QUEUE_TARGET}})  # OverflowError rendering the HPA
+@example({**DEV, "gke-serving:cluster": {**DEV["gke-serving:cluster"], "kubernetesVersion": "1.99"}})  # no schemas
+@example({**DEV, HF_TOKEN: {"a": [HF_TOKEN]}})  # a token as a config key and a value
 def test_parse_environment_never_crashes(raw: dict[str, Any]) -> None:
     clean_or_invalid(lambda: parse_environment(raw))
 
@@ -379,6 +392,8 @@ def _read_and_parse(path: Path) -> None:
 @example(text="config:\n  gcp:project: !!set {a}\n")  # set not JSON serializable
 @example(text="config:\n  ? [a, b]\n  : x\n")  # TypeError: unhashable type: 'list'
 @example(text="# caf\udce9\nconfig: {}\n")  # not UTF-8: UnicodeDecodeError
+@example(text="config:\n  a: &a [x, *a]\n")  # a recursive alias: an infinite value
+@example(text=DOUBLING_ALIASES)  # 2^40 values: memory grew until MemoryError
 def test_reading_any_text_never_crashes(env_file: Path, text: str) -> None:
     # surrogatepass: lone surrogates become bytes that are not UTF-8, as a mis-saved file would hold.
     env_file.write_text(text, encoding="utf-8", errors="surrogatepass")

@@ -94,15 +94,39 @@ def test_gateway_with_certificate_serves_https_only_with_the_certificate_manager
     assert spec["gatewayClassName"] == "gke-l7-rilb"
 
 
-def test_route_strips_the_service_prefix_for_the_server() -> None:
-    spec = http_route_spec("gemma", 8000)
-    (rule,) = spec["rules"]
-    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/gemma"}}]
-    assert rule["filters"] == [
-        {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}
+PATHS = ("/v1/chat/completions", "/v1/models")
+
+
+def test_route_forwards_each_served_path_exactly_without_the_service_prefix() -> None:
+    spec = http_route_spec("gemma", 8000, PATHS)
+    chat, models = spec["rules"]
+    assert chat["matches"] == [{"path": {"type": "Exact", "value": "/gemma/v1/chat/completions"}}]
+    assert chat["filters"] == [
+        {
+            "type": "URLRewrite",
+            "urlRewrite": {"path": {"type": "ReplaceFullPath", "replaceFullPath": "/v1/chat/completions"}},
+        }
     ]
-    assert rule["backendRefs"] == [{"name": "gemma", "port": 8000}]
+    assert models["matches"] == [{"path": {"type": "Exact", "value": "/gemma/v1/models"}}]
+    assert chat["backendRefs"] == [{"name": "gemma", "port": 8000}]
     assert spec["parentRefs"][0]["name"] == "gateway"
+
+
+def test_rendered_routes_never_reach_admin_or_unauthenticated_paths(previews: Any) -> None:
+    for env in ("dev", "staging", "prod"):
+        preview = previews(env)
+        for body in (m for m in preview.manifests.values() if m["kind"] == "HTTPRoute"):
+            service = body["spec"]["rules"][0]["backendRefs"][0]["name"]
+            deployment = preview.manifest("Deployment", service)
+            facts = catalog.servers()[deployment["metadata"]["labels"]["gke-serving/runtime"]]
+            model = deployment["spec"]["template"]["metadata"]["annotations"]["gke-serving/model"]
+            served = {p.replace("{model}", model) for p in facts["servedPaths"]}
+            for rule in body["spec"]["rules"]:
+                (match,) = rule["matches"]
+                assert match["path"]["type"] == "Exact", (env, service, match)
+                path = match["path"]["value"].removeprefix(f"/{service}")
+                assert path in served, (env, service, path)
+                assert path not in {*facts["adminPaths"], "/metrics", "/invocations", "/pause"}
 
 
 @pytest.mark.parametrize(
@@ -220,7 +244,7 @@ def test_built_gateways_satisfy_the_gateway_schema(certificate: str | None) -> N
 
 def test_built_routes_and_policies_satisfy_their_schemas() -> None:
     for runtime, spec in SPECS.items():
-        assert validate_manifest(route(http_route_spec(runtime, spec.port)), K8S) == []
+        assert validate_manifest(route(http_route_spec(runtime, spec.port, spec.served_paths)), K8S) == []
         hcp = manifest(
             "networking.gke.io/v1", "HealthCheckPolicy", health_check_policy_spec(runtime, spec.port, spec.health_path)
         )
@@ -230,23 +254,31 @@ def test_built_routes_and_policies_satisfy_their_schemas() -> None:
 
 
 def test_misspelt_field_fails_the_route_schema() -> None:
-    spec = http_route_spec("gemma", 8000)
+    spec = http_route_spec("gemma", 8000, PATHS)
     spec["rules"][0]["backendRefs"][0]["prot"] = 8000
     errors = validate_manifest(route(spec), K8S)
     assert any("'prot' was unexpected" in e for e in errors), errors
 
 
-def test_prefix_rewrite_needs_exactly_one_prefix_match() -> None:
-    spec = http_route_spec("gemma", 8000)
-    spec["rules"][0]["matches"].append({"path": {"type": "PathPrefix", "value": "/other"}})
-    assert validate_manifest(route(spec), K8S) != []
-    exact = http_route_spec("gemma", 8000)
-    exact["rules"][0]["matches"][0]["path"]["type"] = "Exact"
-    assert validate_manifest(route(exact), K8S) != []
+def test_prefix_rewrite_needs_a_prefix_match() -> None:
+    spec = http_route_spec("gemma", 8000, PATHS)
+    spec["rules"][0]["filters"][0]["urlRewrite"]["path"] = {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}
+    assert validate_manifest(route(spec), K8S) != []  # ReplacePrefixMatch only goes with PathPrefix
+
+
+def test_more_than_sixteen_paths_fail_the_route_schema() -> None:
+    many = tuple(f"/v1/p{i}" for i in range(17))
+    assert validate_manifest(route(http_route_spec("gemma", 8000, many)), K8S) != []
+
+
+def test_every_runtime_serves_at_most_sixteen_paths_and_no_admin_path() -> None:
+    for runtime, facts in catalog.servers().items():
+        assert 1 <= len(facts["servedPaths"]) <= 16, runtime
+        assert not set(facts["servedPaths"]) & set(facts["adminPaths"]), runtime
 
 
 def test_service_backend_without_port_fails_the_route_schema() -> None:
-    spec = http_route_spec("gemma", 8000)
+    spec = http_route_spec("gemma", 8000, PATHS)
     del spec["rules"][0]["backendRefs"][0]["port"]
     assert validate_manifest(route(spec), K8S) != []
 
@@ -280,7 +312,7 @@ def test_backend_policy_draining_above_an_hour_fails_its_schema() -> None:
 
 
 def test_custom_resource_metadata_is_checked_against_the_cluster_object_meta() -> None:
-    body = route(http_route_spec("gemma", 8000))
+    body = route(http_route_spec("gemma", 8000, PATHS))
     body["metadata"]["lables"] = {"a": "b"}
     assert any("lables" in e for e in validate_manifest(body, K8S))
 

@@ -72,7 +72,8 @@ def test_each_gpu_pool_carries_its_accelerator_driver_and_taint(previews: Callab
         assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"} in node["taints"]
         assert node["imageType"] == "COS_CONTAINERD"
         assert node["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
-        assert node["gcfsConfig"] == {"enabled": True}
+        # Image streaming off: no server image is in Artifact Registry, the only registry it streams from.
+        assert node["gcfsConfig"] == {"enabled": False}
         assert node["serviceAccount"].endswith(".iam.gserviceaccount.com")
         assert node["metadata"]["disable-legacy-endpoints"] == "true"
         assert pool["management"] == {"autoRepair": True, "autoUpgrade": True}
@@ -89,10 +90,11 @@ def test_prod_has_several_gpu_types_with_their_zones_and_scaling(previews: Calla
     assert pools["a100"]["nodeLocations"] == ["us-central1-b", "us-central1-c"]
     assert pools["h100"]["autoscaling"] == {
         "totalMinNodeCount": 0,
-        "totalMaxNodeCount": 2,
-        "locationPolicy": "BALANCED",
+        "totalMaxNodeCount": 3,
+        "locationPolicy": "ANY",  # spot: take capacity in whichever zone has it
     }
-    assert all(p["nodeConfig"].get("spot") is False for p in pools.values())
+    # a3-highgpu-2g is sold only as Spot or flex-start (catalog/machines.yaml `provisioning`).
+    assert {n: p["nodeConfig"].get("spot") for n, p in pools.items()} == {"l4": False, "a100": False, "h100": True}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -18,7 +18,7 @@ from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from config.services import Architecture as ArchitectureConfig
-from policies.evaluate import POLICY_OPTIONS
+from policies.evaluate import policy_options
 from policies.rules.gpu_requests import gpu_count_matches_parallelism, gpu_requests_equal_limits
 from policies.rules.hygiene import hf_token_from_secret, image_pinned, model_server_has_startup_probe
 from policies.rules.memory import model_fits_gpu_memory
@@ -26,7 +26,7 @@ from policies.rules.node_pool import node_pool_machine_carries_gpu
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 NODE_POOL = "gcp:container/nodePool:NodePool"
-OPTS = POLICY_OPTIONS
+OPTS = policy_options(None)
 FAKE_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh"  # the shape of a real token: hf_ + 34 letters
 HF_FROM_SECRET = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}}}
 SAME = object()  # requests equal to limits

@@ -193,7 +193,7 @@ def test_min_replicas_must_fit_the_pool() -> None:
             "gke-serving:services.svc.quantize: 'bitsandbytes' is deprecated in tgi 3.3.7 — use 'eetq'",
         ),
         (
-            {"runtime": "vllm", "model": "a/b", "pool": L4, "quantization": "fbgemm_fp8"},
+            {"runtime": "vllm", "model": "a/b-FP8", "pool": L4, "quantization": "fbgemm_fp8"},
             "gke-serving:services.svc.quantization: 'fbgemm_fp8' is deprecated in vllm v0.33.0 — use 'fp8'",
         ),
         (

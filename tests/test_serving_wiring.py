@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import catalog
 from preview.engine import ProgramRun, Registration, run_program
 from preview.envfile import read_environment_file
 from preview.manifests import manifests_of
@@ -39,6 +40,7 @@ ENV = textwrap.dedent("""\
       gke-serving:hfToken:
         secure: v1:placeholder
       gke-serving:gateway:
+        className: gke-l7-rilb   # internal: resnet runs without auth, which an external gateway refuses
         domain: llm.example.com
         requestTimeoutSeconds: 900
         embeddingTimeoutSeconds: 45
@@ -108,12 +110,17 @@ HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_route_rewrites_its_prefix_onto_the_service_port(run: ProgramRun, service: str) -> None:
-    (rule,) = named(run, ROUTE, service)["spec"]["rules"]
+def test_route_forwards_each_served_path_onto_the_service_port(run: ProgramRun, service: str) -> None:
+    rules = named(run, ROUTE, service)["spec"]["rules"]
     svc_port = named(run, "kubernetes:core/v1:Service", service)["spec"]["ports"][0]["port"]
-    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": f"/{service}"}}]
-    assert rule["filters"][0]["urlRewrite"]["path"] == {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}
-    assert rule["backendRefs"] == [{"name": service, "port": svc_port}]
+    runtime = named(run, "kubernetes:apps/v1:Deployment", service)["metadata"]["labels"]["gke-serving/runtime"]
+    model = named(run, "kubernetes:apps/v1:Deployment", service)["spec"]["template"]["metadata"]["annotations"]
+    served = [p.replace("{model}", model["gke-serving/model"]) for p in catalog.servers()[runtime]["servedPaths"]]
+    assert [r["matches"] for r in rules] == [[{"path": {"type": "Exact", "value": f"/{service}{p}"}}] for p in served]
+    assert [r["filters"][0]["urlRewrite"]["path"] for r in rules] == [
+        {"type": "ReplaceFullPath", "replaceFullPath": p} for p in served
+    ]
+    assert all(r["backendRefs"] == [{"name": service, "port": svc_port}] for r in rules)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -184,7 +191,7 @@ def test_gateway_uses_the_reserved_address_and_the_certificate(run: ProgramRun) 
     (address,) = of_type(run, "gcp:compute/address:Address")
     (certificate,) = of_type(run, "gcp:certificatemanager/certificate:Certificate")
     gateway = named(run, "kubernetes:gateway.networking.k8s.io/v1:Gateway", "gateway")["spec"]
-    assert address.inputs["addressType"] == "EXTERNAL"
+    assert address.inputs["addressType"] == "INTERNAL"  # gke-l7-rilb
     assert gateway["addresses"] == [{"type": "NamedAddress", "value": address.inputs["name"]}]
     (listener,) = gateway["listeners"]
     assert (listener["protocol"], listener["port"]) == ("HTTPS", 443)
@@ -221,7 +228,8 @@ def test_outputs_give_the_address_urls_and_dns_records(run: ProgramRun) -> None:
 
 def test_metrics_adapter_is_deployed_with_its_own_identity(run: ProgramRun) -> None:
     apis = sorted(r.inputs["metadata"]["name"] for r in of_type(run, "kubernetes:apiregistration.k8s.io/v1:APIService"))
-    assert apis == ["v1beta1.custom.metrics.k8s.io", "v1beta1.external.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io"]
+    # Custom metrics only: every HPA reads a Pods metric, so the external-metrics API is not served.
+    assert apis == ["v1beta1.custom.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io"]
     ksa = named(run, "kubernetes:core/v1:ServiceAccount", "custom-metrics-stackdriver-adapter")
     account = next(
         r for r in of_type(run, "gcp:serviceaccount/account:Account") if r.name.endswith("metrics-adapter-gsa")

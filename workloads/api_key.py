@@ -21,6 +21,7 @@ class ApiKey(pulumi.ComponentResource):
         secret_id: str,
         namespace: pulumi.Input[str],
         labels: dict[str, str],
+        gcp_labels: dict[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("gke-serving:workloads:ApiKey", name, None, opts)
@@ -33,7 +34,7 @@ class ApiKey(pulumi.ComponentResource):
             project=project,
             secret_id=secret_id,
             replication={"auto": {}},
-            labels={k: v.replace("/", "-") for k, v in labels.items()},
+            labels=gcp_labels,  # GCP label keys: lowercase letters, digits, `_` and `-` only
             opts=child,
         )
         gcp.secretmanager.SecretVersion(

@@ -10,6 +10,7 @@ from workloads.pod_resources import PodResources
 from workloads.server import ServerSpec
 
 PRESTOP_SECONDS = 30  # the load balancer needs this long to stop sending new requests to the pod
+TMP_GIB = 4  # scratch space for /tmp (compile caches, downloads in flight)
 SHM_GIB_PER_GPU = 2  # NCCL's shared-memory transport; the 64 MiB container default breaks it
 API_KEY_SECRET_KEY = "api-key"  # noqa: S105 (a name, not a secret)
 
@@ -56,12 +57,19 @@ def _env(spec: ServerSpec, secrets: Secrets) -> list[dict[str, Any]]:
     return env
 
 
+def _mib(quantity: str) -> int:
+    """ "335Gi" or "2048Mi" (the forms resources and the config allow) in MiB."""
+    return int(quantity[:-2]) * 1024 if quantity.endswith("Gi") else int(quantity.removesuffix("Mi"))
+
+
 def _volumes(spec: ServerSpec, res: PodResources, gpus: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "4Gi"}}]
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": f"{TMP_GIB}Gi"}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 (a volume, not a temp file)
     if spec.cache_path:
         # Weights land on the node's ephemeral storage: no PVC to provision, gone with the pod.
-        volumes.append({"name": "model-cache", "emptyDir": {"sizeLimit": res.ephemeral_storage}})
+        # Both volumes count against the pod's ephemeral-storage limit: the cache gets the rest of it.
+        cache_mib = max(_mib(res.ephemeral_storage) - TMP_GIB * 1024, 1024)
+        volumes.append({"name": "model-cache", "emptyDir": {"sizeLimit": f"{cache_mib}Mi"}})
         mounts.append({"name": "model-cache", "mountPath": spec.cache_path})
     if gpus > 1 or spec.runtime == "vllm":
         # vLLM's engine processes also exchange tensors through /dev/shm, even on one GPU.
@@ -73,12 +81,9 @@ def _volumes(spec: ServerSpec, res: PodResources, gpus: int) -> tuple[list[dict[
 def _security(spec: ServerSpec) -> tuple[dict[str, Any], dict[str, Any]]:
     pod: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
     if spec.run_as_user is not None:
-        pod |= {
-            "runAsNonRoot": True,
-            "runAsUser": spec.run_as_user,
-            "runAsGroup": spec.run_as_user,
-            "fsGroup": spec.run_as_user,
-        }
+        # The user and group the image documents: it owns the paths the server writes.
+        group = spec.run_as_group if spec.run_as_group is not None else spec.run_as_user
+        pod |= {"runAsNonRoot": True, "runAsUser": spec.run_as_user, "runAsGroup": group, "fsGroup": group}
     container = {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
@@ -95,13 +100,14 @@ def deployment_spec(
     secrets: Secrets,
     *,
     probes: dict[str, dict[str, Any]],
-    startup_budget: int,
+    rollout_deadline: int,
     replicas: int | None,
+    min_replicas: int,
     service_account: str | None,
     model: str,
     annotations: dict[str, str],
 ) -> dict[str, Any]:
-    """`replicas` None leaves the count to a HorizontalPodAutoscaler."""
+    """`replicas` None leaves the count to a HorizontalPodAutoscaler, which keeps at least `min_replicas`."""
     volumes, mounts = _volumes(spec, res, place.gpus)
     pod_security, container_security = _security(spec)
     ports = [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}]
@@ -126,19 +132,24 @@ def deployment_spec(
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
         **probes,
     }
-    one_at_a_time = replicas is not None and replicas <= 1
+    others_keep_serving = min_replicas >= 2
     pod_labels = labels(name, spec.runtime)
     return {
         **({"replicas": replicas} if replicas is not None else {}),
         "selector": {"matchLabels": selector(name)},
         "revisionHistoryLimit": 3,
-        # A new replica of a single-replica service starts before the old one stops (no outage);
-        # with more replicas, one is replaced at a time without asking for an extra GPU.
+        # With at least two replicas, one is replaced at a time and the others keep serving, without an
+        # extra GPU. With one (fixed, or an HPA that may hold one), the new replica starts before the old
+        # one stops: the only serving replica never goes first (the pool must have room for the surge).
         "strategy": {
             "type": "RollingUpdate",
-            "rollingUpdate": {"maxSurge": 1 if one_at_a_time else 0, "maxUnavailable": 0 if one_at_a_time else 1},
+            "rollingUpdate": {
+                "maxSurge": 0 if others_keep_serving else 1,
+                "maxUnavailable": 1 if others_keep_serving else 0,
+            },
         },
-        "progressDeadlineSeconds": startup_budget + 600,
+        # Past this the Deployment reports ProgressDeadlineExceeded and the update fails.
+        "progressDeadlineSeconds": rollout_deadline,
         "template": {
             "metadata": {"labels": pod_labels, "annotations": {"gke-serving/model": model, **annotations}},
             "spec": {

@@ -60,21 +60,22 @@ def prefix(service: str) -> str:
     return f"/{service}"
 
 
-def http_route_spec(service: str, service_port: int) -> dict[str, Any]:
-    """`/<service>/...` reaches the server as `/...`: OpenAI clients keep their usual paths."""
+def http_route_spec(service: str, service_port: int, served_paths: tuple[str, ...]) -> dict[str, Any]:
+    """`/<service>/v1/chat/completions` reaches the server as `/v1/chat/completions`: OpenAI clients keep
+    their usual paths. Only the runtime's client API is routed, each path exactly: admin and
+    unauthenticated paths (vLLM's /invocations, /pause; /metrics) answer 404 at the load balancer."""
     return {
         "parentRefs": [{"name": GATEWAY_NAME, "sectionName": LISTENER}],
         "rules": [
             {
-                "matches": [{"path": {"type": "PathPrefix", "value": prefix(service)}}],
+                "matches": [{"path": {"type": "Exact", "value": f"{prefix(service)}{path}"}}],
+                # ReplacePrefixMatch only goes with PathPrefix matches; an exact path is rewritten whole.
                 "filters": [
-                    {
-                        "type": "URLRewrite",
-                        "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}},
-                    }
+                    {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplaceFullPath", "replaceFullPath": path}}}
                 ],
                 "backendRefs": [{"name": service, "port": service_port}],
             }
+            for path in served_paths
         ],
     }
 
@@ -205,7 +206,7 @@ class Gateway(pulumi.ComponentResource):
                 api_version=GATEWAY_API,
                 kind="HTTPRoute",
                 metadata=meta,
-                spec=http_route_spec(service, spec.port),
+                spec=http_route_spec(service, spec.port, spec.served_paths),
                 opts=child,
             )
             k8s.apiextensions.CustomResource(

@@ -5,6 +5,11 @@ custom-metrics-stackdriver-adapter/deploy/production/adapter_new_resource_model.
 with the image the GKE LLM-autoscaling tutorial pins (ai-on-gke/tutorials-and-examples
 autoscale/stack-driver-adapter.yaml) and a Google service account through Workload Identity instead
 of the node's credentials. Manifest bodies are plain functions; the component registers them.
+
+Hardened beyond upstream (which runs one root replica on :443 with a writable root filesystem):
+non-root on a high port, read-only root with an emptyDir for the serving certificate, probes on the
+generic API server's /livez and /readyz, two replicas with a PodDisruptionBudget, and RBAC cut to
+what the custom-metrics provider calls (the HPAs use Pods metrics only, so no external metrics API).
 """
 
 from __future__ import annotations
@@ -16,23 +21,42 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from infra.identity import bind_workload_identity, workload_identity_member
+from workloads.probes import await_timeouts
 
 NAMESPACE = "custom-metrics"
 NAME = "custom-metrics-stackdriver-adapter"
 IMAGE = "gcr.io/gke-release/custom-metrics-stackdriver-adapter:v0.16.1-gke.0"
+# k8s.io/apiserver SecureServingOptions: --secure-port defaults to 443 (root or NET_BIND_SERVICE);
+# any port above 1023 binds as an ordinary user. The Service keeps 443, where the APIServices call.
+PORT = 6443
+SERVICE_PORT = 443
+# Without --tls-cert-file the adapter writes a self-signed pair to --cert-dir, by default
+# apiserver.local.config/certificates under the working directory (/), which is read-only here:
+# an emptyDir instead, the only path the adapter writes (klog logs to stderr).
+CERT_DIR = "/var/run/serving-cert"
+CERT_VOLUME = "serving-cert"
 ARGS = [
     "/adapter",
     # prometheus.googleapis.com series live on the new (k8s_*, prometheus_target) resource model.
     "--use-new-resource-model=true",
     "--fallback-for-container-metrics=true",
+    # Every HPA here scales on a Pods metric (custom.metrics.k8s.io); nothing reads external metrics.
+    "--enable-external-metrics-api=false",
+    f"--secure-port={PORT}",
+    f"--cert-dir={CERT_DIR}",
 ]
 # The production manifest's requests = limits (cpu 250m, memory 400Mi).
 RESOURCES = {"cpu": "250m", "memory": "400Mi"}
-PORT = 443
+# The image is a static Go binary on gcr.io/distroless/static (the adapter's Dockerfile), whose
+# default user is root; 65532 is distroless's own "nonroot" user, and the binary writes only CERT_DIR.
+RUN_AS = 65532
+# Two replicas: the aggregated API is on every HPA's path, so one pod's restart must not stop scaling.
+REPLICAS = 2
+STARTUP_SECONDS = 120  # [estimate] a Go binary that serves once it has read the API server's CA
+PROBE_PERIOD_SECONDS = 10
 API_SERVICES = (  # (group, version, versionPriority) as the production manifest registers them
     ("custom.metrics.k8s.io", "v1beta1", 100),
     ("custom.metrics.k8s.io", "v1beta2", 200),
-    ("external.metrics.k8s.io", "v1beta1", 100),
 )
 RBAC = "rbac.authorization.k8s.io"
 
@@ -56,12 +80,11 @@ def _role_ref(kind: str, name: str) -> dict[str, str]:
 def cluster_roles() -> dict[str, list[dict[str, Any]]]:
     """ClusterRole name -> rules."""
     return {
-        # Reads the pods and nodes a metric's series are attached to.
+        # Reads the pods and nodes a metric's series are attached to: the provider gets and lists them
+        # (pkg/adapter/provider/provider.go); watch and nodes/stats serve only the core-metrics API,
+        # which is off (--enable-core-metrics-api defaults to false).
         "custom-metrics-resource-reader": [
-            {"apiGroups": [""], "resources": ["pods", "nodes", "nodes/stats"], "verbs": ["get", "list", "watch"]}
-        ],
-        "external-metrics-reader": [
-            {"apiGroups": ["external.metrics.k8s.io"], "resources": ["*"], "verbs": ["list", "get", "watch"]}
+            {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]}
         ],
     }
 
@@ -78,11 +101,6 @@ def cluster_role_bindings() -> dict[str, dict[str, Any]]:
             "roleRef": _role_ref("ClusterRole", "custom-metrics-resource-reader"),
             "subjects": [_subject()],
         },
-        # The HPA controller reads external metrics; custom metrics it may read by default.
-        "external-metrics-reader": {
-            "roleRef": _role_ref("ClusterRole", "external-metrics-reader"),
-            "subjects": [{"kind": "ServiceAccount", "name": "horizontal-pod-autoscaler", "namespace": "kube-system"}],
-        },
     }
 
 
@@ -91,15 +109,53 @@ def auth_reader_binding() -> dict[str, Any]:
     return {"roleRef": _role_ref("Role", "extension-apiserver-authentication-reader"), "subjects": [_subject()]}
 
 
+def _probe(path: str, failures: int) -> dict[str, Any]:
+    # k8s.io/apiserver's delegating authorizer always allows /healthz, /livez and /readyz, so the
+    # kubelet's anonymous HTTPS request is answered without a SubjectAccessReview.
+    return {
+        "httpGet": {"path": path, "port": "https", "scheme": "HTTPS"},
+        "periodSeconds": PROBE_PERIOD_SECONDS,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
+    }
+
+
+def probes() -> dict[str, dict[str, Any]]:
+    """/livez: the process serves; /readyz: its post-start hooks ran and it is not shutting down."""
+    return {
+        "startupProbe": _probe("/livez", STARTUP_SECONDS // PROBE_PERIOD_SECONDS),
+        "livenessProbe": _probe("/livez", 3),
+        "readinessProbe": _probe("/readyz", 3),
+    }
+
+
 def deployment_spec() -> dict[str, Any]:
     return {
-        "replicas": 1,
+        "replicas": REPLICAS,
         "selector": {"matchLabels": selector()},
+        # One new pod before an old one goes: the API never drops below the replicas it had.
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
         "template": {
             "metadata": {"labels": labels()},
             "spec": {
                 "serviceAccountName": NAME,
-                "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": RUN_AS,
+                    "runAsGroup": RUN_AS,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                # Replicas on different nodes when there are several; a one-node system pool still
+                # runs both (ScheduleAnyway) rather than leaving one pending until the pool grows.
+                "topologySpreadConstraints": [
+                    {
+                        "maxSkew": 1,
+                        "topologyKey": key,
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {"matchLabels": selector()},
+                    }
+                    for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+                ],
                 "containers": [
                     {
                         "name": "pod-custom-metrics-stackdriver-adapter",
@@ -107,24 +163,33 @@ def deployment_spec() -> dict[str, Any]:
                         "command": ARGS,
                         "ports": [{"name": "https", "containerPort": PORT, "protocol": "TCP"}],
                         "resources": {"requests": dict(RESOURCES), "limits": dict(RESOURCES)},
-                        # Every capability dropped but the one binding :443 needs (the upstream
-                        # manifest's port, which the APIServices reach through the Service).
+                        **probes(),
                         "securityContext": {
                             "allowPrivilegeEscalation": False,
-                            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+                            "readOnlyRootFilesystem": True,
+                            "runAsNonRoot": True,
+                            "capabilities": {"drop": ["ALL"]},
                         },
+                        "volumeMounts": [{"name": CERT_VOLUME, "mountPath": CERT_DIR}],
                     }
                 ],
+                # A certificate and key of a few KiB.
+                "volumes": [{"name": CERT_VOLUME, "emptyDir": {"sizeLimit": "16Mi"}}],
             },
         },
     }
+
+
+def pod_disruption_budget_spec() -> dict[str, Any]:
+    """A node drain takes one replica at a time, so the metrics API stays up through upgrades."""
+    return {"maxUnavailable": 1, "selector": {"matchLabels": selector()}}
 
 
 def service_spec() -> dict[str, Any]:
     return {
         "type": "ClusterIP",
         "selector": selector(),
-        "ports": [{"port": PORT, "targetPort": PORT, "protocol": "TCP"}],
+        "ports": [{"name": "https", "port": SERVICE_PORT, "targetPort": "https", "protocol": "TCP"}],
     }
 
 
@@ -170,10 +235,15 @@ class CustomMetricsAdapter(pulumi.ComponentResource):
         bind_workload_identity(name, account, workload_identity_member(project, NAMESPACE, NAME), child)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata={"name": NAMESPACE, "labels": {**labels(), "pod-security.kubernetes.io/enforce": "baseline"}},
+            # The adapter's pod meets the restricted Pod Security Standard: enforce it.
+            metadata={"name": NAMESPACE, "labels": {**labels(), "pod-security.kubernetes.io/enforce": "restricted"}},
             opts=child,
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        # Awaited like the model servers: a system node, a small image and a start of seconds.
+        awaited = in_namespace.merge(
+            pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(STARTUP_SECONDS, REPLICAS)))
+        )
         meta = {"name": NAME, "namespace": NAMESPACE, "labels": labels()}
         k8s.core.v1.ServiceAccount(
             f"{name}-ksa",
@@ -200,10 +270,11 @@ class CustomMetricsAdapter(pulumi.ComponentResource):
             subjects=reader["subjects"],
             opts=child,
         )
-        deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment", metadata=meta, spec=deployment_spec(), opts=in_namespace
+        deployment = k8s.apps.v1.Deployment(f"{name}-deployment", metadata=meta, spec=deployment_spec(), opts=awaited)
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb", metadata=meta, spec=pod_disruption_budget_spec(), opts=in_namespace
         )
-        service = k8s.core.v1.Service(f"{name}-service", metadata=meta, spec=service_spec(), opts=in_namespace)
+        service = k8s.core.v1.Service(f"{name}-service", metadata=meta, spec=service_spec(), opts=awaited)
         self.api_services = [
             k8s.apiregistration.v1.APIService(
                 f"{name}-{api.replace('.', '-')}",

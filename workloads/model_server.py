@@ -15,8 +15,15 @@ from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, TritonServic
 from infra.identity import bind_workload_identity, workload_identity_member
 from workloads.api_key import ApiKey
 from workloads.deployment import Placement, Secrets, deployment_spec, labels, selector
-from workloads.pod_resources import PodResources, pod_share
-from workloads.probes import probes, startup_budget_seconds, weights_gib
+from workloads.pod_resources import PodResources, gpu_node_shape, pod_share
+from workloads.probes import (
+    await_timeouts,
+    probes,
+    rollout_seconds,
+    service_timeouts,
+    startup_budget_seconds,
+    weights_gib,
+)
 from workloads.server import ServerSpec, server_spec
 
 
@@ -29,6 +36,7 @@ class ModelServerArgs:
     autoscaled: bool  # True: a HorizontalPodAutoscaler owns the replica count
     project: str
     secret_prefix: str  # Secret Manager ids of this environment start with it
+    gcp_labels: dict[str, str]  # labels of the GCP resources (the API key's secret)
 
 
 def pod_annotations(service: ServiceConfig) -> dict[str, str]:
@@ -40,7 +48,8 @@ def pod_annotations(service: ServiceConfig) -> dict[str, str]:
 def resources_for(service: ServiceConfig, pool: NodePoolConfig) -> PodResources:
     """The pod's share of a node of `pool`, with any quantity the service sets explicitly."""
     machine = catalog.machine_types()[pool.machine_type]
-    share = pod_share(machine, pool.gpu.count, gpus_per_replica(service), pool.disk_size_gb, pool.local_ssd_count)
+    shape = gpu_node_shape(machine, pool.disk_size_gb, pool.local_ssd_count)
+    share = pod_share(shape, pool.gpu.count, gpus_per_replica(service))
     o = service.resources
     return replace(
         share,
@@ -70,12 +79,20 @@ class ModelServer(pulumi.ComponentResource):
                 f"{args.secret_prefix}-{name}-api-key",
                 args.namespace,
                 labels(name, service.runtime),
+                {**args.gcp_labels, "service": name},
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.api_key, api_key_secret = key.value, key.secret_name
-        min_replicas, _ = replica_range(service)
+        min_replicas, max_replicas = replica_range(service)
         meta = {"name": name, "namespace": args.namespace, "labels": labels(name, service.runtime)}
         child = pulumi.ResourceOptions(parent=self)
+        # pulumi-kubernetes waits for the Deployment and its Service to be ready: as long as a cold start.
+        rollout = pulumi.ResourceOptions(
+            parent=self, custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(budget, max_replicas))
+        )
+        endpoints = pulumi.ResourceOptions(
+            parent=self, custom_timeouts=pulumi.CustomTimeouts(**service_timeouts(budget))
+        )
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta,
@@ -88,14 +105,15 @@ class ModelServer(pulumi.ComponentResource):
                     Placement(pool.gpu.type, service.pool, gpus),
                     Secrets(None if isinstance(service, TritonService) else args.hf_token_secret, api_key_secret),
                     probes=probes(self.spec.health_path, self.spec.liveness_path, budget),
-                    startup_budget=budget,
+                    rollout_deadline=rollout_seconds(budget),
                     replicas=None if args.autoscaled else service.replicas,
+                    min_replicas=min_replicas,
                     service_account=service_account,
                     model=service.model,
                     annotations=pod_annotations(service),
                 ),
             ),
-            opts=child,
+            opts=rollout,
         )
         ports = [{"name": "http", "port": self.spec.port, "targetPort": "http", "protocol": "TCP"}]
         if self.spec.metrics_port != self.spec.port:
@@ -106,7 +124,7 @@ class ModelServer(pulumi.ComponentResource):
             f"{name}-service",
             metadata=meta,
             spec={"type": "ClusterIP", "selector": selector(name), "ports": cast(Any, ports)},
-            opts=child,
+            opts=endpoints,
         )
         if min_replicas > 1:
             k8s.policy.v1.PodDisruptionBudget(

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from config.services import ServiceConfig
-from sizing.models import quantization_from_name, resolve, weight_bytes
+from sizing.models import checkpoint_quantization, resolve, weight_bytes
 
 STARTUP_PERIOD_SECONDS = 10
 # Budget = fixed engine start (CUDA init, warm-up, CUDA graphs) + time per GiB of weights
@@ -29,7 +29,7 @@ def weights_gib(service: ServiceConfig) -> float | None:
         if found is None:
             return None
         arch = found[1]
-    checkpoint = quantization_from_name(service.model)
+    checkpoint, _ = checkpoint_quantization(service.model)
     return weight_bytes(arch, quantization=checkpoint, dtype=None if checkpoint else arch.dtype) / 2**30
 
 
@@ -38,6 +38,39 @@ def startup_budget_seconds(weights: float | None) -> int:
         return UNKNOWN_MODEL_BUDGET_SECONDS
     budget = ENGINE_START_SECONDS + SECONDS_PER_GIB * weights
     return int(min(max(budget, MIN_BUDGET_SECONDS), MAX_BUDGET_SECONDS))
+
+
+# Before the startup probe's clock starts, the pod waits for a node and its image. [estimate] from the
+# GKE GPU samples: a GPU node from zero (VM, driver install, device plugin) takes 5-10 minutes, and an
+# 8-15 GB server image from ghcr.io, docker.io or nvcr.io through Cloud NAT several more.
+NODE_SCALE_UP_SECONDS = 600
+IMAGE_PULL_SECONDS = 600
+
+
+def rollout_seconds(budget_seconds: int) -> int:
+    """From the Deployment's change to a new replica serving: a node, the image, then the startup budget."""
+    return NODE_SCALE_UP_SECONDS + IMAGE_PULL_SECONDS + budget_seconds
+
+
+def await_timeouts(budget_seconds: int, max_replicas: int) -> dict[str, str]:
+    """customTimeouts for the resources pulumi-kubernetes awaits (Deployment, its Service).
+
+    Its default is 10 minutes, then the update fails. A create starts every replica at once; an
+    update replaces them one at a time (maxSurge 1 or maxUnavailable 1), each a full cold start.
+    """
+    one = rollout_seconds(budget_seconds)
+    return {"create": duration(one), "update": duration(one * max(max_replicas, 1))}
+
+
+def service_timeouts(budget_seconds: int) -> dict[str, str]:
+    """A Service is ready once one endpoint is: one cold start, whether created or updated."""
+    one = duration(rollout_seconds(budget_seconds))
+    return {"create": one, "update": one}
+
+
+def duration(seconds: int) -> str:
+    """A Pulumi duration in whole minutes, rounded up ("25m")."""
+    return f"{math.ceil(seconds / 60)}m"
 
 
 def probes(health_path: str, liveness_path: str, budget_seconds: int) -> dict[str, dict[str, Any]]:

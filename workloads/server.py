@@ -25,20 +25,25 @@ class ServerSpec:
     cache_path: str | None  # where the Hugging Face cache volume is mounted
     api_key_env: str | None
     run_as_user: int | None
+    run_as_group: int | None
+    served_paths: tuple[str, ...]  # what the gateway routes to the server, nothing else
     read_only_root: bool
     shutdown_seconds: int
     queue_metric: str
 
 
 def image_for(service: ServiceConfig, gpu: catalog.Gpu) -> str:
-    """The pinned image; TEI's tag carries the GPU architecture (89-1.9.3 for L4, hopper-... for H100)."""
+    """The pinned image, `image:tag@sha256:...` where the catalog knows the tag's digest (the tag stays
+    for humans; the digest is what the node pulls). TEI's tag carries the GPU architecture (89-1.9.3
+    for L4, hopper-... for H100), so its digests are per tag."""
     if service.image:
         return service.image
     facts = catalog.servers()[service.runtime]
+    tag = str(facts["version"])
     if isinstance(service, TeiService):
-        prefix = facts["tagPrefix"][f"{gpu.compute_capability:.1f}"]
-        return f"{facts['image']}:{prefix}{facts['version']}"
-    return f"{facts['image']}:{facts['version']}"
+        tag = facts["tagPrefix"][f"{gpu.compute_capability:.1f}"] + tag
+    digest = (facts.get("digests") or {}).get(tag)
+    return f"{facts['image']}:{tag}@{digest}" if digest else f"{facts['image']}:{tag}"
 
 
 def _flag_value(value: Any) -> str:
@@ -58,6 +63,11 @@ def configured_flags(service: ServiceConfig) -> list[str]:
 
 def served_model_name(name: str, service: VllmService) -> str:
     return service.served_model_name or name
+
+
+def served_paths(service: ServiceConfig) -> tuple[str, ...]:
+    """The runtime's client API paths (catalog/servers.yaml `servedPaths`), {model} filled in."""
+    return tuple(p.replace("{model}", service.model) for p in catalog.servers()[service.runtime]["servedPaths"])
 
 
 def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu) -> ServerSpec:
@@ -97,6 +107,8 @@ def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu) -> ServerSp
         cache_path=None if isinstance(service, TritonService) else str(facts["hfHome"]),
         api_key_env=facts["apiKeyEnv"] if service.auth else None,
         run_as_user=facts["runAsUser"],
+        run_as_group=facts["runAsGroup"],
+        served_paths=served_paths(service),
         read_only_root=bool(facts["readOnlyRoot"]),
         shutdown_seconds=int(facts["shutdownSeconds"]),
         queue_metric=str(facts["queueMetric"]),

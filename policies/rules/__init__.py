@@ -9,11 +9,16 @@ from __future__ import annotations
 from pulumi_policy import Policy, ResourceValidationPolicy, StackValidationPolicy
 
 from policies.rules.budget import allowed_gpu_types, max_gpus_at_max_scale, monthly_cost_ceiling
+from policies.rules.features import cluster_features_ready
+from policies.rules.gcp_fields import gcp_field_rules
 from policies.rules.gpu_requests import gpu_count_matches_parallelism, gpu_requests_equal_limits
 from policies.rules.hygiene import hf_token_from_secret, image_pinned, model_server_has_startup_probe
-from policies.rules.memory import model_fits_gpu_memory
+from policies.rules.images import prod_images_pinned_by_digest
+from policies.rules.memory import model_architecture_known, model_fits_gpu_memory
+from policies.rules.node_fit import pod_fits_node
 from policies.rules.node_pool import node_pool_machine_carries_gpu
 from policies.rules.placement import gpu_fits_node, gpu_workload_targets_accelerator
+from policies.rules.rollout import await_covers_rollout, rollout_keeps_serving
 
 PACK_NAME = "gke-serving"
 
@@ -21,15 +26,22 @@ RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
     gpu_requests_equal_limits,
     gpu_count_matches_parallelism,
     model_fits_gpu_memory,
+    model_architecture_known,
     hf_token_from_secret,
     image_pinned,
+    prod_images_pinned_by_digest,
     model_server_has_startup_probe,
     node_pool_machine_carries_gpu,
+    gcp_field_rules,
 ]
 
 STACK_POLICIES: list[StackValidationPolicy] = [
     gpu_workload_targets_accelerator,
     gpu_fits_node,
+    pod_fits_node,
+    rollout_keeps_serving,
+    await_covers_rollout,
+    cluster_features_ready,
     max_gpus_at_max_scale,
     allowed_gpu_types,
     monthly_cost_ceiling,

@@ -6,14 +6,12 @@ import re
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
+from config.secrets import HF_TOKEN as _TOKEN
 from policies.rules.base import DEFAULT_ENFORCEMENT
 from policies.rules.pods import Container, mapping, pod_of, sequence
 
 # TGI maps the legacy HF_API_TOKEN and huggingface_hub reads HUGGING_FACE_HUB_TOKEN (server-cli.md).
 TOKEN_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN")
-# Hugging Face user access tokens are "hf_" and 34 letters; 20 is enough to tell one from a flag or a
-# model name with "hf_" in it, and still catches a truncated paste.
-_TOKEN = re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{20,}")
 
 
 def _literal_tokens(c: Container) -> list[str]:

@@ -19,7 +19,7 @@ from config.services import Architecture as ArchitectureConfig
 from policies.rules.base import DEFAULT_ENFORCEMENT
 from policies.rules.pods import BadFlag, Pod, parallelism, pod_of, served_model, server_flag
 from sizing.memory import RUNTIMES, FitRequest, estimate
-from sizing.models import Architecture, quantization_from_name, resolve
+from sizing.models import Architecture, checkpoint_quantization, resolve
 
 
 class NotSized(Exception):
@@ -84,7 +84,7 @@ def fit_request(pod: Pod) -> FitRequest:
         # TGI without --num-shard shards over every GPU the pod gets.
         tensor_parallel=split or max(server.gpus, 1),
         # A quantized checkpoint loads quantized without the flag: the server reads its quantization_config.
-        quantization=server_flag(runtime, args, quant_key) or quantization_from_name(model),
+        quantization=server_flag(runtime, args, quant_key) or checkpoint_quantization(model)[0],
         dtype=server_flag(runtime, args, "dtype"),
         kv_cache_dtype=server_flag(runtime, args, "kvCacheDtype"),
         max_len=_number(runtime, args, len_key, int),
@@ -112,6 +112,31 @@ def _model_fits(args: ResourceValidationArgs, report: ReportViolation) -> None:
         report(result.explain(), None)
 
 
+def _architecture_known(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    pod = pod_of(args.resource_type, args.props)
+    if pod is None or pod.runtime not in RUNTIMES or pod.server() is None:
+        return  # Triton and other workloads: memory sizing does not cover them (the preview lists them)
+    server = pod.server()
+    model = served_model(pod.runtime, server.args) if server else None
+    if model is None or resolve(model) is not None or ARCHITECTURE_ANNOTATION in pod.annotations:
+        return
+    report(
+        f"{model} is not in sizing/models.yaml and the service states no `architecture`, so whether it fits "
+        "the GPUs is not checked — add `architecture` (values from its config.json) to the service, or add the "
+        "model to sizing/models.yaml",
+        None,
+    )
+
+
+model_architecture_known = ResourceValidationPolicy(
+    name="model-architecture-known",
+    description="Every LLM or embedding server's model has a known architecture (catalog or the service's "
+    "`architecture`), so its memory fit is checked rather than skipped.",
+    validate=_architecture_known,
+    enforcement_level=DEFAULT_ENFORCEMENT,
+)
+
+
 model_fits_gpu_memory = ResourceValidationPolicy(
     name="model-fits-gpu-memory",
     description="The model, its dtype or quantization, context length and tensor parallelism fit the memory "
@@ -119,3 +144,35 @@ model_fits_gpu_memory = ResourceValidationPolicy(
     validate=_model_fits,
     enforcement_level=DEFAULT_ENFORCEMENT,
 )
+
+
+def memory_report(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model-server Deployment of a plan: the memory estimate per GPU and what is left, or why it is
+    not checked. The preview prints it so a pass shows its margin, not just a tick."""
+    rows: list[dict[str, Any]] = []
+    for r in resources:
+        pod = pod_of(r["type"], r["inputs"])
+        if pod is None or pod.runtime is None:
+            continue
+        try:
+            result = estimate(fit_request(pod))
+        except (NotSized, BadAnnotation, ValueError) as e:
+            rows.append({"service": pod.name, "runtime": pod.runtime, "notChecked": str(e)})
+            continue
+        rows.append(
+            {
+                "service": pod.name,
+                "runtime": pod.runtime,
+                "gpu": pod.accelerator,
+                "usableGib": round(result.usable_gib, 2),
+                "weightsGib": round(result.weights_gib, 2),
+                "kvBudgetGib": round(result.kv_budget_gib, 2),
+                "kvNeededGib": round(result.kv_needed_gib, 2),
+                # What is left after the weights, the engine's overhead and one full-length sequence.
+                "headroomGib": round(
+                    result.usable_gib - result.weights_gib - result.overhead_gib - result.kv_needed_gib, 2
+                ),
+                "fits": result.fits,
+            }
+        )
+    return sorted(rows, key=lambda row: str(row["service"]))

@@ -50,6 +50,25 @@ def whole_number(value: Any) -> int | None:
     return None
 
 
+_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
+
+
+def quantity(value: Any) -> float | None:
+    """A Kubernetes quantity as a plain number ("7500m" -> 7.5, "2Gi" -> 2147483648.0); None if unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    match = _QUANTITY.match(str(value).strip())
+    if match is None:
+        return None
+    number, suffix = float(match[1]), match[2]
+    if suffix == "m":
+        return number / 1000
+    return number * _SUFFIX[suffix] if suffix else number
+
+
 @dataclass(frozen=True)
 class Container:
     name: str
@@ -59,6 +78,16 @@ class Container:
         """The raw nvidia.com/gpu (request, limit), None where absent."""
         resources = mapping(self.spec.get("resources"))
         return mapping(resources.get("requests")).get(GPU), mapping(resources.get("limits")).get(GPU)
+
+    def request(self, resource: str) -> float:
+        """What the scheduler charges for `resource`: the request, else the limit (the API server
+        copies a limit into an unset request), else 0."""
+        resources = mapping(self.spec.get("resources"))
+        for source in ("requests", "limits"):
+            value = quantity(mapping(resources.get(source)).get(resource))
+            if value is not None:
+                return value
+        return 0.0
 
     @property
     def gpus(self) -> int:
@@ -96,6 +125,11 @@ class Pod:
         """GPUs one pod holds: init containers run one at a time, app containers together."""
         init = max((c.gpus for c in self._containers("initContainers")), default=0)
         return max(sum(c.gpus for c in self.containers()), init)
+
+    def request(self, resource: str) -> float:
+        """The pod's effective request: its containers together, or its largest init container."""
+        init = max((c.request(resource) for c in self._containers("initContainers")), default=0.0)
+        return max(sum(c.request(resource) for c in self.containers()), init)
 
     @property
     def node_selector(self) -> Mapping[str, Any]:

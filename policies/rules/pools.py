@@ -27,6 +27,13 @@ class GpuPool:
     spot: bool
     min_nodes: int
     max_nodes: int  # over all zones
+    disk_size_gb: int
+    local_ssds: int  # local SSDs backing ephemeral storage
+    props: Mapping[str, Any]  # the pool's inputs, for what the fields above do not carry
+
+
+# GKE's boot disk when nodeConfig.diskSizeGb is not set (container.v1 NodeConfig.diskSizeGb).
+DEFAULT_DISK_GB = 100
 
 
 def _zones(props: Mapping[str, Any]) -> int:
@@ -59,27 +66,37 @@ def _nodes(props: Mapping[str, Any], bound: str) -> int:
 
 def gpu_pool(urn: str, name: str, props: Mapping[str, Any]) -> GpuPool | None:
     """The pool's GPU facts, None for a pool without guest accelerators (a CPU pool)."""
+    pool = node_pool(urn, name, props)
+    return pool if pool.accelerator else None
+
+
+def node_pool(urn: str, name: str, props: Mapping[str, Any]) -> GpuPool:
+    """Any pool's facts; accelerator "" and 0 GPUs for a CPU pool."""
     config = mapping(props.get("nodeConfig"))
     accelerators = sequence(config.get("guestAccelerators"))
-    if not accelerators:
-        return None
-    first = mapping(accelerators[0])
+    first = mapping(accelerators[0]) if accelerators else {}
     pool_name = props.get("name")
     location = props.get("location")
     return GpuPool(
         urn=urn,
         name=pool_name if isinstance(pool_name, str) else name,
         machine_type=str(config.get("machineType", "")),
-        accelerator=str(first.get("type", "")),
+        accelerator=str(first.get("type", "")) if accelerators else "",
         gpus_per_node=whole_number(first.get("count")) or 0,
         location=location if isinstance(location, str) else "",
         # Preemptible VMs bill at the spot price (cloud.google.com/compute/docs/instances/preemptible).
         spot=bool(config.get("spot")) or bool(config.get("preemptible")),
         min_nodes=_nodes(props, "Min"),
         max_nodes=_nodes(props, "Max"),
+        disk_size_gb=whole_number(config.get("diskSizeGb")) or DEFAULT_DISK_GB,
+        local_ssds=whole_number(mapping(config.get("ephemeralStorageLocalSsdConfig")).get("localSsdCount")) or 0,
+        props=props,
     )
 
 
 def gpu_pools(resources: Iterable[PolicyResource]) -> list[GpuPool]:
-    pools = (gpu_pool(r.urn, r.name, r.props) for r in resources if r.resource_type == NODE_POOL)
-    return [p for p in pools if p is not None]
+    return [p for p in all_pools(resources) if p.accelerator]
+
+
+def all_pools(resources: Iterable[PolicyResource]) -> list[GpuPool]:
+    return [node_pool(r.urn, r.name, r.props) for r in resources if r.resource_type == NODE_POOL]

@@ -1,0 +1,112 @@
+"""Does every pod fit a node of the pool it must land on? The GKE node model against its requests.
+
+The cluster autoscaler adds a node for a pending pod only if the pod fits a template node of some
+pool (cluster-autoscaler gce_reserved.go builds it with GKE's reservations); a pod that fits no shape
+stays Pending, and so does the extra pod a rollout surges. The mock engine schedules nothing, so
+this is the only place the preview can see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
+
+import catalog
+from catalog.node_model import MIB_PER_GIB, NodeShape, Resources, cluster_features, node_shape
+from policies.rules.base import DEFAULT_ENFORCEMENT
+from policies.rules.placement import matching_pools
+from policies.rules.pods import Pod, pod_of
+from policies.rules.pools import GpuPool, all_pools
+
+CLUSTER = "gcp:container/cluster:Cluster"
+
+
+def shape_of(pool: GpuPool, cluster: Mapping[str, Any]) -> NodeShape | None:
+    """A node of `pool` as the model sees it; None for a machine type the catalog does not know."""
+    machine = catalog.machine_types().get(pool.machine_type) or catalog.cpu_machine_types().get(pool.machine_type)
+    if machine is None:
+        return None
+    features = cluster_features(cluster, pool.props)
+    return node_shape(machine, pool.disk_size_gb, pool.local_ssds, gpu=bool(pool.accelerator), features=features)
+
+
+def pod_requests(pod: Pod) -> Resources:
+    return Resources(
+        round(pod.request("cpu") * 1000),
+        round(pod.request("memory") / 2**20),
+        round(pod.request("ephemeral-storage") / 2**20),
+    )
+
+
+def _quantities(r: Resources) -> str:
+    return f"cpu {r.cpu_milli}m, memory {r.memory_mib}Mi, ephemeral-storage {r.ephemeral_mib / MIB_PER_GIB:.1f}Gi"
+
+
+def _over(need: Resources, space: Resources) -> str:
+    parts = [
+        f"{label} by {amount}{unit}"
+        for label, amount, unit in (
+            ("cpu", need.cpu_milli - space.cpu_milli, "m"),
+            ("memory", need.memory_mib - space.memory_mib, "Mi"),
+            ("ephemeral-storage", need.ephemeral_mib - space.ephemeral_mib, "Mi"),
+        )
+        if amount > 0
+    ]
+    return ", ".join(parts)
+
+
+def _candidates(pod: Pod, pools: list[GpuPool]) -> list[GpuPool]:
+    if pod.is_gpu_workload:
+        return matching_pools(pod, pools)
+    # GPU nodes carry the nvidia.com/gpu taint: a pod without a GPU lands on a CPU pool.
+    return [p for p in pools if not p.accelerator and pod.node_pool in (None, p.name)]
+
+
+def _workloads(resources: list[PolicyResource]) -> Iterator[tuple[str, Pod]]:
+    for r in resources:
+        pod = pod_of(r.resource_type, r.props)
+        if pod is not None:
+            yield r.urn, pod
+
+
+def _fits_node(args: StackValidationArgs, report: ReportViolation) -> None:
+    pools = all_pools(args.resources)
+    clusters = [r.props for r in args.resources if r.resource_type == CLUSTER]
+    cluster: Mapping[str, Any] = clusters[0] if clusters else {}
+    for urn, pod in _workloads(args.resources):
+        candidates = _candidates(pod, pools)
+        if not candidates:
+            continue  # no pool at all is gpu-workload-targets-accelerator's finding
+        need = pod_requests(pod)
+        shapes = [(p, shape_of(p, cluster)) for p in candidates]
+        if any(shape is not None and need.fits(shape.free) for _, shape in shapes):
+            continue
+        who = f"{pod.kind} {pod.name}".rstrip()
+        for pool, shape in shapes:
+            if shape is None:
+                report(
+                    f"{who}: pool {pool.name}'s machine type {pool.machine_type} is not in catalog/machines.yaml, "
+                    "so the pod's fit cannot be proven — add the machine type to the catalog",
+                    urn,
+                )
+                continue
+            report(
+                f"{who} requests {_quantities(need)} per pod, but a node of pool {pool.name} ({pool.machine_type}, "
+                f"{pool.disk_size_gb} GB boot disk{f', {pool.local_ssds} local SSDs' if pool.local_ssds else ''}) "
+                f"can give pods {_quantities(shape.free)} (allocatable {_quantities(shape.allocatable)} less "
+                f"{len(shape.daemonset_names)} GKE DaemonSets): over in {_over(need, shape.free)} — the pod and "
+                "a rollout's surge pod would stay Pending and the cluster autoscaler never adds a node for them; "
+                "lower the service's resources or use a larger machine type or disk",
+                urn,
+            )
+
+
+pod_fits_node = StackValidationPolicy(
+    name="pod-fits-node",
+    description="Every pod's CPU, memory and ephemeral-storage requests fit what one node of its pool can give "
+    "pods: the machine's capacity less GKE's reservations, eviction thresholds and its own DaemonSets.",
+    validate=_fits_node,
+    enforcement_level=DEFAULT_ENFORCEMENT,
+)
