@@ -15,6 +15,7 @@ from config.problems import InvalidEnvironment
 from policies.evaluate import evaluate_pack
 from policies.rules import PACK_NAME
 from policies.rules.memory import memory_report
+from policies.rules.node_fit import node_fit_report
 from preview.costing import environment_cost
 from preview.engine import ROOT, run_program
 from preview.envfile import StackConfig, read_environment_file
@@ -65,6 +66,7 @@ def preview_environment(
     plan["cost"] = environment_cost(parse_environment({k: decode(v) for k, v in config.values.items()}, stack=env))
     plan["policies"], plan["policyRuns"] = evaluate_pack(plan["resources"], env)
     plan["memory"] = memory_report(plan["resources"])
+    plan["nodeFit"] = node_fit_report(plan["resources"])
     manifests = manifests_of(run.registrations)
     version = _kubernetes_version(config)
     schema_errors = {m.file: errs for m in manifests if (errs := validate_manifest(m.body, version))}
@@ -82,6 +84,7 @@ def preview_environment(
     print(policy_report(plan["policies"], plan["policyRuns"]))
     print(runs_report(plan["policyRuns"]))
     print(memory_table(plan["memory"]))
+    print(node_fit_table(plan["nodeFit"]))
     for message in warnings.messages:
         print(f"warning: {message}")
     for file, errs in schema_errors.items():
@@ -141,6 +144,21 @@ def memory_table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"    {row['service']:<12} {row['gpu']:<18} {row['usableGib']:>7.2f}G {row['weightsGib']:>7.2f}G "
             f"{row['kvBudgetGib']:>9.2f}G {row['kvNeededGib']:>9.2f}G {row['headroomGib']:>8.2f}G"
+        )
+    return "\n".join(lines)
+
+
+def node_fit_table(rows: list[dict[str, Any]]) -> str:
+    """Each workload's requests against what one node of its pool gives pods (GKE's node model)."""
+    if not rows:
+        return ""
+    lines = ["\nPod requests vs what a node gives pods (cpu m / memory Mi / ephemeral Gi):"]
+    for row in rows:
+        need, free = row["requests"], row["free"]
+        lines.append(
+            f"    {row['workload']:<36} {row['pool']:<8} {row['machine']:<15} "
+            f"{need['cpuM']:>6}/{free['cpuM']:<6} {need['memoryMi']:>7}/{free['memoryMi']:<7} "
+            f"{need['ephemeralGi']:>4}/{free['ephemeralGi']:<4} {'fits' if row['fits'] else 'DOES NOT FIT'}"
         )
     return "\n".join(lines)
 

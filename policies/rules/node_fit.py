@@ -110,3 +110,43 @@ pod_fits_node = StackValidationPolicy(
     validate=_fits_node,
     enforcement_level=DEFAULT_ENFORCEMENT,
 )
+
+
+def node_fit_report(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per workload of a plan: its requests and what a node of its pool gives pods, in the units of the
+    preview's table (cpu m, memory Mi, ephemeral-storage Gi)."""
+    stack = [
+        PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], None, None, None, [], {})  # type: ignore[arg-type]
+        for r in resources
+    ]
+    pools = all_pools(stack)
+    clusters = [r.props for r in stack if r.resource_type == CLUSTER]
+    rows = []
+    for _, pod in _workloads(stack):
+        candidates = _candidates(pod, pools)
+        if not candidates:
+            continue
+        pool = candidates[0]
+        shape = shape_of(pool, clusters[0] if clusters else {})
+        if shape is None:
+            continue
+        need, free = pod_requests(pod), shape.free
+        rows.append(
+            {
+                "workload": pod.name,
+                "pool": pool.name,
+                "machine": pool.machine_type,
+                "requests": {
+                    "cpuM": need.cpu_milli,
+                    "memoryMi": need.memory_mib,
+                    "ephemeralGi": need.ephemeral_mib // 1024,
+                },
+                "free": {
+                    "cpuM": free.cpu_milli,
+                    "memoryMi": free.memory_mib,
+                    "ephemeralGi": free.ephemeral_mib // 1024,
+                },
+                "fits": need.fits(free),
+            }
+        )
+    return sorted(rows, key=lambda row: str(row["workload"]))

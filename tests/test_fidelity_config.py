@@ -1,0 +1,153 @@
+"""Config-time rules that model what Compute Engine and the model servers refuse: GPU zones,
+provisioning models, and a server quantization that contradicts the checkpoint's weights."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+import catalog
+from config import InvalidEnvironment, parse_environment
+from tests.test_config import VALID
+
+
+def env(pools: dict[str, Any] | None = None, services: dict[str, Any] | None = None, **cluster: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(VALID)
+    raw["gke-serving:cluster"].update(cluster)
+    if pools is not None:
+        raw["gke-serving:nodePools"] = pools
+    if services is not None:
+        raw["gke-serving:services"] = services
+    return raw
+
+
+def problems(raw: dict[str, Any]) -> list[str]:
+    with pytest.raises(InvalidEnvironment) as caught:
+        parse_environment(raw)
+    return [str(p) for p in caught.value.problems]
+
+
+L4 = {"machineType": "g2-standard-8", "gpu": {"type": "nvidia-l4", "count": 1}, "maxNodes": 2}
+H100X2 = {"machineType": "a3-highgpu-2g", "gpu": {"type": "nvidia-h100-80gb", "count": 2}, "maxNodes": 2}
+
+
+# --- GPU zones -------------------------------------------------------------------------------------
+
+
+def test_a_pool_in_a_zone_without_its_gpu_is_refused() -> None:
+    # us-central1-f has T4s but no L4s (catalog/gpu_zones.yaml).
+    pools = {"l4": {**L4, "zones": ["us-central1-a", "us-central1-f"]}}
+    assert problems(env(pools, {}, location="us-central1")) == [
+        "gke-serving:nodePools.l4.zones: us-central1-f does not offer L4 (nvidia-l4); node pool creation would fail "
+        "— use zones among us-central1-a, us-central1-b, us-central1-c"
+    ]
+
+
+def test_a_zonal_cluster_in_a_zone_without_the_gpu_is_told_which_zones_have_it() -> None:
+    assert problems(env({"l4": L4}, {}, location="us-central1-f")) == [
+        "gke-serving:nodePools.l4.zones: the cluster's zone us-central1-f does not offer L4 (nvidia-l4) — list zones "
+        "that do: zones: [us-central1-a, us-central1-b, us-central1-c]"
+    ]
+
+
+def test_a_region_without_the_gpu_at_all_is_refused() -> None:
+    raw = env({"h200": {"machineType": "a3-ultragpu-8g", "gpu": {"type": "nvidia-h200-141gb", "count": 8},
+                        "spot": True}}, {}, location="asia-east1-a")  # fmt: skip
+    raw["gcp:region"] = "asia-east1"
+    (problem,) = problems(raw)
+    assert problem.startswith("gke-serving:nodePools.h200.gpu.type: asia-east1 offers no H200 (nvidia-h200-141gb)")
+
+
+def test_without_zones_a_regional_pool_takes_the_zones_that_offer_its_gpu() -> None:
+    parsed = parse_environment(env({"l4": L4}, {}, location="us-central1"))
+    assert parsed.pool_zones(parsed.node_pools["l4"]) == ("us-central1-a", "us-central1-b", "us-central1-c")
+
+
+@pytest.mark.parametrize("gpu", sorted(catalog.gpus()))
+def test_every_catalog_gpu_has_zones_in_some_catalog_region(gpu: str) -> None:
+    zones = catalog.gpu_zones()[gpu]
+    assert zones, gpu
+    for region, listed in zones.items():
+        assert region in catalog.regions(), (gpu, region)
+        assert set(listed) <= set(catalog.regions()[region]), (gpu, region)
+
+
+# --- provisioning models ---------------------------------------------------------------------------
+
+
+def test_on_demand_a3_high_below_eight_gpus_is_refused() -> None:
+    assert problems(env({"h100": H100X2}, {}, location="us-central1")) == [
+        "gke-serving:nodePools.h100.spot: a3-highgpu-2g is not sold on-demand (only: spot, flex-start) — set spot: "
+        "true, or use a3-highgpu-8g for on-demand nvidia-h100-80gb"
+    ]
+
+
+def test_spot_a3_high_is_accepted() -> None:
+    parse_environment(env({"h100": {**H100X2, "spot": True}}, {}, location="us-central1"))
+
+
+@pytest.mark.parametrize("machine", ["a3-highgpu-1g", "a3-highgpu-2g", "a3-highgpu-4g"])
+def test_the_catalog_records_the_spot_or_flex_start_only_machines(machine: str) -> None:
+    assert catalog.machine_types()[machine].provisioning == ("spot", "flex-start")
+
+
+def test_every_machine_can_be_bought_some_way() -> None:
+    for machine in catalog.machine_types().values():
+        assert machine.provisioning, machine.name
+        assert set(machine.provisioning) <= {"on-demand", "spot", "flex-start", "reservation"}
+
+
+# --- quantization against the checkpoint -----------------------------------------------------------
+
+
+def service(**fields: Any) -> dict[str, Any]:
+    return {"svc": {"pool": "l4", **fields}}
+
+
+def test_awq_on_a_full_precision_checkpoint_is_refused() -> None:
+    raw = env({"l4": L4}, service(runtime="vllm", model="google/gemma-7b", quantization="awq"))
+    assert problems(raw) == [
+        "gke-serving:services.svc.quantization: 'awq' loads AWQ weights, but google/gemma-7b is full-precision (by "
+        "sizing/models.yaml); the server would fail at start — use a AWQ checkpoint of the model, or an on-the-fly "
+        "method (fp8, experts_int8, fp8_per_tensor, fp8_per_block, fp8_per_channel)"
+    ]
+
+
+def test_online_quantization_of_an_already_quantized_checkpoint_is_refused() -> None:
+    raw = env({"l4": L4}, service(runtime="tgi", model="Qwen/Qwen2.5-7B-Instruct-AWQ", quantize="eetq"))
+    assert problems(raw) == [
+        "gke-serving:services.svc.quantize: 'eetq' quantizes full-precision weights while loading, but "
+        "Qwen/Qwen2.5-7B-Instruct-AWQ is awq-quantized (by sizing/models.yaml) — remove quantize: the server reads "
+        "the checkpoint's own quantization_config"
+    ]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"runtime": "vllm", "model": "google/gemma-7b-AWQ", "quantization": "awq"},  # judged by its name
+        {"runtime": "vllm", "model": "Qwen/Qwen2.5-7B-Instruct-AWQ", "quantization": "awq_marlin"},
+        {"runtime": "vllm", "model": "google/gemma-7b", "quantization": "fp8"},  # fp8 quantizes bf16 at load
+        {"runtime": "tgi", "model": "meta-llama/Llama-2-13b-hf", "quantize": "eetq"},
+        {"runtime": "vllm", "model": "google/gemma-7b-AWQ"},  # no setting: the server reads the checkpoint
+    ],
+)
+def test_settings_that_match_the_checkpoint_pass(fields: dict[str, Any]) -> None:
+    parse_environment(env({"l4": L4}, service(**fields)))
+
+
+def test_a_value_neither_list_classifies_is_reported_as_not_checked() -> None:
+    parsed = parse_environment(env({"l4": L4}, service(runtime="vllm", model="a/b", quantization="torchao")))
+    assert parsed.warnings == (
+        "gke-serving:services.svc.quantization: 'torchao' against the checkpoint's weight format: not checked",
+    )
+
+
+@pytest.mark.parametrize("runtime", ["tgi", "vllm"])
+def test_every_classified_value_is_one_the_server_accepts(runtime: str) -> None:
+    facts = catalog.servers()[runtime]
+    allowed = set(facts["quantize" if runtime == "tgi" else "quantization"])
+    assert set(facts["checkpointQuantization"]) <= allowed
+    assert set(facts["onlineQuantization"]) <= allowed
