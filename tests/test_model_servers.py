@@ -221,3 +221,32 @@ def test_startup_budget_counts_the_checkpoint_that_is_downloaded() -> None:
     assert full is not None and awq is not None
     assert eetq == full  # EETQ quantizes after downloading the fp16 weights (24 GiB)
     assert awq < full / 3  # an AWQ repository ships 4-bit weights
+
+
+def test_vllm_runs_as_the_user_and_group_its_image_documents(previews: Any) -> None:
+    # docs/deployment/docker.md: the image "is also prepared to run as the built-in vllm user (UID 2000, GID 0)".
+    pod = previews("prod").manifest("Deployment", "qwen")["spec"]["template"]["spec"]
+    assert {k: pod["securityContext"][k] for k in ("runAsNonRoot", "runAsUser", "runAsGroup", "fsGroup")} == {
+        "runAsNonRoot": True,
+        "runAsUser": 2000,
+        "runAsGroup": 0,
+        "fsGroup": 0,
+    }
+
+
+def test_every_awaited_resource_waits_as_long_as_its_rollout(previews: Any) -> None:
+    for env in ("dev", "staging", "prod"):
+        resources = previews(env).plan["resources"]
+        deployments = {
+            r["inputs"]["metadata"]["name"]: r for r in resources if r["type"] == "kubernetes:apps/v1:Deployment"
+        }
+        for name, r in deployments.items():
+            deadline = r["inputs"]["spec"].get("progressDeadlineSeconds", 600)  # the apps/v1 default
+            timeouts = r["options"]["customTimeouts"]
+            assert int(timeouts["create"].removesuffix("m")) * 60 >= deadline, (env, name)
+            assert int(timeouts["update"].removesuffix("m")) * 60 >= deadline, (env, name)
+        for r in (r for r in resources if r["type"] == "kubernetes:core/v1:Service"):
+            name = r["inputs"]["metadata"]["name"]
+            if name in deployments:
+                deadline = deployments[name]["inputs"]["spec"].get("progressDeadlineSeconds", 600)
+                assert int(r["options"]["customTimeouts"]["create"].removesuffix("m")) * 60 >= deadline, (env, name)
