@@ -11,6 +11,7 @@ from typing import Any
 from pulumi.runtime.config import get_config_secret_keys_env, is_config_secret
 from pydantic import TypeAdapter, ValidationError
 
+import naming
 from config.base import closest
 from config.gateway_checks import check_exposure, check_gateway
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
@@ -23,8 +24,9 @@ from config.services import RUNTIMES, ServiceConfig
 
 PROJECT = "gke-serving"
 IAP_SECRET = f"{PROJECT}:iapClientSecret"
-# Map keys become Kubernetes names, GKE node-pool names and URL prefixes: DNS labels.
-KEY = re.compile(r"^[a-z]([-a-z0-9]{0,28}[a-z0-9])?$")
+# Map keys become Kubernetes names, GKE node-pool names and URL prefixes: DNS labels. Used with
+# fullmatch: `re.match` lets `$` match before a trailing newline ("embed\n" would pass).
+KEY = re.compile(r"[a-z]([-a-z0-9]{0,28}[a-z0-9])?")
 SECTIONS: dict[str, TypeAdapter[Any]] = {
     "cluster": TypeAdapter(ClusterConfig),
     "nodePools": TypeAdapter(dict[str, NodePoolConfig]),
@@ -32,7 +34,7 @@ SECTIONS: dict[str, TypeAdapter[Any]] = {
     "services": TypeAdapter(dict[str, ServiceConfig]),
 }
 REQUIRED = ("gcp:project", "gcp:region", f"{PROJECT}:cluster", f"{PROJECT}:nodePools", f"{PROJECT}:hfToken")
-PROJECT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+PROJECT_ID = re.compile(r"[a-z][-a-z0-9]{4,28}[a-z0-9]")  # fullmatch, as KEY
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
         raise InvalidEnvironment(_without_echoes(problems, leaks))
     region = str(raw["gcp:region"])
     problems.extend(check_platform(region, sections["cluster"], sections["nodePools"]))
+    problems.extend(_names(sections["cluster"], sections["nodePools"], sections["services"]))
     problems.extend(check_gateway(sections["gateway"], sections["cluster"]))
     exposure = check_exposure(sections["gateway"], sections["services"], stack)
     problems.extend(exposure.problems)
@@ -129,7 +132,7 @@ def _top_level(raw: Mapping[str, Any]) -> list[Problem]:
                 )
             )
     project = raw.get("gcp:project")
-    if isinstance(project, str) and project and not PROJECT_ID.match(project):
+    if isinstance(project, str) and project and not PROJECT_ID.fullmatch(project):
         problems.append(
             Problem(
                 "gcp:project",
@@ -169,6 +172,47 @@ def _without_echoes(problems: list[Problem], leaks: list[Problem]) -> list[Probl
     ]
 
 
+def _names(cluster: ClusterConfig, pools: Mapping[str, Any], services: Mapping[str, ServiceConfig]) -> list[Problem]:
+    """Names the platform takes for its own objects are refused as user names, with the list; the
+    Google service account ids the environment derives must differ (naming.py)."""
+    problems = []
+    reserved = naming.reserved_service_names()
+    for name in services:
+        if why := naming.why_reserved(name):
+            problems.append(
+                Problem(
+                    f"{PROJECT}:services.{name}",
+                    f"{name!r} is a reserved name ({why})",
+                    f"rename the service; reserved service names: {', '.join(reserved)}",
+                )
+            )
+    for name in pools:
+        if why := naming.RESERVED_POOL_NAMES.get(name):
+            problems.append(
+                Problem(
+                    f"{PROJECT}:nodePools.{name}",
+                    f"{name!r} is a reserved name ({why})",
+                    f"rename the pool; reserved pool names: {', '.join(naming.RESERVED_POOL_NAMES)}",
+                )
+            )
+    triton = [name for name, service in services.items() if service.runtime == "triton"]
+    ids = naming.account_ids(cluster.name, triton)
+    for account_id, owners in naming.duplicates((i, (whose, service)) for i, whose, service in ids).items():
+        (first, _), *others = owners
+        for whose, service in others:
+            path, renamed = (
+                (f"{PROJECT}:services.{service}", "service") if service else (f"{PROJECT}:cluster.name", "cluster")
+            )
+            problems.append(
+                Problem(
+                    path,
+                    f"{whose} would get the Google service account id {account_id!r}, which {first} already has",
+                    f"rename the {renamed}: a service account id is unique in the project",
+                )
+            )
+    return problems
+
+
 def _map_keys(section: str, value: Any) -> list[Problem]:
     if not isinstance(value, dict):
         return []
@@ -179,7 +223,7 @@ def _map_keys(section: str, value: Any) -> list[Problem]:
             "use at most 30 lowercase letters, digits and hyphens, starting with a letter",
         )
         for key in value
-        if not isinstance(key, str) or not KEY.match(key)
+        if not isinstance(key, str) or not KEY.fullmatch(key)
     ]
 
 

@@ -10,6 +10,8 @@ from pydantic import Field, field_validator
 from config.base import StrictModel
 from config.limits import MAX_GPUS, MAX_LOCAL_SSDS, MAX_NODES
 
+# Field patterns run on pydantic's Rust regex engine, where `$` is the end of the text: a trailing
+# newline fails them (tests/test_config.py). Python's `re.match` would let it through: fullmatch there.
 NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 # Minor versions whose strict schemas kubernetes-validate (requirements-dev.txt) ships, which the
 # preview validates every manifest against; tests/test_config.py proves the list is what it ships.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
+import naming
 from config.platform import ClusterConfig
 from infra.node_config import hardened_node_config, managed_pool_settings
 
@@ -101,7 +102,7 @@ class GkeCluster(pulumi.ComponentResource):
             project=project,
             cluster=self.cluster.name,
             location=cfg.location,
-            name="system",
+            name=naming.SYSTEM_POOL,
             autoscaling={"total_min_node_count": system.min_nodes, "total_max_node_count": system.max_nodes},
             node_config=hardened_node_config(
                 node_service_account,

@@ -6,6 +6,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+import naming
 from config import Environment
 from infra.cluster import GkeCluster
 from infra.gpu_pool import GpuNodePool
@@ -83,7 +84,9 @@ class Platform(pulumi.ComponentResource):
         after_apis = pulumi.ResourceOptions(parent=self, depends_on=apis)
         network = Network(f"{name}-network", env.project, env.region, env.cluster, opts=after_apis)
         self.network, self.subnetwork = network.network, network.subnetwork
-        nodes = NodeServiceAccount(f"{name}-nodes", env.project, f"{env.cluster.name}-nodes"[:30], opts=after_apis)
+        nodes = NodeServiceAccount(
+            f"{name}-nodes", env.project, naming.node_account_id(env.cluster.name), opts=after_apis
+        )
         gke = GkeCluster(
             f"{name}-gke",
             env.project,

@@ -6,8 +6,10 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+import naming
+
 HF_TOKEN_KEY = "HF_TOKEN"  # noqa: S105 (a name, not a secret)
-HF_TOKEN_SECRET_NAME = "hf-token"  # noqa: S105 — the Kubernetes Secret the model servers read HF_TOKEN from
+HF_TOKEN_SECRET_NAME = naming.HF_TOKEN_SECRET  # the Kubernetes Secret the model servers read HF_TOKEN from
 
 
 class HfToken(pulumi.ComponentResource):

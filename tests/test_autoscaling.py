@@ -252,5 +252,7 @@ def test_adapter_identity_is_bound_to_its_kubernetes_service_account() -> None:
         "serviceAccount:acme-ml-prod.svc.id.goog[custom-metrics/custom-metrics-stackdriver-adapter]"
     )
     assert account_id("serving-prod") == "serving-prod-metrics"
-    # Cut at 30 characters right after the hyphen: the id may not end with one.
-    assert account_id("c" * 29) == "c" * 29
+    # Too long for 30 characters: shortened with a hash of the whole name, never ending in a hyphen.
+    long = account_id("c" * 29)
+    assert len(long) == 30 and long.startswith("c" * 23 + "-") and not long.endswith("-")
+    assert long != account_id("c" * 30)

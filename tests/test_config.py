@@ -394,3 +394,86 @@ def test_secret_keys_may_hold_credentials(monkeypatch: pytest.MonkeyPatch) -> No
     ]
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", '["gcp:credentials"]')
     parse_environment(raw)
+
+
+TRITON = {"runtime": "triton", "model": "resnet50", "pool": "l4", "auth": False, "modelRepository": "gs://acme/m"}
+
+
+def with_key(key: str, value: Any) -> dict[str, Any]:
+    env = copy.deepcopy(VALID)
+    env[key] = value
+    return env
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"),
+    [
+        (with_key("gcp:project", "acme-ml-dev\n"), "gcp:project"),
+        (
+            with_key("gke-serving:cluster", {"name": "serving-dev\n", "location": "us-central1-a"}),
+            "gke-serving:cluster.name",
+        ),
+        (with_key("gke-serving:gateway", {"domain": "llm.example.com\n"}), "gke-serving:gateway.domain"),
+        (
+            with_key("gke-serving:gateway", {"iap": {"oauthClientId": "1-a.apps.googleusercontent.com\n"}}),
+            "gke-serving:gateway.iap.oauthClientId",
+        ),
+        (with_service(runtime="tei", model="BAAI/bge-m3\n", pool="l4"), "gke-serving:services.svc.model"),
+        (
+            with_service(runtime="tei", model="BAAI/bge-m3", pool="l4", image="ghcr.io/x/y:1.0\n"),
+            "gke-serving:services.svc.image",
+        ),
+        (
+            with_service(runtime="tei", model="BAAI/bge-m3", pool="l4", resources={"cpu": "6\n"}),
+            "gke-serving:services.svc.resources.cpu",
+        ),
+        (
+            with_service(runtime="vllm", model="a/b", pool="l4", servedModelName="b\n"),
+            "gke-serving:services.svc.servedModelName",
+        ),
+        (with_service(**{**TRITON, "model": "resnet50\n"}), "gke-serving:services.svc.model"),
+        (with_service(**{**TRITON, "modelRepository": "gs://acme/m\n"}), "gke-serving:services.svc.modelRepository"),
+    ],
+)
+def test_a_trailing_newline_fails_every_name_pattern(raw: dict[str, Any], path: str) -> None:
+    """Python's `$` matches before a final newline; every pattern here must refuse it (pydantic's Rust
+    engine reads `$` as the end of the text, the module-level regexes use fullmatch)."""
+    assert any(p.startswith(f"{path}: ") for p in problems(raw)), problems(raw)
+
+
+def test_a_map_key_with_a_trailing_newline_is_refused() -> None:
+    raw = with_service(runtime="tei", model="BAAI/bge-m3", pool="l4")
+    raw["gke-serving:services"] = {"embed\n": raw["gke-serving:services"]["svc"]}
+    assert problems(raw) == [
+        "gke-serving:services.'embed\\n': 'embed\\n' is not a valid name — use at most 30 lowercase letters,"
+        " digits and hyphens, starting with a letter"
+    ]
+
+
+def test_gke_default_pool_name_is_reserved() -> None:
+    raw = copy.deepcopy(VALID)
+    raw["gke-serving:nodePools"]["default-pool"] = raw["gke-serving:nodePools"].pop("t4")
+    assert problems(raw) == [
+        "gke-serving:nodePools.default-pool: 'default-pool' is a reserved name (GKE's default pool, created with"
+        " the cluster, is named so) — rename the pool; reserved pool names: default-pool, system"
+    ]
+
+
+def test_two_triton_services_with_a_long_common_prefix_get_different_accounts() -> None:
+    """Cut to 30 characters, both ids were `triton-imagenet-classifier-res`: hashes keep them apart."""
+    raw = copy.deepcopy(VALID)
+    raw["gke-serving:services"] = {
+        "imagenet-classifier-resnet50": TRITON,
+        "imagenet-classifier-resnet101": TRITON,
+    }
+    parse_environment(raw)
+
+
+def test_a_cluster_name_that_takes_a_triton_account_id_is_refused() -> None:
+    raw = with_key("gke-serving:cluster", {"name": "triton-lab", "location": "us-central1-a"})
+    raw["gke-serving:services"] = {"lab-metrics": TRITON}
+    assert problems(raw) == [
+        "gke-serving:services.lab-metrics: the service account of service 'lab-metrics' would get the Google"
+        " service account id 'triton-lab-metrics', which the metrics adapter's service account already has"
+        " — rename the service: a service account id is unique in the project"
+    ]

@@ -13,14 +13,15 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+import naming
 from config.platform import GatewayConfig
 from workloads.deployment import PRESTOP_SECONDS
 from workloads.server import ServerSpec
 
-GATEWAY_NAME = "gateway"  # the Kubernetes Gateway object, in the serving namespace
+GATEWAY_NAME = naming.GATEWAY  # the Kubernetes Gateway object, in the serving namespace
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 GKE_POLICY_API = "networking.gke.io/v1"
-IAP_SECRET_NAME = "iap-oauth-client"  # noqa: S105 (a Secret's name)
+IAP_SECRET_NAME = naming.IAP_SECRET
 LISTENER = "api"
 INTERNAL_CLASSES = frozenset({"gke-l7-rilb"})
 # GKE's option naming regional Certificate Manager certificates on a listener (GKE "Secure a Gateway").

@@ -20,6 +20,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+import naming
 from infra.identity import bind_workload_identity, workload_identity_member
 from workloads.probes import await_timeouts
 
@@ -211,7 +212,7 @@ def api_service_specs() -> dict[str, dict[str, Any]]:
 
 def account_id(name_prefix: str) -> str:
     """A service-account id (6-30 characters, no trailing hyphen) unique per environment."""
-    return f"{name_prefix}-metrics"[:30].rstrip("-")
+    return naming.metrics_account_id(name_prefix)
 
 
 class CustomMetricsAdapter(pulumi.ComponentResource):

@@ -10,6 +10,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 import catalog
+import naming
 from config.platform import NodePoolConfig
 from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, TritonService, gpus_per_replica, replica_range
 from infra.identity import bind_workload_identity, workload_identity_member
@@ -144,7 +145,7 @@ class ModelServer(pulumi.ComponentResource):
         account = gcp.serviceaccount.Account(
             f"{name}-gsa",
             project=args.project,
-            account_id=f"triton-{name}"[:30].rstrip("-"),
+            account_id=naming.triton_account_id(name),
             display_name=f"Triton {name}: reads {service.model_repository}",
             opts=child,
         )

@@ -10,6 +10,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
+import naming
 from workloads.deployment import labels, selector
 from workloads.server import ServerSpec
 
@@ -58,7 +59,7 @@ class ServingNetworkPolicies(pulumi.ComponentResource):
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
             metadata={
-                "name": "default-deny-ingress",
+                "name": naming.DEFAULT_DENY_POLICY,
                 "namespace": namespace,
                 "labels": {"app.kubernetes.io/part-of": "gke-serving", "app.kubernetes.io/managed-by": "pulumi"},
             },
@@ -66,7 +67,11 @@ class ServingNetworkPolicies(pulumi.ComponentResource):
             opts=child,
         )
         for service, spec in servers.items():
-            meta = {"name": f"{service}-ingress", "namespace": namespace, "labels": labels(service, spec.runtime)}
+            meta = {
+                "name": naming.ingress_policy_name(service),
+                "namespace": namespace,
+                "labels": labels(service, spec.runtime),
+            }
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{service}",
                 metadata=meta,
