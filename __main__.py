@@ -50,7 +50,7 @@ gateway = Gateway(
         subnetwork=platform.subnetwork,
         namespace=platform.namespace,
         backends=specs,
-        iap_services=frozenset(n for n, s in env.services.items() if s.auth and s.runtime == "triton"),
+        iap_services=frozenset(n for n, s in specs.items() if env.services[n].auth and s.api_key_env is None),
         iap_client_secret=config.get_secret("iapClientSecret"),
     ),
     opts=in_cluster,

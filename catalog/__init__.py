@@ -148,10 +148,3 @@ def on_demand_machine_for(accelerator: str, at_least: int) -> str | None:
         if m.gpu == accelerator and m.gpus >= at_least and "on-demand" in m.provisioning
     ]
     return min(fits, key=lambda m: (m.gpus, m.vcpus)).name if fits else None
-
-
-@cache
-def servers() -> dict[str, dict[str, Any]]:
-    """Per-runtime facts of the pinned server versions (flags' allowed values, ports, paths)."""
-    data: dict[str, dict[str, Any]] = read("servers.yaml")
-    return data

@@ -1,21 +1,32 @@
-"""Typed environment config: the public interface of an environment file."""
+"""Typed environment config: the public interface of an environment file.
+
+The names below load on first use: the runtimes' config models (runtimes/) build on config's base
+modules, and the environment model builds on the runtimes, so importing a base module such as
+config.base must not pull the whole environment in.
+"""
 
 from __future__ import annotations
 
-import pulumi
-from pulumi.runtime.config import CONFIG, get_config_env
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from config.environment import PROJECT, Environment, decode, parse_environment
-from config.problems import InvalidEnvironment, Problem
+if TYPE_CHECKING:
+    from config.environment import PROJECT, Environment, parse_environment
+    from config.loader import load_environment
+    from config.problems import InvalidEnvironment, Problem
 
+_HOMES = {
+    "PROJECT": "config.environment",
+    "Environment": "config.environment",
+    "parse_environment": "config.environment",
+    "load_environment": "config.loader",
+    "InvalidEnvironment": "config.problems",
+    "Problem": "config.problems",
+}
 __all__ = ["PROJECT", "Environment", "InvalidEnvironment", "Problem", "load_environment", "parse_environment"]
 
 
-def load_environment() -> Environment:
-    """The stack's config, parsed and checked. Raises InvalidEnvironment listing every problem."""
-    # Every key is read (not only the known ones) so a misspelt section is reported, not ignored.
-    raw = {**get_config_env(), **CONFIG.get()}
-    env = parse_environment({key: decode(value) for key, value in raw.items()}, stack=pulumi.get_stack())
-    for warning in env.warnings:
-        pulumi.log.warn(warning)
-    return env
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'config' has no attribute {name!r}")

@@ -21,6 +21,7 @@ from config.pydantic_errors import problems_from, shown_key
 from config.secrets import SECRETS, credentials_in
 from config.service_checks import check_services
 from config.services import RUNTIMES, ServiceConfig
+from runtimes import runtime_of
 
 PROJECT = "gke-serving"
 IAP_SECRET = f"{PROJECT}:iapClientSecret"
@@ -195,8 +196,9 @@ def _names(cluster: ClusterConfig, pools: Mapping[str, Any], services: Mapping[s
                     f"rename the pool; reserved pool names: {', '.join(naming.RESERVED_POOL_NAMES)}",
                 )
             )
-    triton = [name for name, service in services.items() if service.runtime == "triton"]
-    ids = naming.account_ids(cluster.name, triton)
+    # A service whose server reads a bucket gets a Google service account of its own.
+    readers = [name for name, service in services.items() if runtime_of(service).bucket(service)]
+    ids = naming.account_ids(cluster.name, readers)
     for account_id, owners in naming.duplicates((i, (whose, service)) for i, whose, service in ids).items():
         (first, _), *others = owners
         for whose, service in others:

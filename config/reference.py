@@ -12,16 +12,14 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
-from config.services import Autoscaling, TeiService, TgiService, TritonService, VllmService
+from config.services import Autoscaling
+from runtimes import REGISTRY
 
 SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("gke-serving:cluster", ClusterConfig),
     ("gke-serving:nodePools.<pool>", NodePoolConfig),
     ("gke-serving:gateway", GatewayConfig),
-    ("gke-serving:services.<name> (runtime: tei)", TeiService),
-    ("gke-serving:services.<name> (runtime: tgi)", TgiService),
-    ("gke-serving:services.<name> (runtime: vllm)", VllmService),
-    ("gke-serving:services.<name> (runtime: triton)", TritonService),
+    *((f"gke-serving:services.<name> (runtime: {r.name})", r.config) for r in REGISTRY.values()),
     ("autoscaling (any service)", Autoscaling),
 )
 

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import catalog
-from config.base import closest
+from catalog.servers import NoImage
 from config.platform import GatewayConfig, NodePoolConfig
 from config.problems import Problem
-from config.services import (
-    ServiceConfig,
-    TeiService,
-    TgiService,
-    TritonService,
-    VllmService,
-    gpus_per_replica,
-    replica_range,
-)
+from config.services import ServiceConfig, gpus_per_replica, replica_range
+from runtimes import runtime_of
 from sizing.models import checkpoint_quantization
 
 P = "gke-serving"
-PARALLELISM_KEY = {"tei": "pool", "tgi": "numShard", "vllm": "tensorParallelSize", "triton": "gpus"}
+AMPERE, BLACKWELL = 8.0, 10.0  # compute capabilities of the fp8 KV kernels and of the nvfp4 formats
 
 
 @dataclass
@@ -47,110 +40,76 @@ def check_services(
                 )
             )
             continue
-        found.problems.extend(_values(path, service, found.warnings))
+        found.problems.extend(runtime_of(service).check(path, service, found.warnings))
         found.problems.extend(_gpu_fit(path, service, pool))
         found.problems.extend(_checkpoint_format(path, service, found.warnings))
-        found.problems.extend(_token_limits(path, service))
-        found.problems.extend(_extra_args(path, service))
         found.problems.extend(_auth(path, service, gateway))
-        if not service.auth and not isinstance(service, TritonService):
+        if not service.auth and runtime_of(service).facts.api_key_env is not None:
             found.warnings.append(f"{path}.auth: false — the service answers anyone who reaches the gateway")
     _capacity(services, pools, found)
     return found
 
 
-def _allowed(path: str, key: str, value: str | None, allowed: list[str]) -> Iterator[Problem]:
-    if value is not None and value not in allowed:
-        hint = closest(value, allowed)
-        fix = f"did you mean '{hint}'? allowed: {', '.join(allowed)}" if hint else f"use one of {', '.join(allowed)}"
-        yield Problem(f"{path}.{key}", f"{value!r} is not accepted by this server version", fix)
+def gpus_where(test: Callable[[catalog.Gpu], bool]) -> str:
+    """The catalog GPUs that pass `test`, by name: messages list what the catalog holds, not a fixed set."""
+    return ", ".join(g.name for g in catalog.gpus().values() if test(g))
 
 
-def _values(path: str, s: ServiceConfig, warnings: list[str]) -> Iterator[Problem]:
-    facts = catalog.servers()[s.runtime]
-    if isinstance(s, TgiService):
-        yield from _allowed(path, "quantize", s.quantize, facts["quantize"])
-        yield from _allowed(path, "kvCacheDtype", s.kv_cache_dtype, facts["kvCacheDtype"])
-        yield from _allowed(path, "dtype", s.dtype, facts["dtype"])
-        if s.dtype and s.quantize:
-            yield Problem(
-                f"{path}.dtype",
-                "TGI refuses --dtype together with --quantize",
-                "remove dtype (the quantized kernels pick it)",
-            )
-        if s.quantize == "exl2" and s.num_shard > 1:
-            yield Problem(
-                f"{path}.quantize",
-                "exl2 cannot be sharded over several GPUs",
-                "use numShard: 1 or another quantization (awq, gptq)",
-            )
-        quant, quant_key = s.quantize, "quantize"
-    elif isinstance(s, VllmService):
-        yield from _allowed(path, "quantization", s.quantization, facts["quantization"])
-        yield from _allowed(path, "kvCacheDtype", s.kv_cache_dtype, facts["kvCacheDtype"])
-        yield from _allowed(path, "dtype", s.dtype, facts["dtype"])
-        quant, quant_key = s.quantization, "quantization"
-    elif isinstance(s, TeiService):
-        yield from _allowed(path, "dtype", s.dtype, facts["dtype"])
-        yield from _allowed(path, "pooling", s.pooling, facts["pooling"])
-        return
-    else:
-        return
-    replacement = facts["deprecated"].get(quant) if quant else None
-    if replacement:
-        warnings.append(
-            f"{path}.{quant_key}: {quant!r} is deprecated in {s.runtime} {facts['version']} — use {replacement!r}"
-        )
+def or_pool_of(fix: str, test: Callable[[catalog.Gpu], bool]) -> str:
+    """`fix`, or a pool of the catalog GPUs that pass `test` when there are any."""
+    names = gpus_where(test)
+    return f"{fix}, or a pool of {names}" if names else fix
 
 
 def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Problem]:
     gpu = catalog.gpus().get(pool.gpu.type)
     if gpu is None:
         return  # reported on the pool
-    facts = catalog.servers()[s.runtime]
+    runtime = runtime_of(s)
+    facts = runtime.facts
     needed = gpus_per_replica(s)
     if needed > pool.gpu.count:
         bigger = catalog.machine_for(gpu.accelerator, needed)
         where = f"a pool of {bigger}" if bigger else f"a pool with {needed} GPUs per node"
         yield Problem(
-            f"{path}.{PARALLELISM_KEY[s.runtime]}",
+            f"{path}.{runtime.parallelism_key}",
             f"one replica needs {needed} GPUs but a node of pool {s.pool!r} has {pool.gpu.count}",
             f"use {where}, or lower the parallelism to {pool.gpu.count}",
         )
-    if gpu.compute_capability < facts["minComputeCapability"]:
-        yield Problem(
-            f"{path}.pool",
-            f"{s.runtime} {facts['version']} does not run on {gpu.name} "
-            f"(compute capability {gpu.compute_capability}, needs {facts['minComputeCapability']})",
-            "use a pool of T4, L4, A100 or H100",
-        )
-    dtype = getattr(s, "dtype", None)
-    kv = getattr(s, "kv_cache_dtype", None)
-    quant = s.quantize if isinstance(s, TgiService) else s.quantization if isinstance(s, VllmService) else None
+    try:
+        runtime.image(s, gpu)
+    except NoImage as e:
+        fix = or_pool_of("set the service's image", lambda g: _has_image(s, g))
+        yield Problem(f"{path}.pool", f"{runtime.title} {e}", fix)
+    dtype, kv, quant = runtime.dtype(s), runtime.kv_cache_dtype(s), runtime.quantization(s)
     if not gpu.supports_bf16:
         for key, value in (("dtype", dtype), ("kvCacheDtype", kv)):
             if value == "bfloat16":
                 yield Problem(
                     f"{path}.{key}",
                     f"{gpu.name} has no bf16 support (compute capability {gpu.compute_capability} < 8.0)",
-                    "use float16, or a pool of L4, A100 or H100",
+                    or_pool_of("use float16", lambda g: g.supports_bf16),
                 )
-    if quant in facts.get("fp8Quantize", []) and not gpu.supports_fp8:
+    if quant in facts.fp8_quantize and not gpu.supports_fp8:
         yield Problem(
-            f"{path}.{'quantize' if isinstance(s, TgiService) else 'quantization'}",
+            f"{path}.{runtime.quantization_key}",
             f"FP8 weights need FP8 tensor cores, which {gpu.name} lacks",
-            "use awq or gptq (4-bit), or a pool of L4 or H100",
+            or_pool_of("use awq or gptq (4-bit)", lambda g: g.supports_fp8),
         )
-    if kv and kv.startswith("nvfp4"):
-        yield Problem(f"{path}.kvCacheDtype", f"{kv} needs Blackwell GPUs (compute capability 10.0)", "use fp8_e5m2")
-    elif (kv and "e4m3" in kv) or kv == "fp8":
+    if kv and kv.startswith("nvfp4") and gpu.compute_capability < BLACKWELL:
+        yield Problem(
+            f"{path}.kvCacheDtype",
+            f"{kv} needs Blackwell GPUs (compute capability 10.0)",
+            or_pool_of("use fp8_e5m2", lambda g: g.compute_capability >= BLACKWELL),
+        )
+    elif kv and (("e4m3" in kv) or kv == "fp8"):
         if not gpu.supports_fp8:
             yield Problem(
                 f"{path}.kvCacheDtype",
                 f"an fp8 e4m3 KV cache needs FP8 hardware, which {gpu.name} lacks",
-                "use fp8_e5m2, or a pool of L4 or H100",
+                or_pool_of("use fp8_e5m2", lambda g: g.supports_fp8),
             )
-    elif kv and kv.startswith("fp8") and gpu.compute_capability < 8.0:
+    elif kv and kv.startswith("fp8") and gpu.compute_capability < AMPERE:
         yield Problem(
             f"{path}.kvCacheDtype",
             f"fp8 KV-cache kernels need compute capability 8.0, {gpu.name} has {gpu.compute_capability}",
@@ -158,31 +117,31 @@ def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Prob
         )
 
 
-def quantization_setting(s: ServiceConfig) -> tuple[str, str | None]:
-    """(the service's quantization key, its value): TGI `quantize`, vLLM `quantization`."""
-    if isinstance(s, TgiService):
-        return "quantize", s.quantize
-    if isinstance(s, VllmService):
-        return "quantization", s.quantization
-    return "quantization", None
+def _has_image(s: ServiceConfig, gpu: catalog.Gpu) -> bool:
+    try:
+        runtime_of(s).image(s, gpu)
+    except NoImage:
+        return False
+    return True
 
 
 def _checkpoint_format(path: str, s: ServiceConfig, warnings: list[str]) -> Iterator[Problem]:
     """A server quantization must match the weights the checkpoint holds (sizing/models.yaml `checkpoints`)."""
-    key, value = quantization_setting(s)
-    if value is None:
+    runtime = runtime_of(s)
+    key, value = runtime.quantization_key, runtime.quantization(s)
+    if key is None or value is None:
         return
-    facts = catalog.servers()[s.runtime]
+    facts = runtime.facts
     weights, recorded = checkpoint_quantization(s.model)
     source = "sizing/models.yaml" if recorded else "its name"
     held = f"{weights}-quantized" if weights else "full-precision"
-    reads = facts["checkpointQuantization"].get(value)
+    reads = facts.checkpoint_quantization.get(value)
     if reads is not None and reads != weights:
         fix = (
             f"remove {key} (the server reads the checkpoint's own quantization_config)"
             if weights
             else f"use a {reads.upper()} checkpoint of the model, or an on-the-fly method "
-            f"({', '.join(facts['onlineQuantization'])})"
+            f"({', '.join(facts.online_quantization)})"
         )
         yield Problem(
             f"{path}.{key}",
@@ -190,7 +149,7 @@ def _checkpoint_format(path: str, s: ServiceConfig, warnings: list[str]) -> Iter
             "at start",
             fix,
         )
-    elif value in facts["onlineQuantization"]:
+    elif value in facts.online_quantization:
         if weights is not None and weights != value:
             yield Problem(
                 f"{path}.{key}",
@@ -201,61 +160,11 @@ def _checkpoint_format(path: str, s: ServiceConfig, warnings: list[str]) -> Iter
         warnings.append(f"{path}.{key}: {value!r} against the checkpoint's weight format: not checked")
 
 
-def _token_limits(path: str, s: ServiceConfig) -> Iterator[Problem]:
-    if not isinstance(s, TgiService):
-        return
-    inp, total, prefill, batch_total = (
-        s.max_input_tokens,
-        s.max_total_tokens,
-        s.max_batch_prefill_tokens,
-        s.max_batch_total_tokens,
-    )
-    if inp is not None and total is not None and inp >= total:
-        yield Problem(
-            f"{path}.maxInputTokens",
-            f"maxInputTokens ({inp}) must be below maxTotalTokens ({total})",
-            f"lower maxInputTokens to at most {total - 1} or raise maxTotalTokens",
-        )
-    if total is not None and batch_total is not None and total > batch_total:
-        yield Problem(
-            f"{path}.maxTotalTokens",
-            f"maxTotalTokens ({total}) is above maxBatchTotalTokens ({batch_total})",
-            f"raise maxBatchTotalTokens to at least {total} or lower maxTotalTokens",
-        )
-    if inp is not None and prefill is not None and prefill < inp:
-        yield Problem(
-            f"{path}.maxBatchPrefillTokens",
-            f"maxBatchPrefillTokens ({prefill}) is below maxInputTokens ({inp})",
-            f"raise maxBatchPrefillTokens to at least {inp}",
-        )
-
-
-def _extra_args(path: str, s: ServiceConfig) -> Iterator[Problem]:
-    facts = catalog.servers()[s.runtime]
-    by_flag = {flag: key for key, flag in facts["flags"].items()}
-    for arg in s.extra_args:
-        flag = arg.split("=", 1)[0]
-        if flag in facts["removed"]:
-            yield Problem(
-                f"{path}.extraArgs",
-                f"{flag} no longer exists in {s.runtime} {facts['version']}",
-                f"use {facts['removed'][flag]}",
-            )
-        elif flag in by_flag:
-            yield Problem(
-                f"{path}.extraArgs",
-                f"{flag} is set from the service's {by_flag[flag]} key",
-                f"set {by_flag[flag]} instead",
-            )
-        elif flag in facts["generated"]:
-            yield Problem(f"{path}.extraArgs", f"{flag} is generated by the platform", "remove it")
-
-
 def _auth(path: str, s: ServiceConfig, gateway: GatewayConfig) -> Iterator[Problem]:
-    if isinstance(s, TritonService) and s.auth and gateway.iap is None:
+    if s.auth and runtime_of(s).facts.api_key_env is None and gateway.iap is None:
         yield Problem(
             f"{path}.auth",
-            "Triton has no API-key check of its own",
+            f"{runtime_of(s).title} has no API-key check of its own",
             "enable Identity-Aware Proxy on the gateway (gateway.iap.oauthClientId and the secret "
             "iapClientSecret), or set auth: false (the route is then open to anyone who reaches the gateway)",
         )

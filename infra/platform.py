@@ -14,6 +14,7 @@ from infra.identity import NodeServiceAccount
 from infra.kubeconfig import kubernetes_provider
 from infra.network import Network
 from infra.secrets import HF_TOKEN_SECRET_NAME, HfToken
+from runtimes import runtime_of
 
 APIS = (
     "compute.googleapis.com",
@@ -37,7 +38,7 @@ def required_apis(env: Environment) -> tuple[str, ...]:
     wanted = {
         BINARY_AUTHORIZATION_API: env.cluster.binary_authorization,
         IAP_API: env.gateway.iap is not None,
-        STORAGE_API: any(s.runtime == "triton" for s in env.services.values()),
+        STORAGE_API: any(runtime_of(s).bucket(s) for s in env.services.values()),
     }
     return APIS + tuple(api for api, needed in wanted.items() if needed)
 

@@ -53,14 +53,15 @@ def canonical(value: Any, top: bool = False) -> Any:
 
 
 def write_manifests(manifests: list[Manifest], directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("*.yaml"):
-        old.unlink()
+    """One file per object into `directory`, which must be new (the preview's staging folder)."""
+    directory.mkdir()
     for m in manifests:
-        (directory / m.file).write_text(
+        if Path(m.file).name != m.file or m.file.startswith("."):
+            raise ValueError(f"manifest file name {m.file!r} is not a plain file name")
+        # "x": two objects with one file name fail the run instead of one silently replacing the other.
+        with (directory / m.file).open("x") as f:
             # libyaml's emitter: the pure-Python one is most of a large preview's wall time.
-            yaml.dump(canonical(m.body, top=True), Dumper=yaml.CSafeDumper, sort_keys=False)
-        )
+            f.write(yaml.dump(canonical(m.body, top=True), Dumper=yaml.CSafeDumper, sort_keys=False))
 
 
 def _schema_dir(version: str) -> Any:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import re
+import shutil
 import sys
 import time
+import traceback
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from config.environment import decode, parse_environment
@@ -25,7 +33,60 @@ from preview.report import resource_tree, summary
 from sizing.cost import format_cost
 
 PROJECT = "gke-serving"
-EXIT_OK, EXIT_POLICY, EXIT_INVALID = 0, 1, 2
+# The program's own exit codes (README, "Exit status"); `make` reports any failure as its own 2.
+EXIT_OK, EXIT_POLICY, EXIT_INVALID, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# Any value but "" or "0" prints an internal error's traceback (as `--debug` does).
+DEBUG_ENV = "GKE_SERVING_DEBUG"
+# A stack name that is also a safe path component (build/<env>, environments/Pulumi.<env>.yaml):
+# a DNS label, so `../../etc`, `dev/x` or `dev\n` never reach the file system.
+ENV_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# What the preview writes into its output folder; it replaces that folder whole, so nothing else may be there.
+OUTPUT_ENTRIES = frozenset({"plan.json", "manifests"})
+
+
+class _Interrupts:
+    """SIGINT and SIGTERM in the command (`python -m preview` installs `handle`).
+
+    The first Ctrl-C must not raise KeyboardInterrupt into the Pulumi SDK: its `run_pulumi_func`
+    catches BaseException around the program, then waits for every pending Output, and an interrupt
+    that lands inside a resource constructor leaves Outputs that nothing will ever resolve, so the
+    event loop waits forever. The handler instead removes the folder being written and leaves the
+    process at once, with 128 + the signal (130 for SIGINT); while `held`, the output folder is
+    being swapped, and the exit waits for the swap to finish, so the folder is whole either way.
+    """
+
+    def __init__(self) -> None:
+        self.staging: set[Path] = set()
+        self.holds = 0
+        self.pending: int | None = None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002 (signal handler signature)
+        if self.holds:
+            self.pending = signum
+            return
+        self.leave(signum)
+
+    def leave(self, signum: int) -> None:
+        for path in list(self.staging):
+            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        # os.write, not print: the handler may interrupt a print to the same stream.
+        os.write(2, b"\ninterrupted: no partial output was written\n")
+        os._exit(128 + signum)  # no interpreter shutdown: it would join the SDK's worker threads
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.holds += 1
+        try:
+            yield
+        finally:
+            self.holds -= 1
+            if not self.holds and self.pending is not None:
+                self.leave(self.pending)
+
+
+INTERRUPTS = _Interrupts()
 
 
 class _Warnings(logging.Handler):
@@ -40,12 +101,52 @@ class _Warnings(logging.Handler):
 
 
 def preview_environment(
-    env: str, out_dir: str | None = None, *, quiet: bool = False, env_file: Path | None = None
+    env: str, out_dir: str | None = None, *, quiet: bool = False, env_file: Path | None = None, debug: bool = False
 ) -> int:
-    """Preview stack `env` from environments/Pulumi.<env>.yaml (or `env_file`); returns the exit code."""
+    """Preview stack `env` from environments/Pulumi.<env>.yaml (or `env_file`); returns the exit code.
+
+    The output folder (`out_dir`, default build/<env>) is complete or absent: a run that ends with 0
+    or 1 replaces it whole, one that ends with 2 or 3 removes it, so no earlier result is mistaken
+    for this one. An unexpected exception is exit 3 with one line; `debug` (or GKE_SERVING_DEBUG=1)
+    adds the traceback.
+    """
+    if not ENV_NAME.fullmatch(env):
+        print(
+            f"error: {env!r} is not an environment name — use lowercase letters, digits and '-' (at most 63, "
+            "starting and ending with a letter or digit), as in environments/Pulumi.<env>.yaml",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    # Absolute but not resolved: a symlink is refused below rather than followed.
+    out = Path(os.path.abspath(out_dir)) if out_dir else ROOT / "build" / env
+    if foreign := _foreign_entries(out):
+        print(
+            f"error: {out} holds {', '.join(foreign[:5])}, which the preview did not write, and the preview "
+            "replaces its output folder whole — pass an --out-dir that is new, empty or an earlier preview's",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    try:
+        code = _preview(env, out, quiet=quiet, env_file=env_file)
+    except Exception as e:
+        if debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            traceback.print_exc()
+        message = str(e).strip().splitlines()
+        print(f"internal error: {type(e).__name__}: {message[0] if message else '(no message)'}", file=sys.stderr)
+        print(
+            "  a bug in the preview, not in the environment file: rerun with --debug (or "
+            f"{DEBUG_ENV}=1) for the traceback and report it to the platform team with that output",
+            file=sys.stderr,
+        )
+        code = EXIT_INTERNAL
+    if code in (EXIT_INVALID, EXIT_INTERNAL):
+        _remove(out)
+    return code
+
+
+def _preview(env: str, out: Path, *, quiet: bool, env_file: Path | None) -> int:
     started = time.perf_counter()
     env_file = env_file or ROOT / "environments" / f"Pulumi.{env}.yaml"
-    out = Path(out_dir) if out_dir else ROOT / "build" / env
     warnings = _Warnings()
     logger = logging.getLogger("pulumi-preview")
     logger.propagate = False
@@ -67,7 +168,8 @@ def preview_environment(
     plan["policies"], plan["policyRuns"] = evaluate_pack(plan["resources"], env)
     plan["memory"] = memory_report(plan["resources"])
     plan["nodeFit"] = node_fit_report(plan["resources"])
-    manifests = manifests_of(run.registrations)
+    # The engine registers from worker threads, in no fixed order: sorted, two runs write the same files.
+    manifests = sorted(manifests_of(run.registrations), key=lambda m: m.file)
     version = _kubernetes_version(config)
     schema_errors = {m.file: errs for m in manifests if (errs := validate_manifest(m.body, version))}
     plan["warnings"] = warnings.messages
@@ -168,7 +270,50 @@ def _kubernetes_version(config: StackConfig) -> str:
     return str(cluster.get("kubernetesVersion", ClusterConfig.model_fields["kubernetes_version"].default))
 
 
+def _foreign_entries(out: Path) -> list[str]:
+    """What is in `out` that a preview did not write (the preview replaces `out` whole)."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()) or out == out.parent:
+        return [str(out)]
+    return sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_ENTRIES) if out.exists() else []
+
+
 def _write(out: Path, plan: dict[str, Any], manifests: list[Manifest]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "plan.json").write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n")
-    write_manifests(manifests, out / "manifests")
+    """Write into a new folder beside `out` (the same file system), then rename it into place: `out` is
+    the complete output of one run or absent, never part of one, nor one run's plan beside another's
+    manifests. A failure or an interrupt before the rename leaves `out` as it was."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.partial"
+    staging.mkdir()  # not mkdtemp: its 0700 would become the output's mode
+    INTERRUPTS.staging.add(staging)
+    try:
+        (staging / "plan.json").write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n")
+        write_manifests(manifests, staging / "manifests")
+        with INTERRUPTS.held():
+            aside = _move_aside(out)
+            try:
+                staging.rename(out)
+            finally:
+                if aside:
+                    shutil.rmtree(aside, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        INTERRUPTS.staging.discard(staging)
+
+
+def _remove(out: Path) -> None:
+    """Remove an earlier run's output: a failed run leaves nothing to mistake for its result."""
+    with INTERRUPTS.held():
+        if aside := _move_aside(out):
+            shutil.rmtree(aside)
+
+
+def _move_aside(out: Path) -> Path | None:
+    """Rename `out` out of the way (one atomic step) and return where it went; None if absent."""
+    aside = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.old"
+    try:
+        out.rename(aside)
+    except FileNotFoundError:
+        return None
+    return aside

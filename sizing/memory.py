@@ -25,7 +25,11 @@ from dataclasses import dataclass
 from catalog import Gpu
 from sizing.models import DTYPE_BYTES, GIB, Architecture, loaded_dtype, quant_bytes, weight_bytes
 
-RUNTIMES = ("vllm", "tgi", "tei")
+# Memory models of the serving engines: "vllm" (paged KV cache in a fixed fraction of GPU memory),
+# "tgi" (KV cache in what is free after a warm-up), "tei" (an encoder: no KV cache). Each runtime
+# declares the one its server follows (runtimes/).
+ENGINES = ("vllm", "tgi", "tei")
+ENCODER = "tei"
 TP_SIZES = (1, 2, 4, 8)
 
 # --- vLLM (pinned 0.33.0; sizing.md §6, server-cli.md) ------------------------------------------
@@ -73,7 +77,7 @@ MOE_ACTIVE_EXPERTS = 2
 
 @dataclass(frozen=True)
 class FitRequest:
-    runtime: str  # "vllm" | "tgi" | "tei"
+    engine: str  # a memory model of ENGINES
     model: str  # for messages
     arch: Architecture
     gpu: Gpu
@@ -87,6 +91,8 @@ class FitRequest:
     max_num_seqs: int | None = None  # vLLM
     max_num_batched_tokens: int | None = None  # vLLM
     cuda_memory_fraction: float | None = None  # TGI, default 1.0
+    length_key: str | None = None  # the setting suggestions name for the context length
+    fp8_kv_dtype: str | None = None  # the setting suggestions name for an fp8 KV cache
 
 
 @dataclass(frozen=True)
@@ -124,9 +130,9 @@ def _server_dtype(req: FitRequest) -> str | None:
     """The --dtype the server effectively runs with when the request leaves it to the default."""
     if req.dtype not in (None, "auto"):
         return req.dtype
-    if req.runtime == "tei":
+    if req.engine == "tei":
         return TEI_DEFAULT_DTYPE
-    if req.runtime == "vllm" and req.arch.dtype == "float32":
+    if req.engine == "vllm" and req.arch.dtype == "float32":
         # vLLM's "auto" loads FP32 checkpoints in FP16, encoders included (see models.loaded_dtype).
         return "float16"
     return None
@@ -297,14 +303,14 @@ def _refuse(reason: str, fix: str) -> _Outcome:
 
 
 def _assess(req: FitRequest) -> _Outcome:
-    if req.runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {req.runtime!r}; sizing covers {', '.join(RUNTIMES)}")
+    if req.engine not in ENGINES:
+        raise ValueError(f"unknown memory engine {req.engine!r}; sizing covers {', '.join(ENGINES)}")
     if req.tensor_parallel < 1:
         raise ValueError(f"tensor_parallel must be at least 1, not {req.tensor_parallel}")
     arch = req.arch
-    if req.runtime == "tgi" and arch.kind == "encoder":
+    if req.engine == "tgi" and arch.kind == "encoder":
         return _refuse("TGI serves generative models only (its supported_models.md)", "Serve it with TEI or vLLM.")
-    if req.runtime == "tei" and req.tensor_parallel > 1:
+    if req.engine == "tei" and req.tensor_parallel > 1:
         return _refuse(
             "TEI runs one GPU per container (no tensor parallelism)",
             "Use 1 GPU per replica and scale out with replicas.",
@@ -322,9 +328,9 @@ def _assess(req: FitRequest) -> _Outcome:
     kv_bytes = _kv_dtype_bytes(req.kv_cache_dtype, compute)
     max_len = req.max_len or arch.max_position_embeddings
     weights_gib = _gib(weight_bytes(arch, quantization=req.quantization, dtype=compute)) / req.tensor_parallel
-    if req.runtime == "vllm":
+    if req.engine == "vllm":
         b = _vllm_budget(req, total_gib, max_len, kv_bytes, act_bytes)
-    elif req.runtime == "tgi":
+    elif req.engine == "tgi":
         b = _tgi_budget(req, total_gib, max_len, kv_bytes, act_bytes, weights_gib)
     else:
         b = _encoder_budget(req, total_gib, max_len, act_bytes)
@@ -405,21 +411,21 @@ def _fits_with(req: FitRequest, **changes: object) -> bool:
 def _suggest(req: FitRequest, o: _Outcome, b: _Budget) -> str:
     """The fixes that make `req` fit: a shorter context, an fp8 KV cache, a quantization, more GPUs."""
     arch = req.arch
-    key = _LEN_KEY[req.runtime]
+    key = req.length_key or _LEN_KEY[req.engine]
     if b.max_len > arch.max_position_embeddings:
         limit = arch.max_position_embeddings
         return f"{req.model} takes at most {limit:,} tokens: set {key} ≤ {limit}."
     n = gpus_needed(req)
     more_gpus = [f"use {n} GPUs"] if n is not None and n > req.tensor_parallel else []
     if b.kv_per_token == 0.0:
-        batch_key = "maxBatchTokens" if req.runtime == "tei" else "--max-num-batched-tokens"
+        batch_key = "maxBatchTokens" if req.engine == "tei" else "--max-num-batched-tokens"
         return f"Weights and activations exceed {b.usable_gib:.1f} GiB: {_join([f'lower {batch_key}', *more_gpus])}."
 
     fixes: list[str] = []
     # Re-checked at the shorter length: TGI's default prefill batch shrinks with it, an explicit one may not.
     if o.max_len_that_fits > 0 and _fits_with(req, max_len=o.max_len_that_fits):
         fixes.append(f"set {key} ≤ {o.max_len_that_fits}")
-    fp8 = _FP8_KV[req.runtime]
+    fp8 = req.fp8_kv_dtype or _FP8_KV[req.engine]
     if req.kv_cache_dtype in (None, "auto") and req.gpu.supports_fp8 and _fits_with(req, kv_cache_dtype=fp8):
         fixes.append(f"use an fp8 KV cache (kvCacheDtype {fp8})")
     method = "awq" if req.gpu.compute_capability >= 7.5 else "gptq"  # AWQ kernels need Turing or newer
@@ -457,7 +463,7 @@ def _combined_fix(req: FitRequest, key: str, method: str) -> list[str]:
 
 def gpus_needed(req: FitRequest, max_gpus: int = 8) -> int | None:
     """Smallest tensor-parallel size in 1, 2, 4, 8 (up to max_gpus) at which `req` fits, else None."""
-    sizes = (1,) if req.runtime == "tei" else TP_SIZES
+    sizes = (1,) if req.engine == "tei" else TP_SIZES
     for tp in sizes:
         if tp <= max_gpus and _assess(dataclasses.replace(req, tensor_parallel=tp)).fits:
             return tp

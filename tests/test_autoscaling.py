@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 import catalog
-from config.services import Autoscaling, TeiService, TritonService, VllmService
+from config.services import Autoscaling
 from infra.identity import workload_identity_member
 from preview.manifests import validate_manifest
+from runtimes import TeiService, TritonService, VllmService
 from workloads.autoscaling import hpa_metric_name, hpa_spec, metrics_port_name, pod_monitoring_spec
 from workloads.metrics_adapter import (
     ARGS,

@@ -28,9 +28,10 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 import catalog
-from config import InvalidEnvironment, parse_environment
+import runtimes as runtime_models
+from catalog.servers import server_facts
+from config import InvalidEnvironment, parse_environment, service_base
 from config import platform as platform_models
-from config import services as service_models
 from config.environment import decode
 from preview.envfile import read_environment_file
 
@@ -40,10 +41,13 @@ BASES = [
     for path in sorted((ROOT / "environments").glob("Pulumi.*.yaml"))
 ]
 MODELS = [
-    m
-    for module in (platform_models, service_models)
-    for m in vars(module).values()
-    if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == module.__name__
+    *(
+        m
+        for module in (platform_models, service_base)
+        for m in vars(module).values()
+        if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == module.__name__
+    ),
+    *(r.config for r in runtime_models.REGISTRY.values()),
 ]
 # Every key the models know (camelCase): renamed and added keys often hit a real field.
 FIELD_NAMES = sorted({f.alias or name for m in MODELS for name, f in m.model_fields.items()})
@@ -62,7 +66,7 @@ YAMLISH = [
     *["BAAI/bge-m3", "gs://bucket/models", "0.0.0.0/0", "10.10.0.0/20", "1.34", "--port=1", "REGULAR", "l4"],
 ]
 CIDRS = ["10.10.0.0/20", "10.16.0.0/14", "10.20.0.0/20", "10.24.0.0/23", "172.16.0.0/28", "192.168.0.0/16"]
-_SERVERS = catalog.servers()
+_SERVERS = server_facts()
 # Per field: (values that pass the field's own checks, values that do not). The good ones still
 # combine into impossible setups (wrong GPU for a machine, overlapping ranges, fp8 on an A100 ...).
 FIELD_STRINGS: dict[str, tuple[list[str], list[str]]] = {
@@ -86,11 +90,11 @@ FIELD_STRINGS: dict[str, tuple[list[str], list[str]]] = {
     "proxySubnetCidr": (["10.24.0.0/23", "10.30.0.0/26"], ["10.24.0.0/27", "10.16.0.0/23"]),
     "modelRepository": (["gs://models/triton"], ["/models", "s3://b/m", "gs://"]),
     "domain": (["llm.example.com"], ["localhost", "LLM.example.com"]),
-    "quantize": (_SERVERS["tgi"]["quantize"], ["awq4", "AWQ"]),
-    "quantization": (_SERVERS["vllm"]["quantization"], ["awq4", "bitsandbytes-nf4"]),
-    "kvCacheDtype": ([*_SERVERS["vllm"]["kvCacheDtype"], *_SERVERS["tgi"]["kvCacheDtype"]], ["fp4", ""]),
-    "dtype": ([*_SERVERS["vllm"]["dtype"], *_SERVERS["tei"]["dtype"]], ["bf16"]),
-    "pooling": (_SERVERS["tei"]["pooling"], ["max"]),
+    "quantize": (_SERVERS["tgi"].quantize, ["awq4", "AWQ"]),
+    "quantization": (_SERVERS["vllm"].quantization, ["awq4", "bitsandbytes-nf4"]),
+    "kvCacheDtype": ([*_SERVERS["vllm"].kv_cache_dtype, *_SERVERS["tgi"].kv_cache_dtype], ["fp4", ""]),
+    "dtype": ([*_SERVERS["vllm"].dtype, *_SERVERS["tei"].dtype], ["bf16"]),
+    "pooling": (_SERVERS["tei"].pooling, ["max"]),
     "extraArgs": (
         ["--enable-prefix-caching", "--trust-remote-code"],
         ["--max-input-length=2048", "--port=1", "--dtype=half", "--hf-api-token", "--model-repository=x"],
@@ -174,10 +178,10 @@ def model_dicts(model_class: type[BaseModel], **fixed: st.SearchStrategy[Any]) -
 
 
 RUNTIME_MODELS: dict[str, type[BaseModel]] = {
-    "tei": service_models.TeiService,
-    "tgi": service_models.TgiService,
-    "vllm": service_models.VllmService,
-    "triton": service_models.TritonService,
+    "tei": runtime_models.TeiService,
+    "tgi": runtime_models.TgiService,
+    "vllm": runtime_models.VllmService,
+    "triton": runtime_models.TritonService,
 }
 service_maps = st.sampled_from(list(RUNTIME_MODELS)).flatmap(
     lambda runtime: model_dicts(

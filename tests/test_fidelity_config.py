@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import catalog
+from catalog.servers import server_facts
 from config import InvalidEnvironment, parse_environment
 from tests.test_config import VALID
 
@@ -147,7 +148,7 @@ def test_a_value_neither_list_classifies_is_reported_as_not_checked() -> None:
 
 @pytest.mark.parametrize("runtime", ["tgi", "vllm"])
 def test_every_classified_value_is_one_the_server_accepts(runtime: str) -> None:
-    facts = catalog.servers()[runtime]
-    allowed = set(facts["quantize" if runtime == "tgi" else "quantization"])
-    assert set(facts["checkpointQuantization"]) <= allowed
-    assert set(facts["onlineQuantization"]) <= allowed
+    facts = server_facts()[runtime]
+    allowed = set(facts.allowed("quantize" if runtime == "tgi" else "quantization"))
+    assert set(facts.checkpoint_quantization) <= allowed
+    assert set(facts.online_quantization) <= allowed

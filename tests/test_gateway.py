@@ -9,10 +9,11 @@ import pytest
 from pydantic import ValidationError
 
 import catalog
+from catalog.servers import server_facts
 from config.gateway_checks import check_gateway
 from config.platform import ClusterConfig, GatewayConfig
-from config.services import TeiService, TgiService, TritonService, VllmService
 from preview.manifests import crd_schema_path, validate_manifest
+from runtimes import REGISTRY, TeiService, TgiService, TritonService, VllmService
 from workloads.deployment import PRESTOP_SECONDS
 from workloads.gateway import (
     CERT_MANAGER_OPTION,
@@ -118,15 +119,15 @@ def test_rendered_routes_never_reach_admin_or_unauthenticated_paths(previews: An
         for body in (m for m in preview.manifests.values() if m["kind"] == "HTTPRoute"):
             service = body["spec"]["rules"][0]["backendRefs"][0]["name"]
             deployment = preview.manifest("Deployment", service)
-            facts = catalog.servers()[deployment["metadata"]["labels"]["gke-serving/runtime"]]
+            facts = server_facts()[deployment["metadata"]["labels"]["gke-serving/runtime"]]
             model = deployment["spec"]["template"]["metadata"]["annotations"]["gke-serving/model"]
-            served = {p.replace("{model}", model) for p in facts["servedPaths"]}
+            served = {p.replace("{model}", model) for p in facts.served_paths}
             for rule in body["spec"]["rules"]:
                 (match,) = rule["matches"]
                 assert match["path"]["type"] == "Exact", (env, service, match)
                 path = match["path"]["value"].removeprefix(f"/{service}")
                 assert path in served, (env, service, path)
-                assert path not in {*facts["adminPaths"], "/metrics", "/invocations", "/pause"}
+                assert path not in {*facts.admin_paths, "/metrics", "/invocations", "/pause"}
 
 
 @pytest.mark.parametrize(
@@ -150,10 +151,11 @@ def test_health_check_probes_the_runtime_health_path_on_its_serving_port(runtime
 
 def test_backend_timeouts_are_long_for_generation_and_short_for_embeddings() -> None:
     config = gateway(requestTimeoutSeconds=900, embeddingTimeoutSeconds=45)
-    assert backend_timeout_seconds("tei", config) == 45
-    for runtime in ("tgi", "vllm", "triton"):
-        assert backend_timeout_seconds(runtime, config) == 900
-    assert backend_timeout_seconds("vllm", gateway()) >= 300
+    for runtime in REGISTRY.values():
+        expected = 900 if runtime.generates else 45
+        assert backend_timeout_seconds(runtime.generates, config) == expected, runtime.name
+    assert [r.name for r in REGISTRY.values() if not r.generates] == ["tei"]
+    assert backend_timeout_seconds(True, gateway()) >= 300
 
 
 def test_backend_policy_drains_as_long_as_the_pods_prestop_sleep() -> None:
@@ -272,9 +274,9 @@ def test_more_than_sixteen_paths_fail_the_route_schema() -> None:
 
 
 def test_every_runtime_serves_at_most_sixteen_paths_and_no_admin_path() -> None:
-    for runtime, facts in catalog.servers().items():
-        assert 1 <= len(facts["servedPaths"]) <= 16, runtime
-        assert not set(facts["servedPaths"]) & set(facts["adminPaths"]), runtime
+    for runtime, facts in server_facts().items():
+        assert 1 <= len(facts.served_paths) <= 16, runtime
+        assert not set(facts.served_paths) & set(facts.admin_paths), runtime
 
 
 def test_service_backend_without_port_fails_the_route_schema() -> None:

@@ -3,14 +3,14 @@ catalog digests image_for renders."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 import catalog
-from config.services import TeiService, VllmService
+import runtimes.base
+from catalog.servers import server_facts
 from policies.evaluate import enforcement, load_config, properties
 from policies.rules.images import prod_images_pinned_by_digest
+from runtimes import TeiService, VllmService
 from tests.test_policy_rules import deployment, server, violations
 from workloads.metrics_adapter import IMAGE as ADAPTER_IMAGE
 from workloads.server import image_for
@@ -92,11 +92,9 @@ def test_the_adapter_image_is_reported_until_it_has_a_digest() -> None:
 
 
 def _with_digests(monkeypatch: pytest.MonkeyPatch, runtime: str, digests: dict[str, str] | None) -> None:
-    servers: dict[str, dict[str, Any]] = {k: dict(v) for k, v in catalog.servers().items()}
-    servers[runtime].pop("digests", None)
-    if digests is not None:
-        servers[runtime]["digests"] = digests
-    monkeypatch.setattr(catalog, "servers", lambda: servers)
+    servers = dict(server_facts())
+    servers[runtime] = servers[runtime].model_copy(update={"digests": digests or {}})
+    monkeypatch.setattr(runtimes.base, "server_facts", lambda: servers)
 
 
 def test_image_for_renders_tag_and_digest(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,10 +118,10 @@ def test_a_runtime_without_digests_renders_its_tag(monkeypatch: pytest.MonkeyPat
 
 
 def test_catalog_digests_are_well_formed_and_name_real_tags() -> None:
-    for runtime, facts in catalog.servers().items():
-        digests = facts.get("digests") or {}
-        prefixes = (facts.get("tagPrefix") or {"": ""}).values()
-        tags = {f"{prefix}{facts['version']}" for prefix in prefixes}
+    for runtime, facts in server_facts().items():
+        digests = facts.digests
+        prefixes = (facts.tag_prefix or {"": ""}).values()
+        tags = {f"{prefix}{facts.version}" for prefix in prefixes if prefix is not None}
         for tag, digest in digests.items():
             assert tag in tags, (runtime, tag)
             assert violations(prod_images_pinned_by_digest, deployment(server(image=f"x:{tag}@{digest}"))) == [], (

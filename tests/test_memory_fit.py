@@ -22,7 +22,7 @@ OBSERVATIONS: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "fi
 def request(model: str, runtime: str, gpu: str, **settings_: Any) -> FitRequest:
     resolved = resolve(model)
     assert resolved is not None, model
-    return FitRequest(runtime=runtime, model=model, arch=resolved[1], gpu=catalog.gpus()[gpu], **settings_)
+    return FitRequest(engine=runtime, model=model, arch=resolved[1], gpu=catalog.gpus()[gpu], **settings_)
 
 
 def _row_id(row: dict[str, Any]) -> str:
@@ -282,7 +282,7 @@ def test_old_gpus_get_gptq_not_awq() -> None:
 
 
 def test_unknown_inputs_are_errors() -> None:
-    with pytest.raises(ValueError, match=r"^unknown runtime 'triton'; sizing covers vllm, tgi, tei$"):
+    with pytest.raises(ValueError, match=r"^unknown memory engine 'triton'; sizing covers vllm, tgi, tei$"):
         estimate(request("google/gemma-7b", "triton", "nvidia-l4"))
     with pytest.raises(ValueError, match=r"^unknown KV cache dtype 'int4'; use auto, fp8, fp8_e4m3 or fp8_e5m2$"):
         estimate(request("google/gemma-7b", "vllm", "nvidia-l4", kv_cache_dtype="int4"))
@@ -307,7 +307,7 @@ GPUS = sorted(catalog.gpus())
 def test_budget_identities_and_monotonic_length(model: str, gpu: str, runtime: str, tp: int, max_len: int) -> None:
     arch = model_catalog()[model]
     max_len = min(max_len, arch.max_position_embeddings)
-    req = FitRequest(runtime=runtime, model=model, arch=arch, gpu=catalog.gpus()[gpu], tensor_parallel=tp)
+    req = FitRequest(engine=runtime, model=model, arch=arch, gpu=catalog.gpus()[gpu], tensor_parallel=tp)
     result: FitResult = estimate(dataclasses.replace(req, max_len=max_len))
     if arch.attention_heads % tp:
         assert not result.fits
@@ -327,7 +327,7 @@ def test_budget_identities_and_monotonic_length(model: str, gpu: str, runtime: s
 @given(model=st.sampled_from(DECODERS), gpu=st.sampled_from(GPUS), low=st.floats(0.5, 0.9))
 def test_more_memory_utilization_never_breaks_a_fit(model: str, gpu: str, low: float) -> None:
     arch = model_catalog()[model]
-    req = FitRequest(runtime="vllm", model=model, arch=arch, gpu=catalog.gpus()[gpu], max_len=4096)
+    req = FitRequest(engine="vllm", model=model, arch=arch, gpu=catalog.gpus()[gpu], max_len=4096)
     if estimate(dataclasses.replace(req, gpu_memory_utilization=low)).fits:
         assert estimate(dataclasses.replace(req, gpu_memory_utilization=low + 0.05)).fits
 

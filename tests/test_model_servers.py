@@ -9,6 +9,7 @@ import pytest
 from pydantic import TypeAdapter
 
 import catalog
+from catalog.servers import server_facts
 from config.services import ServiceConfig
 from tests.conftest import ENVIRONMENTS, Preview
 from workloads.probes import startup_budget_seconds, weights_gib
@@ -36,7 +37,7 @@ def test_tei_image_follows_the_gpu_architecture(gpu: catalog.Gpu, tag: str) -> N
     image = image_for(service(runtime="tei", model="BAAI/bge-m3"), gpu)
     # The tag is kept for humans; a digest follows it where the catalog has one.
     assert image.split("@")[0] == f"ghcr.io/huggingface/text-embeddings-inference:{tag}"
-    digest = catalog.servers()["tei"].get("digests", {}).get(tag)
+    digest = server_facts()["tei"].digests.get(tag)
     assert image == (f"ghcr.io/huggingface/text-embeddings-inference:{tag}@{digest}" if digest else image.split("@")[0])
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import catalog
-from config.services import TritonService, VllmService
 from preview.manifests import validate_manifest
+from runtimes import TritonService, VllmService
 from workloads.network_policy import (
     GMP_NAMESPACE,
     HEALTH_CHECK_RANGES,

@@ -395,7 +395,7 @@ NOT_SIZED = [
         deployment(server("acme/house-model-7b")),
         "acme/house-model-7b is not in sizing/models.yaml and the pod has no gke-serving/architecture annotation",
     ),
-    ("Triton", deployment(server("tritonserver"), runtime="triton"), "memory sizing covers vllm, tgi, tei, not triton"),
+    ("Triton", deployment(server("tritonserver"), runtime="triton"), "memory sizing covers tei, tgi, vllm, not triton"),
     (
         "a GPU type the catalog does not know",
         deployment(server("google/gemma-7b"), accelerator="nvidia-b200"),

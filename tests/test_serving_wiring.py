@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import catalog
+from catalog.servers import server_facts
 from preview.engine import ProgramRun, Registration, run_program
 from preview.envfile import read_environment_file
 from preview.manifests import manifests_of
@@ -115,7 +115,7 @@ def test_route_forwards_each_served_path_onto_the_service_port(run: ProgramRun, 
     svc_port = named(run, "kubernetes:core/v1:Service", service)["spec"]["ports"][0]["port"]
     runtime = named(run, "kubernetes:apps/v1:Deployment", service)["metadata"]["labels"]["gke-serving/runtime"]
     model = named(run, "kubernetes:apps/v1:Deployment", service)["spec"]["template"]["metadata"]["annotations"]
-    served = [p.replace("{model}", model["gke-serving/model"]) for p in catalog.servers()[runtime]["servedPaths"]]
+    served = [p.replace("{model}", model["gke-serving/model"]) for p in server_facts()[runtime].served_paths]
     assert [r["matches"] for r in rules] == [[{"path": {"type": "Exact", "value": f"/{service}{p}"}}] for p in served]
     assert [r["filters"][0]["urlRewrite"]["path"] for r in rules] == [
         {"type": "ReplaceFullPath", "replaceFullPath": p} for p in served

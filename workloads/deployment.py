@@ -11,7 +11,6 @@ from workloads.server import ServerSpec
 
 PRESTOP_SECONDS = 30  # the load balancer needs this long to stop sending new requests to the pod
 TMP_GIB = 4  # scratch space for /tmp (compile caches, downloads in flight)
-SHM_GIB_PER_GPU = 2  # NCCL's shared-memory transport; the 64 MiB container default breaks it
 API_KEY_SECRET_KEY = "api-key"  # noqa: S105 (a name, not a secret)
 
 
@@ -62,7 +61,7 @@ def _mib(quantity: str) -> int:
     return int(quantity[:-2]) * 1024 if quantity.endswith("Gi") else int(quantity.removesuffix("Mi"))
 
 
-def _volumes(spec: ServerSpec, res: PodResources, gpus: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _volumes(spec: ServerSpec, res: PodResources) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": f"{TMP_GIB}Gi"}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 (a volume, not a temp file)
     if spec.cache_path:
@@ -71,9 +70,9 @@ def _volumes(spec: ServerSpec, res: PodResources, gpus: int) -> tuple[list[dict[
         cache_mib = max(_mib(res.ephemeral_storage) - TMP_GIB * 1024, 1024)
         volumes.append({"name": "model-cache", "emptyDir": {"sizeLimit": f"{cache_mib}Mi"}})
         mounts.append({"name": "model-cache", "mountPath": spec.cache_path})
-    if gpus > 1 or spec.runtime == "vllm":
-        # vLLM's engine processes also exchange tensors through /dev/shm, even on one GPU.
-        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{SHM_GIB_PER_GPU * gpus}Gi"}})
+    if spec.shm_gib:
+        # The runtime asks for it: NCCL across GPUs, or engine processes that share tensors.
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{spec.shm_gib}Gi"}})
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})  # noqa: S108
     return volumes, mounts
 
@@ -108,7 +107,7 @@ def deployment_spec(
     annotations: dict[str, str],
 ) -> dict[str, Any]:
     """`replicas` None leaves the count to a HorizontalPodAutoscaler, which keeps at least `min_replicas`."""
-    volumes, mounts = _volumes(spec, res, place.gpus)
+    volumes, mounts = _volumes(spec, res)
     pod_security, container_security = _security(spec)
     ports = [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}]
     if spec.metrics_port != spec.port:

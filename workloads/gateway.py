@@ -100,9 +100,9 @@ def health_check_policy_spec(service: str, port: int, path: str) -> dict[str, An
     }
 
 
-def backend_timeout_seconds(runtime: str, gateway: GatewayConfig) -> int:
+def backend_timeout_seconds(generates: bool, gateway: GatewayConfig) -> int:
     """Embedding servers answer in seconds; generation streams for minutes (Triton may serve LLMs)."""
-    return gateway.embedding_timeout_seconds if runtime == "tei" else gateway.request_timeout_seconds
+    return gateway.request_timeout_seconds if generates else gateway.embedding_timeout_seconds
 
 
 def backend_policy_spec(service: str, timeout_seconds: int, iap_client_id: str | None = None) -> dict[str, Any]:
@@ -225,7 +225,7 @@ class Gateway(pulumi.ComponentResource):
                 metadata=meta,
                 spec=backend_policy_spec(
                     service,
-                    backend_timeout_seconds(spec.runtime, cfg),
+                    backend_timeout_seconds(spec.generates, cfg),
                     cfg.iap.oauth_client_id if cfg.iap and service in args.iap_services else None,
                 ),
                 opts=child,

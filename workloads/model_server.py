@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 import catalog
 import naming
 from config.platform import NodePoolConfig
-from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, TritonService, gpus_per_replica, replica_range
+from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, gpus_per_replica, replica_range
 from infra.identity import bind_workload_identity, workload_identity_member
 from workloads.api_key import ApiKey
 from workloads.deployment import Placement, Secrets, deployment_spec, labels, selector
@@ -70,7 +70,8 @@ class ModelServer(pulumi.ComponentResource):
         self.spec = server_spec(name, service, gpu)
         budget = startup_budget_seconds(weights_gib(service))
         gpus = gpus_per_replica(service)
-        service_account = self._triton_identity(name, service, args) if isinstance(service, TritonService) else None
+        bucket = self.spec.bucket
+        service_account = self._bucket_identity(name, service, bucket, args) if bucket else None
         self.api_key: pulumi.Output[str] | None = None
         api_key_secret = None
         if self.spec.api_key_env:
@@ -104,7 +105,8 @@ class ModelServer(pulumi.ComponentResource):
                     self.spec,
                     resources_for(service, pool),
                     Placement(pool.gpu.type, service.pool, gpus),
-                    Secrets(None if isinstance(service, TritonService) else args.hf_token_secret, api_key_secret),
+                    # Only a server that downloads from the Hub gets the token.
+                    Secrets(args.hf_token_secret if self.spec.cache_path else None, api_key_secret),
                     probes=probes(self.spec.health_path, self.spec.liveness_path, budget),
                     rollout_deadline=rollout_seconds(budget),
                     replicas=None if args.autoscaled else service.replicas,
@@ -137,16 +139,15 @@ class ModelServer(pulumi.ComponentResource):
             )
         self.register_outputs({"service": svc.metadata.apply(lambda m: m.name), "image": self.spec.image})
 
-    def _triton_identity(self, name: str, service: TritonService, args: ModelServerArgs) -> str:
-        """A Google service account that may only read the model repository's bucket, bound to the
+    def _bucket_identity(self, name: str, service: ServiceConfig, bucket: str, args: ModelServerArgs) -> str:
+        """A Google service account that may only read the bucket the server loads from, bound to the
         pod's Kubernetes service account by Workload Identity."""
         child = pulumi.ResourceOptions(parent=self)
-        bucket = service.model_repository.removeprefix("gs://").split("/", 1)[0]
         account = gcp.serviceaccount.Account(
             f"{name}-gsa",
             project=args.project,
             account_id=naming.triton_account_id(name),
-            display_name=f"Triton {name}: reads {service.model_repository}",
+            display_name=f"{service.runtime} {name}: reads gs://{bucket}",
             opts=child,
         )
         gcp.storage.BucketIAMMember(

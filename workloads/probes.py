@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from config.services import ServiceConfig
+from runtimes import runtime_of
 from sizing.models import checkpoint_quantization, resolve, weight_bytes
 
 STARTUP_PERIOD_SECONDS = 10
@@ -23,7 +24,7 @@ def weights_gib(service: ServiceConfig) -> float | None:
     (an -AWQ/-GPTQ/-FP8 repository); eetq, bitsandbytes and vLLM's online modes quantize after the
     full-precision download."""
     if service.architecture is not None:
-        arch = service.architecture.for_sizing(service.runtime)
+        arch = service.architecture.for_sizing(runtime_of(service).architecture_kind)
     else:
         found = resolve(service.model)
         if found is None:

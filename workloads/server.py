@@ -1,14 +1,12 @@
-"""What each runtime needs to run a service: image, arguments, ports, paths. Pure functions."""
+"""What a service's runtime needs to run it: image, arguments, ports, paths. Pure; the runtime decides."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from pydantic.alias_generators import to_snake
 
 import catalog
-from config.services import ServiceConfig, TeiService, TritonService, VllmService
+from config.services import ServiceConfig
+from runtimes import runtime_of
 
 
 @dataclass(frozen=True)
@@ -22,7 +20,7 @@ class ServerSpec:
     metrics_path: str
     health_path: str
     liveness_path: str
-    cache_path: str | None  # where the Hugging Face cache volume is mounted
+    cache_path: str | None  # where the Hugging Face cache volume is mounted; None: no Hub download
     api_key_env: str | None
     run_as_user: int | None
     run_as_group: int | None
@@ -30,86 +28,38 @@ class ServerSpec:
     read_only_root: bool
     shutdown_seconds: int
     queue_metric: str
+    shm_gib: int  # a memory-backed /dev/shm of this size; 0: none
+    generates: bool  # long generation requests (LLM timeouts) rather than embeddings
+    bucket: str | None  # a Cloud Storage bucket read through Workload Identity
 
 
 def image_for(service: ServiceConfig, gpu: catalog.Gpu) -> str:
-    """The pinned image, `image:tag@sha256:...` where the catalog knows the tag's digest (the tag stays
-    for humans; the digest is what the node pulls). TEI's tag carries the GPU architecture (89-1.9.3
-    for L4, hopper-... for H100), so its digests are per tag."""
-    if service.image:
-        return service.image
-    facts = catalog.servers()[service.runtime]
-    tag = str(facts["version"])
-    if isinstance(service, TeiService):
-        tag = facts["tagPrefix"][f"{gpu.compute_capability:.1f}"] + tag
-    digest = (facts.get("digests") or {}).get(tag)
-    return f"{facts['image']}:{tag}@{digest}" if digest else f"{facts['image']}:{tag}"
-
-
-def _flag_value(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def configured_flags(service: ServiceConfig) -> list[str]:
-    """`--flag=value` for every setting the service gives, with the pinned version's flag names."""
-    flags: dict[str, str] = catalog.servers()[service.runtime]["flags"]
-    args = []
-    for key, flag in flags.items():
-        value = getattr(service, to_snake(key))
-        if value is not None:
-            args.append(f"{flag}={_flag_value(value)}")
-    return args
-
-
-def served_model_name(name: str, service: VllmService) -> str:
-    return service.served_model_name or name
-
-
-def served_paths(service: ServiceConfig) -> tuple[str, ...]:
-    """The runtime's client API paths (catalog/servers.yaml `servedPaths`), {model} filled in."""
-    return tuple(p.replace("{model}", service.model) for p in catalog.servers()[service.runtime]["servedPaths"])
+    """The pinned image (TEI's tag carries the GPU architecture: 89-1.9.3 for L4, hopper-... for H100)."""
+    return runtime_of(service).image(service, gpu)
 
 
 def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu) -> ServerSpec:
-    facts = catalog.servers()[service.runtime]
-    port = int(facts["port"])
-    if isinstance(service, VllmService):
-        # The image's entrypoint is `vllm serve`, so the model is the first argument.
-        args = [service.model, f"--port={port}", f"--served-model-name={served_model_name(name, service)}"]
-        if service.quantization in facts["deprecated"]:
-            args.append("--allow-deprecated-quantization")
-    elif isinstance(service, TritonService):
-        # The image's entrypoint wraps the command; tritonserver copies gs:// repositories to /tmp.
-        args = [
-            "tritonserver",
-            f"--model-repository={service.model_repository}",
-            f"--http-port={port}",
-            "--grpc-port=8001",
-            f"--metrics-port={facts['metricsPort']}",
-        ]
-    else:
-        # TGI and TEI images default to port 80; an explicit port needs no privilege to bind.
-        args = [f"--model-id={service.model}", f"--port={port}"]
-        if service.runtime == "tgi":
-            args.append("--usage-stats=off")  # no telemetry from inside a private cluster
-    args += configured_flags(service) + list(service.extra_args)
-    env = {} if isinstance(service, TritonService) else {"HF_HOME": str(facts["hfHome"])}
+    runtime = runtime_of(service)
+    facts = runtime.facts
     return ServerSpec(
         runtime=service.runtime,
-        image=image_for(service, gpu),
-        args=args,
-        env=env,
-        port=port,
-        metrics_port=int(facts.get("metricsPort", port)),
-        metrics_path=str(facts["metricsPath"]),
-        health_path=str(facts["health"]),
-        liveness_path=str(facts.get("liveness", facts["health"])),
-        cache_path=None if isinstance(service, TritonService) else str(facts["hfHome"]),
-        api_key_env=facts["apiKeyEnv"] if service.auth else None,
-        run_as_user=facts["runAsUser"],
-        run_as_group=facts["runAsGroup"],
-        served_paths=served_paths(service),
-        read_only_root=bool(facts["readOnlyRoot"]),
-        shutdown_seconds=int(facts["shutdownSeconds"]),
-        queue_metric=str(facts["queueMetric"]),
+        image=runtime.image(service, gpu),
+        args=runtime.args(name, service) + list(service.extra_args),
+        env=runtime.env(service),
+        port=facts.port,
+        metrics_port=facts.metrics_port or facts.port,
+        metrics_path=facts.metrics_path,
+        health_path=facts.health,
+        liveness_path=facts.liveness or facts.health,
+        cache_path=facts.hf_home,
+        api_key_env=facts.api_key_env if service.auth else None,
+        run_as_user=facts.run_as_user,
+        run_as_group=facts.run_as_group,
+        served_paths=runtime.served_paths(service),
+        read_only_root=facts.read_only_root,
+        shutdown_seconds=facts.shutdown_seconds,
+        queue_metric=facts.queue_metric,
+        shm_gib=runtime.shm_gib(runtime.gpus(service)),
+        generates=runtime.generates,
+        bucket=runtime.bucket(service),
     )

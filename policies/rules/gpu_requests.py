@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-import catalog
 from policies.rules.base import DEFAULT_ENFORCEMENT, gpus
-from policies.rules.pods import ACCELERATOR_LABEL, GPU, BadFlag, parallelism, pod_of, whole_number
+from policies.rules.pods import ACCELERATOR_LABEL, GPU, parallelism, pod_of, whole_number
+from runtimes import REGISTRY, BadFlag
 
 
 def _requests_equal_limits(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -62,7 +62,7 @@ def _count_matches_parallelism(args: ResourceValidationArgs, report: ReportViola
     if pod is None or pod.runtime is None:
         return  # not a model server
     server = pod.server()
-    if server is None or pod.runtime not in catalog.servers():
+    if server is None or pod.runtime not in REGISTRY:
         args.not_applicable(f"no server container of a known runtime (label {pod.runtime!r})")
         return
     try:

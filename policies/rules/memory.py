@@ -17,8 +17,9 @@ from config.pydantic_errors import problems_from
 from config.services import ARCHITECTURE_ANNOTATION
 from config.services import Architecture as ArchitectureConfig
 from policies.rules.base import DEFAULT_ENFORCEMENT
-from policies.rules.pods import BadFlag, Pod, parallelism, pod_of, served_model, server_flag
-from sizing.memory import RUNTIMES, FitRequest, estimate
+from policies.rules.pods import Pod, parallelism, pod_of, served_model, server_flag
+from runtimes import REGISTRY, BadFlag
+from sizing.memory import ENCODER, FitRequest, estimate
 from sizing.models import Architecture, checkpoint_quantization, resolve
 
 
@@ -37,7 +38,7 @@ def annotated_architecture(text: str, runtime: str) -> Architecture:
     except ValidationError as e:
         problems = "; ".join(str(p) for p in problems_from(e, ARCHITECTURE_ANNOTATION))
         raise BadAnnotation(f"the pod's architecture annotation is invalid: {problems}") from None
-    return a.for_sizing(runtime)
+    return a.for_sizing(REGISTRY[runtime].architecture_kind)
 
 
 def _number(runtime: str, args: Sequence[str], key: str, kind: type[int] | type[float]) -> Any:
@@ -53,8 +54,11 @@ def _number(runtime: str, args: Sequence[str], key: str, kind: type[int] | type[
 def fit_request(pod: Pod) -> FitRequest:
     """The FitRequest of a model-server pod; NotSized when something it needs is missing."""
     runtime, server = pod.runtime, pod.server()
-    if runtime not in RUNTIMES or server is None:
-        raise NotSized(f"memory sizing covers {', '.join(RUNTIMES)}, not {runtime}")
+    known = REGISTRY.get(runtime or "")
+    if known is None or known.memory_engine is None or server is None:
+        sized = ", ".join(r.name for r in REGISTRY.values() if r.memory_engine)
+        raise NotSized(f"memory sizing covers {sized}, not {runtime}")
+    runtime = known.name
     args = server.args
     model = served_model(runtime, args)
     if model is None:
@@ -73,11 +77,9 @@ def fit_request(pod: Pod) -> FitRequest:
         split, _ = parallelism(runtime, args)
     except BadFlag as e:
         raise NotSized(str(e)) from None
-    quant_key = "quantize" if runtime == "tgi" else "quantization"
-    len_key = {"vllm": "maxModelLen", "tgi": "maxTotalTokens"}.get(runtime, "")
-    batch_key = "maxBatchTokens" if runtime == "tei" else "maxBatchPrefillTokens"
+    quant_key, len_key, batch_key = known.quantization_key or "", known.length_key or "", known.batch_key or ""
     return FitRequest(
-        runtime=runtime,
+        engine=known.memory_engine,
         model=model,
         arch=arch,
         gpu=gpu,
@@ -87,12 +89,15 @@ def fit_request(pod: Pod) -> FitRequest:
         quantization=server_flag(runtime, args, quant_key) or checkpoint_quantization(model)[0],
         dtype=server_flag(runtime, args, "dtype"),
         kv_cache_dtype=server_flag(runtime, args, "kvCacheDtype"),
-        max_len=_number(runtime, args, len_key, int),
+        # TEI's "length" is its batch; the encoder model reads the batch, not a context length.
+        max_len=_number(runtime, args, len_key, int) if known.memory_engine != ENCODER else None,
         max_batch_prefill_tokens=_number(runtime, args, batch_key, int),
         gpu_memory_utilization=_number(runtime, args, "gpuMemoryUtilization", float),
         max_num_seqs=_number(runtime, args, "maxNumSeqs", int),
         max_num_batched_tokens=_number(runtime, args, "maxNumBatchedTokens", int),
         cuda_memory_fraction=_number(runtime, args, "cudaMemoryFraction", float),
+        length_key=known.length_key,
+        fp8_kv_dtype=known.fp8_kv_dtype,
     )
 
 
@@ -114,10 +119,11 @@ def _model_fits(args: ResourceValidationArgs, report: ReportViolation) -> None:
 
 def _architecture_known(args: ResourceValidationArgs, report: ReportViolation) -> None:
     pod = pod_of(args.resource_type, args.props)
-    if pod is None or pod.runtime not in RUNTIMES or pod.server() is None:
+    known = REGISTRY.get(pod.runtime or "") if pod is not None else None
+    if pod is None or known is None or known.memory_engine is None or pod.server() is None:
         return  # Triton and other workloads: memory sizing does not cover them (the preview lists them)
     server = pod.server()
-    model = served_model(pod.runtime, server.args) if server else None
+    model = served_model(known.name, server.args) if server else None
     if model is None or resolve(model) is not None or ARCHITECTURE_ANNOTATION in pod.annotations:
         return
     report(

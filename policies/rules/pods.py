@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import catalog
+from runtimes import REGISTRY
 
 GPU = "nvidia.com/gpu"
 ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
@@ -184,70 +184,20 @@ def pod_of(resource_type: str, props: Mapping[str, Any]) -> Pod | None:
     )
 
 
-def flag(args: Sequence[str], *names: str) -> str | None:
-    """The value of `--name=value` or `--name value`; the last one wins, as in argparse and clap."""
-    found = None
-    for i, arg in enumerate(args):
-        for name in names:
-            if arg.startswith(f"{name}="):
-                found = arg.split("=", 1)[1]
-            elif arg == name and i + 1 < len(args):
-                found = args[i + 1]
-    return found
-
-
-# vLLM's short spellings (server-cli.md: `--tensor-parallel-size` / `-tp`).
-_SHORT = {"vllm": {"tensorParallelSize": "-tp", "pipelineParallelSize": "-pp"}}
-# Flags that change memory use but are not environment-file keys (they come through extraArgs).
-_EXTRA = {"vllm": {"maxNumBatchedTokens": "--max-num-batched-tokens"}}
-
-
-def _flag_names(runtime: str, key: str) -> list[str]:
-    flags: Mapping[str, str] = {**catalog.servers()[runtime]["flags"], **_EXTRA.get(runtime, {})}
-    return [n for n in (flags.get(key), _SHORT.get(runtime, {}).get(key)) if n]
-
-
 def server_flag(runtime: str, args: Sequence[str], key: str) -> str | None:
-    """The value of the flag behind environment-file key `key` (catalog/servers.yaml `flags`)."""
-    names = _flag_names(runtime, key)
-    return flag(args, *names) if names else None
+    """The value of the flag behind environment-file key `key`, as the runtime spells it."""
+    known = REGISTRY.get(runtime)
+    return known.flag_value(args, key) if known else None
 
 
 def served_model(runtime: str, args: Sequence[str]) -> str | None:
-    """The model id the server loads: vLLM's first positional argument, else --model-id."""
-    if runtime == "vllm":
-        if args and not args[0].startswith("-"):
-            return args[0]
-        return flag(args, "--model")
-    return flag(args, "--model-id")
-
-
-class BadFlag(ValueError):
-    """A parallelism flag whose value is not a positive whole number."""
-
-
-def _count(runtime: str, args: Sequence[str], key: str) -> int | None:
-    raw = server_flag(runtime, args, key)
-    if raw is None:
-        return None
-    value = whole_number(raw)
-    if value is None or value < 1:
-        raise BadFlag(f"{_flag_names(runtime, key)[0]}={raw} is not a positive whole number")
-    return value
+    """The model id the server loads, read off its arguments the way the runtime takes it."""
+    known = REGISTRY.get(runtime)
+    return known.served_model(args) if known else None
 
 
 def parallelism(runtime: str, args: Sequence[str]) -> tuple[int | None, str]:
-    """(GPUs the server splits one model over, the arguments that say so, in words).
-
-    None where the server takes whatever it is given: Triton, and TGI without --num-shard, which
-    shards over every visible GPU (server-cli.md).
-    """
-    if runtime == "vllm":
-        tp, pp = _count(runtime, args, "tensorParallelSize") or 1, _count(runtime, args, "pipelineParallelSize") or 1
-        return tp * pp, f"vLLM tensor parallel {tp} x pipeline parallel {pp}"
-    if runtime == "tgi":
-        shards = _count(runtime, args, "numShard")
-        return shards, "TGI without --num-shard" if shards is None else f"TGI --num-shard={shards}"
-    if runtime == "tei":
-        return 1, "TEI (one GPU per process)"
-    return None, "Triton"
+    """(GPUs the server splits one model over, the arguments that say so, in words); None where the
+    server takes whatever it is given. Raises BadFlag for a count that is not a positive whole number."""
+    known = REGISTRY.get(runtime)
+    return known.parallelism(args) if known else (None, f"runtime {runtime}")

@@ -1,0 +1,112 @@
+"""Facts of the pinned model-server versions (catalog/servers.yaml) as typed, validated records.
+
+The validators prove completeness against the GPU catalog: every GPU at or above a server's minimum
+compute capability has an image (or an explicit "no build for this architecture"), so adding a GPU
+is a failing test, never a KeyError at preview time.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+import catalog
+
+
+class NoImage(ValueError):
+    """The server publishes no image for a GPU architecture; the message says which and why."""
+
+
+class ServerFacts(BaseModel):
+    """One server's block of catalog/servers.yaml."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
+
+    image: str
+    version: str
+    port: int = Field(gt=0, lt=65536)
+    health: str
+    liveness: str | None = None  # defaults to health
+    ready: str | None = None  # a cheaper readiness path than `health`, where the server has one
+    metrics_port: int | None = Field(None, gt=0, lt=65536)  # defaults to port
+    metrics_path: str
+    queue_metric: str
+    hf_home: str | None = None  # None: the server does not read the Hugging Face Hub (Triton)
+    min_compute_capability: float
+    flags: dict[str, str]  # config key -> flag of the pinned version
+    generated: list[str]
+    removed: dict[str, str]
+    api_key_env: str | None  # None: no key of its own; the gateway's IAP guards it
+    served_paths: list[str] = Field(min_length=1, max_length=16)  # an HTTPRoute takes 16 rules
+    admin_paths: list[str]
+    shutdown_seconds: int = Field(gt=0)
+    run_as_user: int | None
+    run_as_group: int | None
+    read_only_root: bool
+    # Image tag per compute capability ("8.9" -> "89-"); null: no build for that architecture.
+    tag_prefix: dict[str, str | None] | None = None
+    digests: dict[str, str] = {}
+    # Allowed values of the pinned version, by config key.
+    quantize: list[str] = []
+    quantization: list[str] = []
+    kv_cache_dtype: list[str] = []
+    dtype: list[str] = []
+    pooling: list[str] = []
+    deprecated: dict[str, str] = {}
+    fp8_quantize: list[str] = []
+    checkpoint_quantization: dict[str, str] = {}
+    online_quantization: list[str] = []
+
+    @model_validator(mode="after")
+    def _complete(self) -> ServerFacts:
+        if self.tag_prefix is not None:
+            missing = [
+                f"{gpu.accelerator} ({gpu.compute_capability:.1f})"
+                for gpu in catalog.gpus().values()
+                if gpu.compute_capability >= self.min_compute_capability
+                and f"{gpu.compute_capability:.1f}" not in self.tag_prefix
+            ]
+            if missing:
+                raise ValueError(f"tagPrefix has no entry for {', '.join(missing)}: add the tag or null")
+        for key, values in (("quantize", self.quantize), ("quantization", self.quantization)):
+            unknown = set(self.checkpoint_quantization) - set(values) if values else set()
+            if unknown:
+                raise ValueError(f"checkpointQuantization names values {sorted(unknown)} that {key} does not allow")
+        overlap = set(self.served_paths) & set(self.admin_paths)
+        if overlap:
+            raise ValueError(f"paths both served and admin: {sorted(overlap)}")
+        return self
+
+    def allowed(self, key: str) -> list[str]:
+        """Allowed values of a config key (quantize, quantization, kvCacheDtype, dtype, pooling); [] = any."""
+        field = {"kvCacheDtype": "kv_cache_dtype"}.get(key, key)
+        values: list[str] = getattr(self, field, [])
+        return values
+
+    def image_for(self, gpu: catalog.Gpu) -> str:
+        """The pinned image for `gpu` (tag per architecture where the server publishes one per
+        architecture), with its digest where the catalog has one."""
+        if gpu.compute_capability < self.min_compute_capability:
+            raise NoImage(
+                f"{self.version} needs compute capability {self.min_compute_capability}, {gpu.name} has "
+                f"{gpu.compute_capability}"
+            )
+        tag = self.version
+        if self.tag_prefix is not None:
+            prefix = self.tag_prefix.get(f"{gpu.compute_capability:.1f}")
+            if prefix is None:
+                raise NoImage(
+                    f"{self.version} publishes no image for {gpu.name} ({gpu.arch}, {gpu.compute_capability})"
+                )
+            tag = f"{prefix}{self.version}"
+        digest = self.digests.get(tag)
+        return f"{self.image}:{tag}@{digest}" if digest else f"{self.image}:{tag}"
+
+
+@cache
+def server_facts() -> dict[str, ServerFacts]:
+    data: dict[str, Any] = catalog.read("servers.yaml")
+    return {name: ServerFacts.model_validate(block) for name, block in data.items()}

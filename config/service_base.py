@@ -1,0 +1,120 @@
+"""What every service has, whatever its runtime: model, pool, replicas, autoscaling, auth, resources.
+
+Each runtime's own config model (runtimes/<runtime>.py) extends ServiceBase with its server's
+vocabulary in camelCase (TGI `numShard`, vLLM `tensorParallelSize`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from config.base import StrictModel
+from config.limits import (
+    MAX_HEADS,
+    MAX_LAYERS,
+    MAX_PARAMS_BILLION,
+    MAX_QUEUE_TARGET,
+    MAX_REPLICAS,
+    MAX_TOKENS,
+    MAX_WIDTH,
+    MIN_QUEUE_TARGET,
+)
+from sizing.models import Architecture as SizingArchitecture
+
+MODEL_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
+# Pod annotation carrying a service's explicit `architecture` (JSON, environment-file keys), so the
+# memory-fit policy can size models the catalog does not know from the rendered Deployment alone.
+ARCHITECTURE_ANNOTATION = "gke-serving/architecture"
+
+
+class Autoscaling(StrictModel):
+    min_replicas: int = Field(1, ge=1, le=MAX_REPLICAS)
+    """Replicas kept warm; scaling to zero is not offered (cold starts take minutes)."""
+    max_replicas: int = Field(ge=1, le=MAX_REPLICAS)
+    """Upper bound; the GPU pool's maxNodes must leave room for it."""
+    target_queue_size: float = Field(3, ge=MIN_QUEUE_TARGET, le=MAX_QUEUE_TARGET, allow_inf_nan=False)
+    """Average requests waiting per replica before another replica is added (GKE guidance: 3-5)."""
+    scale_down_stabilization_seconds: int = Field(300, ge=0, le=3600)
+    """How long the load must stay low before replicas are removed."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"minReplicas ({self.min_replicas}) is above maxReplicas ({self.max_replicas})"
+                " — raise maxReplicas or lower minReplicas"
+            )
+        return self
+
+
+class Resources(StrictModel):
+    cpu: str | None = Field(None, pattern=r"^\d{1,7}(\.\d{1,3})?m?$")
+    """CPU request = limit per replica, e.g. "6" or "5500m"; default: the pod's share of the node."""
+    memory: str | None = Field(None, pattern=r"^\d{1,9}(Mi|Gi)$")
+    """Memory request = limit, e.g. "24Gi"; default: the pod's share of the node."""
+    ephemeral_storage: str | None = Field(None, pattern=r"^\d{1,9}(Mi|Gi)$")
+    """Ephemeral-storage request (model cache); default: the pod's share of the boot disk."""
+
+    @field_validator("cpu", "memory", "ephemeral_storage")
+    @classmethod
+    def _not_zero(cls, value: str | None) -> str | None:
+        # Kubernetes reads a zero request as "no request": the pod would get no guaranteed share.
+        if value is not None and float(value.rstrip("mMGi")) == 0:
+            raise ValueError(
+                f"{value!r} requests nothing — give an amount, or remove the key for the pod's share of the node"
+            )
+        return value
+
+
+class Architecture(StrictModel):
+    """Architecture of a model the sizing catalog does not know (values from its config.json)."""
+
+    params_billion: float = Field(gt=0, le=MAX_PARAMS_BILLION, allow_inf_nan=False)
+    layers: int = Field(gt=0, le=MAX_LAYERS)
+    hidden_size: int = Field(gt=0, le=MAX_WIDTH)
+    attention_heads: int = Field(gt=0, le=MAX_HEADS)
+    kv_heads: int = Field(gt=0, le=MAX_HEADS)
+    head_dim: int = Field(gt=0, le=MAX_HEADS)
+    intermediate_size: int = Field(gt=0, le=MAX_WIDTH)
+    vocab_size: int = Field(gt=0, le=MAX_WIDTH)
+    max_position_embeddings: int = Field(gt=0, le=MAX_TOKENS)
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+
+    def for_sizing(self, kind: str) -> SizingArchitecture:
+        """`kind`: "encoder" for a server that only embeds (no KV cache whatever the architecture)."""
+        return SizingArchitecture(
+            layers=self.layers,
+            hidden_size=self.hidden_size,
+            attention_heads=self.attention_heads,
+            kv_heads=self.kv_heads,
+            head_dim=self.head_dim,
+            intermediate_size=self.intermediate_size,
+            vocab_size=self.vocab_size,
+            max_position_embeddings=self.max_position_embeddings,
+            params=self.params_billion * 1e9,
+            dtype=self.dtype,
+            kind=kind,
+        )
+
+
+class ServiceBase(StrictModel):
+    model: str = Field(pattern=MODEL_ID)
+    """Hugging Face model id, e.g. BAAI/bge-m3 (Triton: the model's name in the repository)."""
+    revision: str | None = None
+    """Git revision (commit sha or tag) of the model: pin it so a re-deploy serves the same weights."""
+    pool: str
+    """The GPU node pool (a `nodePools` key) the server runs on."""
+    replicas: int = Field(1, ge=0, le=MAX_REPLICAS)
+    """Replicas when `autoscaling` is not set."""
+    image: str | None = Field(None, pattern=r"^[^\s:@]+(:[\w][\w.-]*)?(@sha256:[0-9a-f]{64})?$")
+    """Image override, pinned by tag or digest (never `latest`)."""
+    autoscaling: Autoscaling | None = None
+    auth: bool = True
+    """Require an API key at the server; false opts out (the preview warns)."""
+    extra_args: list[str] = []
+    """Passed to the server after the generated arguments."""
+    resources: Resources = Resources()
+    architecture: Architecture | None = None
+    """Needed for memory sizing when the model is not in the sizing catalog."""

@@ -1,0 +1,188 @@
+"""The protocol every model server implements: one class per server in runtimes/<server>.py.
+
+A runtime owns everything that differs between servers: its config model (its own vocabulary), the
+flags of its pinned version, GPUs per replica, image per GPU architecture, ports and paths, how it
+takes an API key, what memory sizing needs, shared-memory and security needs. Config, workloads,
+sizing, policies and the gateway ask the runtime; none of them branches on a runtime's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+from pydantic.alias_generators import to_snake
+
+import catalog
+from catalog.servers import ServerFacts, server_facts
+from config.base import closest
+from config.problems import Problem
+from config.service_base import ServiceBase
+from sizing.memory import ENCODER
+
+SHM_GIB_PER_GPU = 2  # NCCL's shared-memory transport; the 64 MiB container default breaks it
+
+
+class BadFlag(ValueError):
+    """A parallelism flag whose value is not a positive whole number."""
+
+
+def flag(args: Sequence[str], *names: str) -> str | None:
+    """The value of `--name=value` or `--name value`; the last one wins, as in argparse and clap."""
+    found = None
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg.startswith(f"{name}="):
+                found = arg.split("=", 1)[1]
+            elif arg == name and i + 1 < len(args):
+                found = args[i + 1]
+    return found
+
+
+def whole(raw: str) -> int | None:
+    return int(raw) if raw.strip().isdigit() else None
+
+
+class Runtime:
+    """Defaults that suit most servers; each runtime overrides what differs."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]  # as people write it, for messages
+    config: ClassVar[type[ServiceBase]]
+    parallelism_key: ClassVar[str] = "pool"  # the config key that sets GPUs per replica
+    quantization_key: ClassVar[str | None] = None  # the server's word for quantization, if it has one
+    memory_engine: ClassVar[str | None] = None  # sizing.memory's model of the server; None: not sized
+    length_key: ClassVar[str | None] = None  # the context-length setting, for memory sizing
+    batch_key: ClassVar[str | None] = None  # the prefill-batch setting, for memory sizing
+    fp8_kv_dtype: ClassVar[str | None] = None  # the kvCacheDtype value of an fp8 KV cache, for fixes
+    generates: ClassVar[bool] = True  # streams generated text (long requests) rather than embedding
+    # Flags the policies read off a rendered pod that are not config keys, or other spellings of them.
+    short_flags: ClassVar[dict[str, str]] = {}
+    extra_flags: ClassVar[dict[str, str]] = {}
+
+    @property
+    def facts(self) -> ServerFacts:
+        return server_facts()[self.name]
+
+    @property
+    def architecture_kind(self) -> str:
+        """How memory sizing reads a model's architecture here: an encoder keeps no KV cache, whatever
+        the model, because the server only embeds."""
+        return "encoder" if self.memory_engine == ENCODER else "decoder"
+
+    # --- config -----------------------------------------------------------------------------------
+
+    def gpus(self, service: Any) -> int:
+        """GPUs one replica asks for."""
+        return 1
+
+    def quantization(self, service: Any) -> str | None:
+        return getattr(service, to_snake(self.quantization_key), None) if self.quantization_key else None
+
+    def dtype(self, service: Any) -> str | None:
+        return getattr(service, "dtype", None)
+
+    def kv_cache_dtype(self, service: Any) -> str | None:
+        return getattr(service, "kv_cache_dtype", None)
+
+    def check(self, path: str, service: Any, warnings: list[str]) -> Iterator[Problem]:
+        """Settings the pinned version refuses: values outside its lists, removed or duplicated flags."""
+        facts = self.facts
+        for key in ("quantize", "quantization", "kvCacheDtype", "dtype", "pooling"):
+            allowed = facts.allowed(key)
+            value = getattr(service, to_snake(key), None)
+            if allowed and value is not None and value not in allowed:
+                hint = closest(value, allowed)
+                fix = (
+                    f"did you mean '{hint}'? allowed: {', '.join(allowed)}"
+                    if hint
+                    else f"use one of {', '.join(allowed)}"
+                )
+                yield Problem(f"{path}.{key}", f"{value!r} is not accepted by this server version", fix)
+        quant = self.quantization(service)
+        replacement = facts.deprecated.get(quant) if quant else None
+        if replacement:
+            warnings.append(
+                f"{path}.{self.quantization_key}: {quant!r} is deprecated in {self.name} {facts.version} — use "
+                f"{replacement!r}"
+            )
+        yield from self._extra_args(path, service)
+
+    def _extra_args(self, path: str, service: Any) -> Iterator[Problem]:
+        facts = self.facts
+        by_flag = {f: key for key, f in facts.flags.items()} | {f: key for key, f in self.short_flags.items()}
+        for arg in service.extra_args:
+            name = arg.split("=", 1)[0]
+            if name in facts.removed:
+                yield Problem(
+                    f"{path}.extraArgs",
+                    f"{name} no longer exists in {self.name} {facts.version}",
+                    f"use {facts.removed[name]}",
+                )
+            elif name in by_flag:
+                yield Problem(
+                    f"{path}.extraArgs",
+                    f"{name} is set from the service's {by_flag[name]} key",
+                    f"set {by_flag[name]} instead",
+                )
+            elif name in facts.generated:
+                yield Problem(f"{path}.extraArgs", f"{name} is generated by the platform", "remove it")
+
+    # --- rendering --------------------------------------------------------------------------------
+
+    def image(self, service: Any, gpu: catalog.Gpu) -> str:
+        """The service's own image, else the pinned one for the GPU (raises catalog.servers.NoImage)."""
+        return service.image or self.facts.image_for(gpu)
+
+    def configured_flags(self, service: Any) -> list[str]:
+        """`--flag=value` for every setting the service gives, with the pinned version's flag names."""
+        args = []
+        for key, name in self.facts.flags.items():
+            value = getattr(service, to_snake(key))
+            if value is not None:
+                args.append(f"{name}={str(value).lower() if isinstance(value, bool) else value}")
+        return args
+
+    def args(self, name: str, service: Any) -> list[str]:
+        raise NotImplementedError
+
+    def env(self, service: Any) -> dict[str, str]:
+        return {"HF_HOME": self.facts.hf_home} if self.facts.hf_home else {}
+
+    def served_paths(self, service: Any) -> tuple[str, ...]:
+        """The client API the gateway routes, {model} filled in."""
+        return tuple(p.replace("{model}", service.model) for p in self.facts.served_paths)
+
+    def shm_gib(self, gpus: int) -> int:
+        """A memory-backed /dev/shm: NCCL needs one as soon as a model spans GPUs."""
+        return SHM_GIB_PER_GPU * gpus if gpus > 1 else 0
+
+    def bucket(self, service: Any) -> str | None:
+        """A Cloud Storage bucket the server reads through Workload Identity, if any."""
+        return None
+
+    # --- reading a rendered pod (policies) --------------------------------------------------------
+
+    def flag_names(self, key: str) -> list[str]:
+        flags = {**self.facts.flags, **self.extra_flags}
+        return [n for n in (flags.get(key), self.short_flags.get(key)) if n]
+
+    def flag_value(self, args: Sequence[str], key: str) -> str | None:
+        names = self.flag_names(key)
+        return flag(args, *names) if names else None
+
+    def served_model(self, args: Sequence[str]) -> str | None:
+        return flag(args, "--model-id")
+
+    def count(self, args: Sequence[str], key: str) -> int | None:
+        raw = self.flag_value(args, key)
+        if raw is None:
+            return None
+        value = whole(raw)
+        if value is None or value < 1:
+            raise BadFlag(f"{self.flag_names(key)[0]}={raw} is not a positive whole number")
+        return value
+
+    def parallelism(self, args: Sequence[str]) -> tuple[int | None, str]:
+        """(GPUs the server splits one model over, in words); None where it takes whatever it gets."""
+        return 1, f"{self.title} (one GPU per process)"

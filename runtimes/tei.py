@@ -1,0 +1,40 @@
+"""Text Embeddings Inference: embeddings and rerankers, one GPU per process."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from config.limits import MAX_CONCURRENCY, MAX_TOKENS
+from config.service_base import ServiceBase
+from runtimes.base import Runtime
+
+
+class TeiService(ServiceBase):
+    runtime: Literal["tei"]
+    dtype: str | None = None
+    """float16 or float32 (CUDA builds; bfloat16 only exists in TEI's python backend)."""
+    pooling: str | None = None
+    """cls, mean, splade or last-token; default: the model's 1_Pooling/config.json."""
+    max_batch_tokens: int | None = Field(None, gt=0, le=MAX_TOKENS)
+    max_client_batch_size: int | None = Field(None, gt=0, le=MAX_CONCURRENCY)
+    max_concurrent_requests: int | None = Field(None, gt=0, le=MAX_CONCURRENCY)
+    auto_truncate: bool | None = None
+    """Truncate inputs longer than the model's maximum (TEI 1.9 default: true)."""
+
+
+class Tei(Runtime):
+    name = "tei"
+    title = "TEI"
+    config = TeiService
+    memory_engine = "tei"
+    length_key = "maxBatchTokens"
+    batch_key = "maxBatchTokens"
+    generates = False
+    # A TEI service that needs more GPUs gets more single-GPU replicas, never one pod with several.
+    parallelism_key: ClassVar[str] = "pool"
+
+    def args(self, name: str, service: Any) -> list[str]:
+        # The image defaults to port 80; an explicit port needs no privilege to bind.
+        return [f"--model-id={service.model}", f"--port={self.facts.port}", *self.configured_flags(service)]
