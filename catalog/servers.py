@@ -59,6 +59,10 @@ class ServerFacts(BaseModel):
     fp8_quantize: list[str] = []
     checkpoint_quantization: dict[str, str] = {}
     online_quantization: list[str] = []
+    # Facts a runtime builds from the service (the custom runtime); the catalog's servers leave them unset.
+    command: list[str] | None = None  # the container's command; None: the image's entrypoint
+    startup_delay_seconds: int = Field(0, ge=0)  # before the first startup probe
+    startup_retries: int | None = Field(None, ge=1)  # startup probes before a restart; None: from the model's size
 
     @model_validator(mode="after")
     def _complete(self) -> ServerFacts:

@@ -31,3 +31,6 @@ MAX_PARAMS_BILLION = 10_000.0
 MAX_LAYERS = 1024
 MAX_WIDTH = 1_048_576  # hidden, intermediate and vocabulary sizes
 MAX_HEADS = 4096  # attention heads, KV heads, head dimension
+# Size of one model checkpoint in GB (a custom runtime's `checkpointGb`): the largest architecture
+# above (10,000B parameters) in float32 is 40,000 GB.
+MAX_CHECKPOINT_GB = 40_000.0

@@ -24,9 +24,13 @@ from config.limits import (
 from sizing.models import Architecture as SizingArchitecture
 
 MODEL_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
+# An image reference: repository, then a tag and/or a digest (the image-pinned policy refuses `latest`).
+IMAGE_PATTERN = r"^[^\s:@]+(:[\w][\w.-]*)?(@sha256:[0-9a-f]{64})?$"
 # Pod annotation carrying a service's explicit `architecture` (JSON, environment-file keys), so the
 # memory-fit policy can size models the catalog does not know from the rendered Deployment alone.
 ARCHITECTURE_ANNOTATION = "gke-serving/architecture"
+# Pod annotation naming the service's model, for a server whose arguments do not (a custom image).
+MODEL_ANNOTATION = "gke-serving/model"
 
 
 class Autoscaling(StrictModel):
@@ -108,7 +112,7 @@ class ServiceBase(StrictModel):
     """The GPU node pool (a `nodePools` key) the server runs on."""
     replicas: int = Field(1, ge=0, le=MAX_REPLICAS)
     """Replicas when `autoscaling` is not set."""
-    image: str | None = Field(None, pattern=r"^[^\s:@]+(:[\w][\w.-]*)?(@sha256:[0-9a-f]{64})?$")
+    image: str | None = Field(None, pattern=IMAGE_PATTERN)
     """Image override, pinned by tag or digest (never `latest`)."""
     autoscaling: Autoscaling | None = None
     auth: bool = True

@@ -44,7 +44,7 @@ def check_services(
         found.problems.extend(_gpu_fit(path, service, pool))
         found.problems.extend(_checkpoint_format(path, service, found.warnings))
         found.problems.extend(_auth(path, service, gateway))
-        if not service.auth and runtime_of(service).facts.api_key_env is not None:
+        if not service.auth and runtime_of(service).facts_for(service).api_key_env is not None:
             found.warnings.append(f"{path}.auth: false — the service answers anyone who reaches the gateway")
     _capacity(services, pools, found)
     return found
@@ -66,7 +66,7 @@ def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Prob
     if gpu is None:
         return  # reported on the pool
     runtime = runtime_of(s)
-    facts = runtime.facts
+    facts = runtime.facts_for(s)
     needed = gpus_per_replica(s)
     if needed > pool.gpu.count:
         bigger = catalog.machine_for(gpu.accelerator, needed)
@@ -131,7 +131,7 @@ def _checkpoint_format(path: str, s: ServiceConfig, warnings: list[str]) -> Iter
     key, value = runtime.quantization_key, runtime.quantization(s)
     if key is None or value is None:
         return
-    facts = runtime.facts
+    facts = runtime.facts_for(s)
     weights, recorded = checkpoint_quantization(s.model)
     source = "sizing/models.yaml" if recorded else "its name"
     held = f"{weights}-quantized" if weights else "full-precision"
@@ -161,7 +161,7 @@ def _checkpoint_format(path: str, s: ServiceConfig, warnings: list[str]) -> Iter
 
 
 def _auth(path: str, s: ServiceConfig, gateway: GatewayConfig) -> Iterator[Problem]:
-    if s.auth and runtime_of(s).facts.api_key_env is None and gateway.iap is None:
+    if s.auth and runtime_of(s).facts_for(s).api_key_env is None and gateway.iap is None:
         yield Problem(
             f"{path}.auth",
             f"{runtime_of(s).title} has no API-key check of its own",

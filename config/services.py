@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from config.service_base import (
     ARCHITECTURE_ANNOTATION,
+    MODEL_ANNOTATION,
     MODEL_ID,
     Architecture,
     Autoscaling,
@@ -18,6 +19,7 @@ from runtimes import RUNTIMES, ServiceConfig, runtime_of
 
 __all__ = [
     "ARCHITECTURE_ANNOTATION",
+    "MODEL_ANNOTATION",
     "MODEL_ID",
     "RUNTIMES",
     "Architecture",

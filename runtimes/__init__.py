@@ -10,16 +10,17 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from runtimes.base import BadFlag, Runtime, flag
+from runtimes.sglang import Sglang, SglangService
 from runtimes.tei import Tei, TeiService
 from runtimes.tgi import Tgi, TgiService
 from runtimes.triton import Triton, TritonService
 from runtimes.vllm import Vllm, VllmService
 
-REGISTRY: dict[str, Runtime] = {r.name: r for r in (Tei(), Tgi(), Vllm(), Triton())}
+REGISTRY: dict[str, Runtime] = {r.name: r for r in (Tei(), Tgi(), Vllm(), Triton(), Sglang())}
 RUNTIMES = tuple(REGISTRY)
 
 ServiceConfig = Annotated[
-    TeiService | TgiService | VllmService | TritonService,
+    TeiService | TgiService | VllmService | TritonService | SglangService,
     Field(discriminator="runtime"),
 ]
 
@@ -35,6 +36,7 @@ __all__ = [
     "BadFlag",
     "Runtime",
     "ServiceConfig",
+    "SglangService",
     "TeiService",
     "TgiService",
     "TritonService",

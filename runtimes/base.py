@@ -55,6 +55,7 @@ class Runtime:
     length_key: ClassVar[str | None] = None  # the context-length setting, for memory sizing
     batch_key: ClassVar[str | None] = None  # the prefill-batch setting, for memory sizing
     fp8_kv_dtype: ClassVar[str | None] = None  # the kvCacheDtype value of an fp8 KV cache, for fixes
+    default_memory_fraction: ClassVar[float | None] = None  # share of GPU memory assumed when unset
     generates: ClassVar[bool] = True  # streams generated text (long requests) rather than embedding
     # Flags the policies read off a rendered pod that are not config keys, or other spellings of them.
     short_flags: ClassVar[dict[str, str]] = {}
@@ -63,6 +64,10 @@ class Runtime:
     @property
     def facts(self) -> ServerFacts:
         return server_facts()[self.name]
+
+    def facts_for(self, service: Any) -> ServerFacts:
+        """The server facts a service runs with: the pinned version's (a custom runtime builds its own)."""
+        return self.facts
 
     @property
     def architecture_kind(self) -> str:
@@ -161,6 +166,11 @@ class Runtime:
         """A Cloud Storage bucket the server reads through Workload Identity, if any."""
         return None
 
+    def checkpoint_gib(self, service: Any) -> float | None:
+        """The checkpoint's size where the service states it, for the startup budget; None: from the
+        model's architecture."""
+        return None
+
     # --- reading a rendered pod (policies) --------------------------------------------------------
 
     def flag_names(self, key: str) -> list[str]:
@@ -184,5 +194,9 @@ class Runtime:
         return value
 
     def parallelism(self, args: Sequence[str]) -> tuple[int | None, str]:
-        """(GPUs the server splits one model over, in words); None where it takes whatever it gets."""
+        """(GPUs one pod uses, in words); None where the server takes whatever it is given."""
         return 1, f"{self.title} (one GPU per process)"
+
+    def model_split(self, args: Sequence[str]) -> int | None:
+        """GPUs one copy of the model's weights is split over (memory sizing); None: all it is given."""
+        return self.parallelism(args)[0]

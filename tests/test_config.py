@@ -257,7 +257,9 @@ def test_every_problem_is_reported_at_once() -> None:
     raw["gke-serving:services"]["embed"]["runtime"] = "onnx"
     found = problems(raw)
     assert len(found) == 3
-    assert found[2] == "gke-serving:services.embed: unknown runtime 'onnx' — use one of 'tei', 'tgi', 'vllm', 'triton'"
+    assert found[2] == (
+        "gke-serving:services.embed: unknown runtime 'onnx' — use one of 'tei', 'tgi', 'vllm', 'triton', 'sglang'"
+    )
 
 
 # Input limits: every number bounded and finite, a Kubernetes version the preview can check, and no

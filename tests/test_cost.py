@@ -18,8 +18,8 @@ PRICES = yaml.safe_load((Path(__file__).parents[1] / "sizing" / "prices.yaml").r
 def test_every_gpu_machine_type_has_a_price_or_is_known_unpriced() -> None:
     accelerated = [m for m in catalog.machine_types().values() if m.gpu is not None]
     unpriced = {m.name for m in accelerated if hourly_price(m.name, "us-central1", spot=False) is None}
-    # Not sold in us-central1 per the 2025-03 pricing catalog (sizing.md §4).
-    assert unpriced == {"a3-megagpu-8g"}
+    # Not sold in us-central1 per the 2025-03 pricing catalog (sizing.md §4); A4 is not sold on demand.
+    assert unpriced == {"a3-megagpu-8g", "a4-highgpu-8g"}
     no_spot = {m.name for m in accelerated if hourly_price(m.name, "us-central1", spot=True) is None}
     assert no_spot == {"a3-megagpu-8g", "a3-ultragpu-8g"}  # the H200 quote has no spot figure
     n1 = [m for m in catalog.machine_types().values() if m.attachable]
@@ -34,8 +34,10 @@ def test_every_price_names_its_source_and_date_format() -> None:
         for name, entry in PRICES[section].items():
             assert entry["source"], name
             assert entry["date"] is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(entry["date"])), name
-            assert entry["onDemand"] > 0, name
-            assert entry["spot"] is None or 0 < entry["spot"] < entry["onDemand"], name
+            sold_on_demand = section != "machines" or "on-demand" in catalog.machine_types()[name].provisioning
+            # A price may be missing only where the machine is not sold on demand at all.
+            assert entry["onDemand"] > 0 if entry["onDemand"] is not None else not sold_on_demand, name
+            assert entry["spot"] is None or 0 < entry["spot"] < (entry["onDemand"] or float("inf")), name
 
 
 @pytest.mark.parametrize(

@@ -66,13 +66,25 @@ def test_without_zones_a_regional_pool_takes_the_zones_that_offer_its_gpu() -> N
     assert parsed.pool_zones(parsed.node_pools["l4"]) == ("us-central1-a", "us-central1-b", "us-central1-c")
 
 
+# GPUs whose zones no source at hand names (catalog/gpu_zones.yaml says why): refused, not guessed.
+ZONES_UNSOURCED = {"nvidia-b200"}
+
+
 @pytest.mark.parametrize("gpu", sorted(catalog.gpus()))
 def test_every_catalog_gpu_has_zones_in_some_catalog_region(gpu: str) -> None:
     zones = catalog.gpu_zones()[gpu]
-    assert zones, gpu
+    assert bool(zones) != (gpu in ZONES_UNSOURCED), gpu
     for region, listed in zones.items():
         assert region in catalog.regions(), (gpu, region)
         assert set(listed) <= set(catalog.regions()[region]), (gpu, region)
+
+
+def test_a_gpu_without_sourced_zones_is_refused_not_guessed() -> None:
+    b200 = {"machineType": "a4-highgpu-8g", "gpu": {"type": "nvidia-b200", "count": 8}, "spot": True}
+    assert problems(env({"b200": b200}, {}, location="us-central1")) == [
+        "gke-serving:nodePools.b200.gpu.type: us-central1 offers no B200 (nvidia-b200) in any zone — use a region "
+        "that does (none known) or another GPU"
+    ]
 
 
 # --- provisioning models ---------------------------------------------------------------------------

@@ -352,7 +352,7 @@ def test_the_ceilings_bind_prod_is_over_stagings(previews: Callable[[str], Previ
         (
             "max-gpus-at-max-scale",
             "the GPU node pools reach 19 GPUs at max scale (a100: 2 x 2, h100: 3 x 2, l4: 9 x 1), above the ceiling "
-            "of 14 — lower maxNodes, or raise maxGpus in the policy config (and the project's GPU quota)",
+            "of 16 — lower maxNodes, or raise maxGpus in the policy config (and the project's GPU quota)",
         ),
         (
             "monthly-cost-ceiling",

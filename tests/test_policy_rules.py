@@ -395,11 +395,15 @@ NOT_SIZED = [
         deployment(server("acme/house-model-7b")),
         "acme/house-model-7b is not in sizing/models.yaml and the pod has no gke-serving/architecture annotation",
     ),
-    ("Triton", deployment(server("tritonserver"), runtime="triton"), "memory sizing covers tei, tgi, vllm, not triton"),
+    (
+        "Triton",
+        deployment(server("tritonserver"), runtime="triton"),
+        "memory sizing covers tei, tgi, vllm, sglang, not triton",
+    ),
     (
         "a GPU type the catalog does not know",
-        deployment(server("google/gemma-7b"), accelerator="nvidia-b200"),
-        "the pod selects no GPU type the catalog knows (nvidia-b200)",
+        deployment(server("google/gemma-7b"), accelerator="nvidia-gb200"),
+        "the pod selects no GPU type the catalog knows (nvidia-gb200)",
     ),
     (
         "no model in the arguments",
@@ -619,8 +623,8 @@ MACHINES = [
     ),
     (
         "an accelerator outside the catalog",
-        node_pool(machine="a4-highgpu-8g", gpu="nvidia-b200", count=8),
-        ["accelerator nvidia-b200 is not in the GPU catalog (catalog/gpus.yaml)"],
+        node_pool(machine="a4x-highgpu-4g", gpu="nvidia-gb200", count=4),
+        ["accelerator nvidia-gb200 is not in the GPU catalog (catalog/gpus.yaml)"],
     ),
 ]
 

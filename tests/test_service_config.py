@@ -93,22 +93,22 @@ L4, T4, L4X2, A100 = "l4", "t4", "l4x2", "a100"
         (
             {"runtime": "vllm", "model": "a/b", "pool": T4, "dtype": "bfloat16"},
             "gke-serving:services.svc.dtype: T4 has no bf16 support (compute capability 7.5 < 8.0) — use float16, or a "
-            "pool of L4, A100 40GB, A100 80GB, H100 80GB, H100 Mega 80GB, H200",
+            "pool of L4, A100 40GB, A100 80GB, H100 80GB, H100 Mega 80GB, H200, B200",
         ),
         (
             {"runtime": "vllm", "model": "a/b", "pool": A100, "quantization": "fp8"},
             "gke-serving:services.svc.quantization: FP8 weights need FP8 tensor cores, which A100 40GB lacks — use awq "
-            "or gptq (4-bit), or a pool of L4, H100 80GB, H100 Mega 80GB, H200",
+            "or gptq (4-bit), or a pool of L4, H100 80GB, H100 Mega 80GB, H200, B200",
         ),
         (
             {"runtime": "tgi", "model": "a/b", "pool": A100, "quantize": "fp8"},
             "gke-serving:services.svc.quantize: FP8 weights need FP8 tensor cores, which A100 40GB lacks — use awq or "
-            "gptq (4-bit), or a pool of L4, H100 80GB, H100 Mega 80GB, H200",
+            "gptq (4-bit), or a pool of L4, H100 80GB, H100 Mega 80GB, H200, B200",
         ),
         (
             {"runtime": "vllm", "model": "a/b", "pool": A100, "kvCacheDtype": "fp8_e4m3"},
             "gke-serving:services.svc.kvCacheDtype: an fp8 e4m3 KV cache needs FP8 hardware, which A100 40GB lacks — use "
-            "fp8_e5m2, or a pool of L4, H100 80GB, H100 Mega 80GB, H200",
+            "fp8_e5m2, or a pool of L4, H100 80GB, H100 Mega 80GB, H200, B200",
         ),
         (
             {"runtime": "vllm", "model": "a/b", "pool": T4, "kvCacheDtype": "fp8_e5m2"},
@@ -117,7 +117,8 @@ L4, T4, L4X2, A100 = "l4", "t4", "l4x2", "a100"
         ),
         (
             {"runtime": "vllm", "model": "a/b", "pool": L4, "kvCacheDtype": "nvfp4"},
-            "gke-serving:services.svc.kvCacheDtype: nvfp4 needs Blackwell GPUs (compute capability 10.0) — use fp8_e5m2",
+            "gke-serving:services.svc.kvCacheDtype: nvfp4 needs Blackwell GPUs (compute capability 10.0) — use fp8_e5m2, "
+            "or a pool of B200",
         ),
         (
             {"runtime": "tgi", "model": "a/b", "pool": L4, "extraArgs": ["--max-input-length=1024"]},

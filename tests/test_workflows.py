@@ -737,3 +737,12 @@ def test_secret_check_fails_when_it_cannot_read_the_output(pr: dict[str, Any], t
 
     assert result.returncode == 1
     assert result.stdout == "::error title=secret check::could not read build/dev (grep exit status 2)\n"
+
+
+def test_summary_reports_an_internal_error_as_such_not_as_a_policy_failure(pr: dict[str, Any], tmp_path: Path) -> None:
+    # Exit 3 (preview/run.py): a crash of the preview, which leaves no plan.json.
+    summary = run_summary(pr, tmp_path, "3", None)
+
+    assert "Exit status 3: internal error in the preview, not a policy result" in summary
+    assert "policy failed" not in summary
+    assert "No plan.json was written" in summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from config.service_base import MODEL_ANNOTATION
 from infra.secrets import HF_TOKEN_KEY
 from workloads.pod_resources import PodResources
 from workloads.server import ServerSpec
@@ -121,6 +122,7 @@ def deployment_spec(
     container = {
         "name": "server",
         "image": spec.image,
+        **({"command": spec.command} if spec.command is not None else {}),
         "args": spec.args,
         "env": _env(spec, secrets),
         "ports": ports,
@@ -150,7 +152,7 @@ def deployment_spec(
         # Past this the Deployment reports ProgressDeadlineExceeded and the update fails.
         "progressDeadlineSeconds": rollout_deadline,
         "template": {
-            "metadata": {"labels": pod_labels, "annotations": {"gke-serving/model": model, **annotations}},
+            "metadata": {"labels": pod_labels, "annotations": {MODEL_ANNOTATION: model, **annotations}},
             "spec": {
                 "containers": [container],
                 "volumes": volumes,

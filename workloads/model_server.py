@@ -23,6 +23,7 @@ from workloads.probes import (
     rollout_seconds,
     service_timeouts,
     startup_budget_seconds,
+    startup_window_seconds,
     weights_gib,
 )
 from workloads.server import ServerSpec, server_spec
@@ -69,6 +70,8 @@ class ModelServer(pulumi.ComponentResource):
         gpu = catalog.gpus()[pool.gpu.type]
         self.spec = server_spec(name, service, gpu)
         budget = startup_budget_seconds(weights_gib(service))
+        # What the startup probe allows, a service's own delay and retries included: the waits cover it.
+        window = startup_window_seconds(budget, self.spec.startup_delay_seconds, self.spec.startup_retries)
         gpus = gpus_per_replica(service)
         bucket = self.spec.bucket
         service_account = self._bucket_identity(name, service, bucket, args) if bucket else None
@@ -90,10 +93,10 @@ class ModelServer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # pulumi-kubernetes waits for the Deployment and its Service to be ready: as long as a cold start.
         rollout = pulumi.ResourceOptions(
-            parent=self, custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(budget, max_replicas))
+            parent=self, custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(window, max_replicas))
         )
         endpoints = pulumi.ResourceOptions(
-            parent=self, custom_timeouts=pulumi.CustomTimeouts(**service_timeouts(budget))
+            parent=self, custom_timeouts=pulumi.CustomTimeouts(**service_timeouts(window))
         )
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
@@ -107,8 +110,14 @@ class ModelServer(pulumi.ComponentResource):
                     Placement(pool.gpu.type, service.pool, gpus),
                     # Only a server that downloads from the Hub gets the token.
                     Secrets(args.hf_token_secret if self.spec.cache_path else None, api_key_secret),
-                    probes=probes(self.spec.health_path, self.spec.liveness_path, budget),
-                    rollout_deadline=rollout_seconds(budget),
+                    probes=probes(
+                        self.spec.health_path,
+                        self.spec.liveness_path,
+                        budget,
+                        initial_delay_seconds=self.spec.startup_delay_seconds,
+                        max_retries=self.spec.startup_retries,
+                    ),
+                    rollout_deadline=rollout_seconds(window),
                     replicas=None if args.autoscaled else service.replicas,
                     min_replicas=min_replicas,
                     service_account=service_account,

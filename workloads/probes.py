@@ -23,8 +23,12 @@ def weights_gib(service: ServiceConfig) -> float | None:
     """Size of the checkpoint the server downloads: quantized only when the checkpoint itself is
     (an -AWQ/-GPTQ/-FP8 repository); eetq, bitsandbytes and vLLM's online modes quantize after the
     full-precision download."""
+    runtime = runtime_of(service)
+    given = runtime.checkpoint_gib(service)
+    if given is not None:
+        return given  # the service states it (a custom image loads what it loads)
     if service.architecture is not None:
-        arch = service.architecture.for_sizing(runtime_of(service).architecture_kind)
+        arch = service.architecture.for_sizing(runtime.architecture_kind)
     else:
         found = resolve(service.model)
         if found is None:
@@ -74,15 +78,33 @@ def duration(seconds: int) -> str:
     return f"{math.ceil(seconds / 60)}m"
 
 
-def probes(health_path: str, liveness_path: str, budget_seconds: int) -> dict[str, dict[str, Any]]:
+def startup_window_seconds(budget_seconds: int, initial_delay_seconds: int = 0, max_retries: int | None = None) -> int:
+    """How long the startup probe lets a server take: the budget, or the retries the service states,
+    after its initial delay. Rollout deadlines and `pulumi up` waits are measured from it."""
+    if max_retries is None:
+        return initial_delay_seconds + budget_seconds
+    return initial_delay_seconds + STARTUP_PERIOD_SECONDS * max_retries
+
+
+def probes(
+    health_path: str,
+    liveness_path: str,
+    budget_seconds: int,
+    *,
+    initial_delay_seconds: int = 0,
+    max_retries: int | None = None,
+) -> dict[str, dict[str, Any]]:
     """startupProbe holds the other two back until the server answers once, so a pod still
-    downloading weights is never restarted by its liveness probe."""
+    downloading weights is never restarted by its liveness probe. `max_retries` replaces the
+    failureThreshold the budget gives (a custom runtime's own number)."""
+    threshold = max_retries if max_retries is not None else math.ceil(budget_seconds / STARTUP_PERIOD_SECONDS)
     return {
         "startupProbe": {
             "httpGet": {"path": health_path, "port": "http"},
+            **({"initialDelaySeconds": initial_delay_seconds} if initial_delay_seconds else {}),
             "periodSeconds": STARTUP_PERIOD_SECONDS,
             "timeoutSeconds": 5,
-            "failureThreshold": math.ceil(budget_seconds / STARTUP_PERIOD_SECONDS),
+            "failureThreshold": threshold,
         },
         "readinessProbe": {
             "httpGet": {"path": health_path, "port": "http"},

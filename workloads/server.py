@@ -31,6 +31,9 @@ class ServerSpec:
     shm_gib: int  # a memory-backed /dev/shm of this size; 0: none
     generates: bool  # long generation requests (LLM timeouts) rather than embeddings
     bucket: str | None  # a Cloud Storage bucket read through Workload Identity
+    command: list[str] | None = None  # the container's command; None: the image's entrypoint
+    startup_delay_seconds: int = 0  # before the first startup probe
+    startup_retries: int | None = None  # the startup probe's failureThreshold; None: from the startup budget
 
 
 def image_for(service: ServiceConfig, gpu: catalog.Gpu) -> str:
@@ -40,7 +43,7 @@ def image_for(service: ServiceConfig, gpu: catalog.Gpu) -> str:
 
 def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu) -> ServerSpec:
     runtime = runtime_of(service)
-    facts = runtime.facts
+    facts = runtime.facts_for(service)
     return ServerSpec(
         runtime=service.runtime,
         image=runtime.image(service, gpu),
@@ -62,4 +65,7 @@ def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu) -> ServerSp
         shm_gib=runtime.shm_gib(runtime.gpus(service)),
         generates=runtime.generates,
         bucket=runtime.bucket(service),
+        command=facts.command,
+        startup_delay_seconds=facts.startup_delay_seconds,
+        startup_retries=facts.startup_retries,
     )

@@ -14,10 +14,10 @@ from pydantic import ValidationError
 
 import catalog
 from config.pydantic_errors import problems_from
-from config.services import ARCHITECTURE_ANNOTATION
+from config.services import ARCHITECTURE_ANNOTATION, MODEL_ANNOTATION
 from config.services import Architecture as ArchitectureConfig
 from policies.rules.base import DEFAULT_ENFORCEMENT
-from policies.rules.pods import Pod, parallelism, pod_of, served_model, server_flag
+from policies.rules.pods import Pod, pod_of, served_model, server_flag
 from runtimes import REGISTRY, BadFlag
 from sizing.memory import ENCODER, FitRequest, estimate
 from sizing.models import Architecture, checkpoint_quantization, resolve
@@ -61,12 +61,20 @@ def fit_request(pod: Pod) -> FitRequest:
     runtime = known.name
     args = server.args
     model = served_model(runtime, args)
+    annotation = pod.annotations.get(ARCHITECTURE_ANNOTATION)
     if model is None:
-        raise NotSized("the server's arguments name no model")
+        # An image whose arguments name no model (a custom runtime): the pod's annotation names it, and
+        # only the service's own `architecture` sizes it — a catalog entry under that name may describe
+        # other weights than the image loads.
+        named = pod.annotations.get(MODEL_ANNOTATION)
+        if not isinstance(named, str) or not named:
+            raise NotSized("the server's arguments name no model")
+        if not isinstance(annotation, str):
+            raise NotSized(f"{known.title}: memory fit not checked — give the service an `architecture`")
+        model = named
     gpu = catalog.gpus().get(pod.accelerator or "")
     if gpu is None:
         raise NotSized(f"the pod selects no GPU type the catalog knows ({pod.accelerator})")
-    annotation = pod.annotations.get(ARCHITECTURE_ANNOTATION)
     if isinstance(annotation, str):
         arch = annotated_architecture(annotation, runtime)
     elif (found := resolve(model)) is not None:
@@ -74,7 +82,7 @@ def fit_request(pod: Pod) -> FitRequest:
     else:
         raise NotSized(f"{model} is not in sizing/models.yaml and the pod has no {ARCHITECTURE_ANNOTATION} annotation")
     try:
-        split, _ = parallelism(runtime, args)
+        split = known.model_split(args)
     except BadFlag as e:
         raise NotSized(str(e)) from None
     quant_key, len_key, batch_key = known.quantization_key or "", known.length_key or "", known.batch_key or ""
@@ -92,7 +100,7 @@ def fit_request(pod: Pod) -> FitRequest:
         # TEI's "length" is its batch; the encoder model reads the batch, not a context length.
         max_len=_number(runtime, args, len_key, int) if known.memory_engine != ENCODER else None,
         max_batch_prefill_tokens=_number(runtime, args, batch_key, int),
-        gpu_memory_utilization=_number(runtime, args, "gpuMemoryUtilization", float),
+        gpu_memory_utilization=_number(runtime, args, "gpuMemoryUtilization", float) or known.default_memory_fraction,
         max_num_seqs=_number(runtime, args, "maxNumSeqs", int),
         max_num_batched_tokens=_number(runtime, args, "maxNumBatchedTokens", int),
         cuda_memory_fraction=_number(runtime, args, "cudaMemoryFraction", float),
@@ -124,6 +132,8 @@ def _architecture_known(args: ResourceValidationArgs, report: ReportViolation) -
         return  # Triton and other workloads: memory sizing does not cover them (the preview lists them)
     server = pod.server()
     model = served_model(known.name, server.args) if server else None
+    # No model in the arguments: an image that loads its own (a custom runtime), sized only with the
+    # service's `architecture` and otherwise listed by the preview as not checked, not failed here.
     if model is None or resolve(model) is not None or ARCHITECTURE_ANNOTATION in pod.annotations:
         return
     report(

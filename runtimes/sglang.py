@@ -1,0 +1,89 @@
+"""SGLang's server: LLMs over tensor x data parallel GPUs, OpenAI-compatible."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from config.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
+from config.service_base import ServiceBase
+from runtimes.base import Runtime, flag
+
+# The image has no entrypoint: the pod's arguments are the whole command (docs: python3 -m
+# sglang.launch_server ...). It listens on 127.0.0.1 unless told otherwise.
+LAUNCH = ["python3", "-m", "sglang.launch_server"]
+# docs/get_started/install.md runs the container with --shm-size 32g on 8-GPU hosts: 4 GiB a GPU
+# for its tokenizer/scheduler IPC and NCCL [estimate].
+SHM_GIB_PER_GPU = 4
+# mem_fraction_static defaults per GPU memory (server_args); the memory fit assumes this share when
+# the service sets none [estimate: the value 0.5.23 picks for 24-80 GB GPUs lies between 0.8 and 0.88].
+DEFAULT_MEM_FRACTION_STATIC = 0.85
+
+
+class SglangService(ServiceBase):
+    runtime: Literal["sglang"]
+    tensor_parallel_size: int = Field(1, ge=1, le=MAX_GPUS)
+    """GPUs one copy of the model is split over (--tp-size)."""
+    data_parallel_size: int = Field(1, ge=1, le=MAX_GPUS)
+    """Copies of the model in one replica, each on its own tensorParallelSize GPUs (--dp-size)."""
+    quantization: str | None = None
+    kv_cache_dtype: str | None = None
+    context_length: int | None = Field(None, gt=0, le=MAX_TOKENS)
+    """Longest prompt + answer in tokens; default: the model's config.json."""
+    mem_fraction_static: float | None = Field(None, gt=0, lt=1, allow_inf_nan=False)
+    """Share of GPU memory for weights and the KV cache; default: chosen by SGLang per GPU."""
+    max_running_requests: int | None = Field(None, gt=0, le=MAX_CONCURRENCY)
+    chunked_prefill_size: int | None = Field(None, ge=-1, le=MAX_TOKENS)
+    """Tokens prefilled per chunk; -1 turns chunking off; default: by GPU memory (2048-16384)."""
+    dtype: str | None = None
+    served_model_name: str | None = Field(None, pattern=r"^[\w./-]+$")
+    """Name clients send as `model`; default: the service name, stable across model upgrades."""
+
+
+class Sglang(Runtime):
+    name = "sglang"
+    title = "SGLang"
+    config = SglangService
+    parallelism_key = "tensorParallelSize"
+    quantization_key = "quantization"
+    memory_engine = "vllm"  # weights + KV cache in a fixed share of GPU memory, as vLLM
+    length_key = "contextLength"
+    fp8_kv_dtype = "fp8_e5m2"
+    default_memory_fraction = DEFAULT_MEM_FRACTION_STATIC
+    # The memory model's vLLM words for SGLang's flags.
+    extra_flags = {
+        "gpuMemoryUtilization": "--mem-fraction-static",
+        "maxNumSeqs": "--max-running-requests",
+        "maxNumBatchedTokens": "--chunked-prefill-size",
+        "maxModelLen": "--context-length",
+    }
+    short_flags = {"tensorParallelSize": "--tensor-parallel-size", "dataParallelSize": "--data-parallel-size"}
+
+    def gpus(self, service: Any) -> int:
+        return int(service.tensor_parallel_size * service.data_parallel_size)
+
+    def args(self, name: str, service: Any) -> list[str]:
+        return [
+            *LAUNCH,
+            f"--model-path={service.model}",
+            "--host=0.0.0.0",
+            f"--port={self.facts.port}",
+            f"--served-model-name={service.served_model_name or name}",
+            "--enable-metrics",  # the queue metric the HPA scales on
+            *self.configured_flags(service),
+        ]
+
+    def shm_gib(self, gpus: int) -> int:
+        return SHM_GIB_PER_GPU * gpus
+
+    def served_model(self, args: Sequence[str]) -> str | None:
+        return flag(args, "--model-path", "--model")
+
+    def parallelism(self, args: Sequence[str]) -> tuple[int | None, str]:
+        tp, dp = self.count(args, "tensorParallelSize") or 1, self.count(args, "dataParallelSize") or 1
+        return tp * dp, f"SGLang tensor parallel {tp} x data parallel {dp}"
+
+    def model_split(self, args: Sequence[str]) -> int | None:
+        return self.count(args, "tensorParallelSize") or 1  # each data-parallel copy holds the whole model
