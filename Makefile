@@ -5,7 +5,8 @@ ENVS := $(patsubst environments/Pulumi.%.yaml,%,$(wildcard environments/Pulumi.*
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: preview test lint unit previews golden bench diff clean
+.PHONY: preview test lint unit previews golden bench diff env clean
+FROM ?= dev
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	python3 -m venv .venv
@@ -35,6 +36,11 @@ previews: $(STAMP)
 ## golden: regenerate tests/golden/<env>/ from the current program (review the diff like code)
 golden: $(STAMP)
 	$(PY) -m tests.golden
+
+## env: a new environment NAME from FROM (default dev): its environment file and policy config
+env: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make env NAME=<name> [FROM=dev]" >&2; exit 2; }
+	$(PY) -m tools.new_environment $(NAME) --from $(FROM)
 
 ## bench: preview wall time and memory for 10/50/200 services against the bare mock engine
 bench: $(STAMP)

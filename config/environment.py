@@ -28,6 +28,10 @@ IAP_SECRET = f"{PROJECT}:iapClientSecret"
 # Map keys become Kubernetes names, GKE node-pool names and URL prefixes: DNS labels. Used with
 # fullmatch: `re.match` lets `$` match before a trailing newline ("embed\n" would pass).
 KEY = re.compile(r"[a-z]([-a-z0-9]{0,28}[a-z0-9])?")
+ENTRY: dict[str, TypeAdapter[Any]] = {
+    "nodePools": TypeAdapter(NodePoolConfig),
+    "services": TypeAdapter(ServiceConfig),
+}
 SECTIONS: dict[str, TypeAdapter[Any]] = {
     "cluster": TypeAdapter(ClusterConfig),
     "nodePools": TypeAdapter(dict[str, NodePoolConfig]),
@@ -58,29 +62,27 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
     names the environment, whose exposure rules then apply (config/gateway_checks.py)."""
     leaks = _credentials(raw)
     problems = [*leaks, *_top_level(raw)]
-    sections: dict[str, Any] = {}
-    for key, adapter in SECTIONS.items():
-        value = raw.get(f"{PROJECT}:{key}")
-        if value in (None, ""):  # absent or empty (`services:` with nothing under it)
-            if key not in ("gateway", "services"):
-                continue  # a required key, reported as missing
-            value = {}
-        try:
-            sections[key] = adapter.validate_python(value)
-        except ValidationError as e:
-            problems.extend(problems_from(e, f"{PROJECT}:{key}", skip=RUNTIMES))
-    for key in ("nodePools", "services"):
-        problems.extend(_map_keys(key, raw.get(f"{PROJECT}:{key}")))
-    if problems or len(sections) < len(SECTIONS):
-        raise InvalidEnvironment(_without_echoes(problems, leaks))
-    region = str(raw["gcp:region"])
-    problems.extend(check_platform(region, sections["cluster"], sections["nodePools"]))
-    problems.extend(_names(sections["cluster"], sections["nodePools"], sections["services"]))
-    problems.extend(check_gateway(sections["gateway"], sections["cluster"]))
-    exposure = check_exposure(sections["gateway"], sections["services"], stack)
-    problems.extend(exposure.problems)
-    findings = check_services(sections["services"], sections["nodePools"], sections["gateway"])
-    if sections["gateway"].iap is not None and raw.get(IAP_SECRET) in (None, ""):
+    # Every stage runs on what the earlier ones could parse, so one run reports every mistake it can:
+    # a broken pool or service entry is left out of the cross-checks, not the whole section.
+    sections, broken = _sections(raw, problems)
+    region = raw.get("gcp:region")
+    cluster, pools, gateway = sections.get("cluster"), sections.get("nodePools"), sections.get("gateway")
+    services: dict[str, ServiceConfig] | None = sections.get("services")
+    if cluster is not None and pools is not None and isinstance(region, str):
+        problems.extend(check_platform(region, cluster, pools))
+    if cluster is not None and pools is not None and services is not None:
+        problems.extend(_names(cluster, pools, services))
+    if gateway is not None and cluster is not None:
+        problems.extend(check_gateway(gateway, cluster))
+    exposure = check_exposure(gateway, services, stack) if gateway is not None and services is not None else None
+    problems.extend(exposure.problems if exposure else [])
+    findings = None
+    if services is not None and pools is not None and gateway is not None:
+        # A service on a pool that did not parse is checked once the pool is fixed.
+        checkable = {n: s for n, s in services.items() if s.pool not in broken["nodePools"]}
+        findings = check_services(checkable, pools, gateway)
+        problems.extend(findings.problems)
+    if gateway is not None and gateway.iap is not None and raw.get(IAP_SECRET) in (None, ""):
         problems.append(
             Problem(
                 IAP_SECRET,
@@ -88,18 +90,61 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
                 "run `pulumi config set --secret iapClientSecret <the client's secret>`",
             )
         )
-    problems.extend(findings.problems)
-    if problems:
+    if problems or any(broken.values()) or len(sections) < len(SECTIONS):
+        raise InvalidEnvironment(_without_echoes(problems, leaks))
+    # Every section parsed and every check ran; this only narrows the types.
+    if cluster is None or pools is None or gateway is None or services is None or not isinstance(region, str):
+        raise InvalidEnvironment(_without_echoes(problems, leaks))
+    if exposure is None or findings is None:
         raise InvalidEnvironment(_without_echoes(problems, leaks))
     return Environment(
         project=str(raw["gcp:project"]),
         region=region,
-        cluster=sections["cluster"],
-        node_pools=sections["nodePools"],
-        gateway=sections["gateway"],
-        services=sections["services"],
+        cluster=cluster,
+        node_pools=pools,
+        gateway=gateway,
+        services=services,
         warnings=(*exposure.warnings, *findings.warnings),
     )
+
+
+def _sections(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str, Any], dict[str, set[str]]]:
+    """The sections that parse; in the maps (nodePools, services) every entry that parses, with the
+    keys of those that do not (`broken`). Problems are appended to `problems`."""
+    sections: dict[str, Any] = {}
+    broken: dict[str, set[str]] = {"nodePools": set(), "services": set()}
+    for key, adapter in SECTIONS.items():
+        value = raw.get(f"{PROJECT}:{key}")
+        if value in (None, ""):  # absent or empty (`services:` with nothing under it)
+            if key not in ("gateway", "services"):
+                continue  # a required key, reported as missing
+            value = {}
+        if key in broken and isinstance(value, dict):
+            sections[key] = _entries(key, value, problems, broken[key])
+            continue
+        try:
+            sections[key] = adapter.validate_python(value)
+        except ValidationError as e:
+            problems.extend(problems_from(e, f"{PROJECT}:{key}", skip=RUNTIMES))
+    for key in ("nodePools", "services"):
+        bad = _map_keys(key, raw.get(f"{PROJECT}:{key}"))
+        problems.extend(bad)
+        if bad:
+            broken[key].add("(a key)")
+    return sections, broken
+
+
+def _entries(section: str, value: dict[Any, Any], problems: list[Problem], broken: set[str]) -> dict[str, Any]:
+    """Each entry of a map section validated on its own, so one bad entry hides no other's problems."""
+    adapter = ENTRY[section]
+    parsed = {}
+    for name, entry in value.items():
+        try:
+            parsed[name] = adapter.validate_python(entry)
+        except ValidationError as e:
+            problems.extend(problems_from(e, f"{PROJECT}:{section}.{shown_key(name)}", skip=RUNTIMES, tags_from=0))
+            broken.add(str(name))
+    return parsed
 
 
 def _top_level(raw: Mapping[str, Any]) -> list[Problem]:

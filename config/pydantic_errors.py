@@ -24,9 +24,10 @@ _TYPE_FIXES = {
 }
 
 
-def problems_from(error: ValidationError, root: str, skip: Sequence[str] = ()) -> list[Problem]:
-    """One Problem per pydantic error; `skip` drops union tags (e.g. runtime names) from paths."""
-    return [p for e in error.errors() for p in _problems(e, root, skip)]
+def problems_from(error: ValidationError, root: str, skip: Sequence[str] = (), *, tags_from: int = 1) -> list[Problem]:
+    """One Problem per pydantic error; `skip` drops union tags (e.g. runtime names) from paths, at
+    positions from `tags_from` on (a map's own keys come first and are never dropped)."""
+    return [p for e in error.errors() for p in _problems(e, root, skip, tags_from)]
 
 
 def shown_key(key: object) -> str:
@@ -36,13 +37,13 @@ def shown_key(key: object) -> str:
     return text if text and text.isprintable() and text.strip() == text else repr(text)
 
 
-def _path(root: str, loc: tuple[int | str, ...], skip: Sequence[str]) -> str:
-    parts = [shown_key(x) for i, x in enumerate(loc) if not (i > 0 and x in skip)]
+def _path(root: str, loc: tuple[int | str, ...], skip: Sequence[str], tags_from: int) -> str:
+    parts = [shown_key(x) for i, x in enumerate(loc) if not (i >= tags_from and x in skip)]
     return ".".join([root, *parts]) if parts else root
 
 
-def _problems(e: ErrorDetails, root: str, skip: Sequence[str]) -> Iterator[Problem]:
-    path = _path(root, e["loc"], skip)
+def _problems(e: ErrorDetails, root: str, skip: Sequence[str], tags_from: int) -> Iterator[Problem]:
+    path = _path(root, e["loc"], skip, tags_from)
     kind, ctx, value = e["type"], e.get("ctx", {}), e.get("input")
     if kind == "unknown_keys":
         for key in ctx["keys"]:

@@ -1,13 +1,16 @@
-"""The cost estimate of an environment's GPU pools and services, for the preview and plan.json."""
+"""The cost estimate of an environment — GPU pools, services' shares and the platform lines — for the
+preview and plan.json (plan["cost"])."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from catalog import is_zone
 from config import Environment
+from config.gateway_checks import EXTERNAL_CLASS
 from config.services import gpus_per_replica, replica_range
-from sizing.cost import PoolCostInput, ServiceCostInput, estimate_cost
+from sizing.cost import PlatformCostInput, PoolCostInput, ServiceCostInput, estimate_cost
 
 
 def environment_cost(env: Environment) -> dict[str, Any]:
@@ -35,6 +38,19 @@ def environment_cost(env: Environment) -> dict[str, Any]:
                 spot=p.spot,
                 min_nodes=max(p.min_nodes, math.ceil(floor_gpus / p.gpu.count)),
                 max_nodes=p.max_nodes,
+                disk_type=p.disk_type,
+                disk_size_gb=p.disk_size_gb,
+                local_ssd_count=p.local_ssd_count,
             )
         )
-    return estimate_cost(pools, services)
+    cluster = env.cluster
+    platform = PlatformCostInput(
+        region=env.region,
+        zonal=is_zone(cluster.location),
+        system_machine_type=cluster.system_pool.machine_type,
+        system_min_nodes=cluster.system_pool.min_nodes,
+        system_max_nodes=cluster.system_pool.max_nodes,
+        cloud_nat=cluster.private_nodes and cluster.network.cloud_nat,
+        external_gateway=env.gateway.class_name == EXTERNAL_CLASS,
+    )
+    return estimate_cost(pools, services, platform)

@@ -10,17 +10,18 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from runtimes.base import BadFlag, Runtime, flag
+from runtimes.custom import Custom, CustomService
 from runtimes.sglang import Sglang, SglangService
 from runtimes.tei import Tei, TeiService
 from runtimes.tgi import Tgi, TgiService
 from runtimes.triton import Triton, TritonService
 from runtimes.vllm import Vllm, VllmService
 
-REGISTRY: dict[str, Runtime] = {r.name: r for r in (Tei(), Tgi(), Vllm(), Triton(), Sglang())}
+REGISTRY: dict[str, Runtime] = {r.name: r for r in (Tei(), Tgi(), Vllm(), Triton(), Sglang(), Custom())}
 RUNTIMES = tuple(REGISTRY)
 
 ServiceConfig = Annotated[
-    TeiService | TgiService | VllmService | TritonService | SglangService,
+    TeiService | TgiService | VllmService | TritonService | SglangService | CustomService,
     Field(discriminator="runtime"),
 ]
 
@@ -34,6 +35,7 @@ __all__ = [
     "REGISTRY",
     "RUNTIMES",
     "BadFlag",
+    "CustomService",
     "Runtime",
     "ServiceConfig",
     "SglangService",

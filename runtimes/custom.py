@@ -73,6 +73,8 @@ class CustomService(ServiceBase):
     model: str = Field(pattern=MODEL_ID)
     """Hugging Face id of the model the image serves. It names the model in the pod's annotation and the
     memory-fit report; the image loads the weights itself (give them in `command` or `args`)."""
+    revision: str | None = None
+    """Refused: the platform passes no revision to a custom image; pin the weights in `args` instead."""
     image: str = Field(pattern=IMAGE_PATTERN)
     """The server image, pinned by a version tag or a digest (never `latest`)."""
     command: list[str] | None = Field(None, min_length=1)
@@ -124,6 +126,11 @@ class CustomService(ServiceBase):
     @classmethod
     def _plain_env(cls, env: dict[str, str]) -> dict[str, str]:
         for name, value in env.items():
+            # Neither is echoed: the message would print the credential it refuses.
+            if kind := credential_kind(name):
+                raise ValueError(
+                    f"a variable name holds what looks like {kind} — remove it, and revoke it if it is real"
+                )
             if re.fullmatch(ENV_NAME, name) is None:
                 raise ValueError(
                     f"{name!r} is not an environment variable name — use letters, digits and _, not starting "
@@ -131,7 +138,6 @@ class CustomService(ServiceBase):
                 )
             if name in PLATFORM_ENV:
                 raise ValueError(f"{name} is set by the platform — remove it from env")
-            # Not echoed: the message would print the credential it refuses.
             if kind := credential_kind(value):
                 raise ValueError(
                     f"{name} holds what looks like {kind}, and env values sit in plain text in the manifest and "

@@ -1,8 +1,10 @@
-"""What the GPU node pools cost per hour and per month, and each service's share (sizing/prices.yaml).
+"""What an environment costs per hour and per month: its GPU pools, each service's share, and the
+platform around them (system pool, boot disks, local SSDs, cluster fee, load balancer, Cloud NAT, static
+IP, Secret Manager), one line each, from sizing/prices.yaml and sizing/platform_prices.yaml.
 
-A pool's cost is nodes x the whole-VM price (N1: host + attached GPUs). A service's share is the
-fraction of its pool's GPUs its replicas hold; shares are informative and are not added to the total,
-which is what the nodes bill.
+A pool's cost is nodes x the whole-VM price of its region (N1: host + attached GPUs). A service's share
+is the fraction of its pool's GPUs its replicas hold; shares are informative and are not added to the
+total, which is what the nodes and the platform bill. Traffic-driven charges are excluded (EXCLUDED).
 """
 
 from __future__ import annotations
@@ -17,8 +19,18 @@ import yaml
 from catalog import region_of
 
 HOURS_PER_MONTH = 730  # GCP's pricing calculator month (365 x 24 / 12)
+LOCAL_SSD_GB = 375  # one local NVMe SSD (cloud.google.com/compute/docs/disks/local-ssd)
+NAT_VM_CAP = 32  # Cloud NAT bills per VM up to 32 VMs, then a flat gateway-hour (the cyclenerd figure)
 
 _PRICES = Path(__file__).parent / "prices.yaml"
+_PLATFORM = Path(__file__).parent / "platform_prices.yaml"
+
+EXCLUDED = (
+    "internet egress",
+    "load-balancer and NAT data processing (per GiB, incl. the Hugging Face download)",
+    "Cloud Logging and Monitoring volume",
+    "Artifact Registry",
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,9 @@ class PoolCostInput:
     spot: bool
     min_nodes: int
     max_nodes: int
+    disk_type: str | None = None  # boot disk; None leaves the pool's disks out (the policy's GPU-only view)
+    disk_size_gb: int = 0
+    local_ssd_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,22 @@ class ServiceCostInput:
     gpus_per_replica: int
     min_replicas: int
     max_replicas: int
+
+
+@dataclass(frozen=True)
+class PlatformCostInput:
+    """The parts of an environment that bill whatever the models do."""
+
+    region: str
+    zonal: bool  # a zonal cluster's fee may be covered by the free tier's credit (one per billing account)
+    system_machine_type: str
+    system_min_nodes: int
+    system_max_nodes: int
+    system_disk_type: str = "pd-balanced"  # infra/cluster.py
+    system_disk_size_gb: int = 100
+    cloud_nat: bool = True
+    external_gateway: bool = True  # the reserved regional address is external (internal addresses are free)
+    secret_versions: int = 1  # hfToken: one enabled version (a rotation keeps the previous one, disabled)
 
 
 @dataclass(frozen=True)
@@ -67,40 +98,62 @@ def _price(v: dict[str, Any]) -> _Price:
     )
 
 
+@dataclass(frozen=True)
+class _Region:
+    machines: dict[str, _Price]
+    gpus: dict[str, _Price]
+
+
 @cache
-def _catalog() -> tuple[str, dict[str, _Price], dict[str, _Price], dict[str, _Price]]:
+def _catalog() -> dict[str, _Region]:
     with _PRICES.open() as f:
         data = yaml.safe_load(f)
-    return (
-        data["region"],
-        {k: _price(v) for k, v in data["machines"].items()},
-        {k: _price(v) for k, v in data["n1Hosts"].items()},
-        {k: _price(v) for k, v in data["attachedGpus"].items()},
-    )
+    return {
+        name: _Region(
+            machines={k: _price(v) for k, v in (r.get("machines") or {}).items()},
+            gpus={k: _price(v) for k, v in (r.get("attachedGpus") or {}).items()},
+        )
+        for name, r in data["regions"].items()
+    }
+
+
+@cache
+def platform_prices() -> dict[str, Any]:
+    with _PLATFORM.open() as f:
+        data: dict[str, Any] = yaml.safe_load(f)
+    return data
+
+
+def priced_regions() -> list[str]:
+    return list(_catalog())
+
+
+def _missing(what: str, spot: bool, region: str) -> str:
+    return f"{what}{' spot' if spot else ''} in {region} (sizing/prices.yaml regions.{region})"
 
 
 def _quote(
     machine_type: str, region: str, *, spot: bool, gpu: str | None, gpu_count: int
-) -> tuple[float | None, list[str | None]]:
-    """(USD per hour of one node, the dates of the figures used); None when a figure is missing."""
-    priced_region, machines, hosts, gpus = _catalog()
-    if region_of(region) != priced_region:
-        return None, []
-    if machine_type in machines:
-        p = machines[machine_type]
-        return p.get(spot), [p.dated(spot)]
-    if machine_type not in hosts:
-        return None, []
-    host = hosts[machine_type]
-    price, dates = host.get(spot), [host.dated(spot)]
-    if gpu_count > 0:
-        if gpu is None or gpu not in gpus:
-            return None, dates
-        g = gpus[gpu]
+) -> tuple[float | None, list[str | None], str | None]:
+    """(USD per hour of one node, the dates of the figures used, the missing row if unpriced)."""
+    region = region_of(region)
+    prices = _catalog().get(region)
+    if prices is None or machine_type not in prices.machines:
+        return None, [], _missing(machine_type, spot, region)
+    row = prices.machines[machine_type]
+    price, dates = row.get(spot), [row.dated(spot)]
+    if price is None:
+        return None, dates, _missing(machine_type, spot, region)
+    if machine_type.startswith("n1-") and gpu_count > 0:
+        if gpu is None or gpu not in prices.gpus:
+            return None, dates, _missing(f"{gpu or 'a GPU'} attached to {machine_type}", spot, region)
+        g = prices.gpus[gpu]
         per_gpu = g.get(spot)
-        price = None if price is None or per_gpu is None else price + gpu_count * per_gpu
         dates.append(g.dated(spot))
-    return price, dates
+        if per_gpu is None:
+            return None, dates, _missing(f"{gpu} attached to {machine_type}", spot, region)
+        price += gpu_count * per_gpu
+    return price, dates, None
 
 
 def hourly_price(
@@ -113,43 +166,245 @@ def hourly_price(
     return _quote(machine_type, region, spot=spot, gpu=gpu, gpu_count=gpu_count)[0]
 
 
-def _span(low: float | None, high: float | None, digits: int) -> dict[str, float | None]:
+def missing_price(
+    machine_type: str, region: str, *, spot: bool, gpu: str | None = None, gpu_count: int = 0
+) -> str | None:
+    """The sizing/prices.yaml row a quote lacks, e.g. `g2-standard-8 spot in asia-southeast1 (...)`."""
+    return _quote(machine_type, region, spot=spot, gpu=gpu, gpu_count=gpu_count)[2]
+
+
+Span = dict[str, float | None]
+
+
+def _span(low: float | None, high: float | None, digits: int) -> Span:
     return {
         "min": None if low is None else round(low, digits),
         "max": None if high is None else round(high, digits),
     }
 
 
-def _costs(per_hour_min: float | None, per_hour_max: float | None) -> dict[str, dict[str, float | None]]:
+def _costs(per_hour_min: float | None, per_hour_max: float | None) -> dict[str, Span]:
     monthly_min = None if per_hour_min is None else per_hour_min * HOURS_PER_MONTH
     monthly_max = None if per_hour_max is None else per_hour_max * HOURS_PER_MONTH
     return {"hourly": _span(per_hour_min, per_hour_max, 4), "monthly": _span(monthly_min, monthly_max, 2)}
 
 
-def estimate_cost(pools: list[PoolCostInput], services: list[ServiceCostInput]) -> dict[str, Any]:
-    """Hourly and monthly cost ranges (min..max nodes) of the pools, with each service's share."""
+@dataclass
+class _Lines:
+    """Cost lines with their running total, the rows that had no price and the dates of those that had."""
+
+    lines: list[dict[str, Any]]
+    missing: list[str]
+    dates: set[str]
+    undated: set[str]
+    low: float = 0.0
+    high: float = 0.0
+
+    def add(
+        self,
+        name: str,
+        detail: str,
+        unit: float | None,
+        low: float,
+        high: float,
+        *,
+        per: str,
+        source: str,
+        date: str | None,
+        missing: str | None = None,
+    ) -> None:
+        """A line costing `unit` USD per hour x low..high (nodes, GB, ...); a None unit is unpriced."""
+        if unit is not None:
+            self.low += unit * low
+            self.high += unit * high
+            if date:
+                self.dates.add(date)
+            else:
+                self.undated.add(name)
+        else:
+            self.missing.append(missing or f"{name} ({source})")
+        self.lines.append(
+            {
+                "name": name,
+                "detail": detail,
+                "unitPrice": None if unit is None else round(unit, 6),
+                "per": per,
+                "source": source,
+                "date": date,
+                **(_costs(None, None) if unit is None else _costs(unit * low, unit * high)),
+            }
+        )
+
+
+def _disk(region: dict[str, Any], disk_type: str) -> float | None:
+    key = {
+        "pd-ssd": "pdSsdGbMonth",
+        "pd-balanced": "pdBalancedGbMonth",
+        "hyperdisk-balanced": "hyperdiskBalancedGbMonth",
+    }
+    per_gb_month = region.get(key.get(disk_type, ""))
+    return None if per_gb_month is None else per_gb_month / HOURS_PER_MONTH
+
+
+def _platform(out: _Lines, pools: list[PoolCostInput], p: PlatformCostInput) -> None:
+    prices = platform_prices()
+    region = region_of(p.region)
+    regional: dict[str, Any] = prices["regions"].get(region, {})
+    where = f"sizing/platform_prices.yaml regions.{region}"
+    rdate = None if regional.get("date") is None else str(regional["date"])
+
+    price, dates, missing = _quote(p.system_machine_type, region, spot=False, gpu=None, gpu_count=0)
+    out.add(
+        "system pool",
+        f"{p.system_machine_type} x {p.system_min_nodes}–{p.system_max_nodes}",
+        price,
+        p.system_min_nodes,
+        p.system_max_nodes,
+        per="node-hour",
+        source=f"sizing/prices.yaml regions.{region}",
+        date=dates[0] if dates else None,
+        missing=missing,
+    )
+
+    disks = [("system", p.system_disk_type, p.system_disk_size_gb, p.system_min_nodes, p.system_max_nodes)]
+    disks += [(q.name, q.disk_type, q.disk_size_gb, q.min_nodes, q.max_nodes) for q in pools if q.disk_type]
+    for pool, disk_type, size, low, high in disks:
+        out.add(
+            f"boot disk {pool}",
+            f"{disk_type} {size} GB x {low}–{high}",
+            _disk(regional, disk_type),
+            size * low,
+            size * high,
+            per="GB-hour",
+            source=where,
+            date=rdate,
+            missing=f"{disk_type} in {region} ({where})",
+        )
+    for q in pools:
+        if q.local_ssd_count:
+            per_gb_month = regional.get("localSsdSpotGbMonth" if q.spot else "localSsdGbMonth")
+            gb = q.local_ssd_count * LOCAL_SSD_GB
+            out.add(
+                f"local SSD {q.name}",
+                f"{q.local_ssd_count} x {LOCAL_SSD_GB} GB{' spot' if q.spot else ''} x {q.min_nodes}–{q.max_nodes}",
+                None if per_gb_month is None else per_gb_month / HOURS_PER_MONTH,
+                gb * q.min_nodes,
+                gb * q.max_nodes,
+                per="GB-hour",
+                source=where,
+                date=rdate,
+            )
+
+    fee = prices["cluster"]["managementFeeHourly"]
+    out.add(
+        "cluster fee",
+        "zonal: 0 if the account's free-tier cluster" if p.zonal else "regional, no free tier",
+        fee["price"],
+        0 if p.zonal else 1,
+        1,
+        per="cluster-hour",
+        source=fee["source"],
+        date=fee["date"],
+    )
+
+    lb = prices["loadBalancer"]
+    for key, name in (("forwardingRuleHourly", "load balancer rule"), ("proxyInstanceHourly", "load balancer proxies")):
+        item = lb[key]
+        out.add(
+            name,
+            "1 forwarding rule" if key == "forwardingRuleHourly" else "regional ALB proxy instances",
+            item["price"],
+            1,
+            1,
+            per="hour",
+            source=item["source"],
+            date=None if item["date"] is None else str(item["date"]),
+        )
+
+    if p.cloud_nat:
+        gateway = regional.get("natGatewayHourly")
+        nodes_low = p.system_min_nodes + sum(q.min_nodes for q in pools)
+        nodes_high = p.system_max_nodes + sum(q.max_nodes for q in pools)
+        out.add(
+            "Cloud NAT",
+            f"{nodes_low}–{nodes_high} VMs (cap {NAT_VM_CAP})",
+            None if gateway is None else gateway / NAT_VM_CAP,
+            min(nodes_low, NAT_VM_CAP),
+            min(nodes_high, NAT_VM_CAP),
+            per="VM-hour",
+            source=where,
+            date=rdate,
+        )
+
+    ip = regional.get("externalIpHourly")
+    out.add(
+        "static IP",
+        "external, reserved, in use" if p.external_gateway else "internal (free)",
+        ip if p.external_gateway else 0.0,
+        1,
+        1,
+        per="hour",
+        source=where if p.external_gateway else "internal addresses are not billed",
+        date=rdate,
+    )
+
+    sm = prices["secretManager"]
+    version = sm["activeVersionMonthly"]
+    out.add(
+        "Secret Manager",
+        f"{p.secret_versions} version, free tier {sm['freeActiveVersions']}",
+        version["price"] / HOURS_PER_MONTH,
+        0 if p.secret_versions <= sm["freeActiveVersions"] else p.secret_versions,
+        p.secret_versions,
+        per="version-hour",
+        source=version["source"],
+        date=version["date"],
+    )
+
+
+def estimate_cost(
+    pools: list[PoolCostInput], services: list[ServiceCostInput], platform: PlatformCostInput | None = None
+) -> dict[str, Any]:
+    """Hourly and monthly cost ranges (min..max nodes) of the pools, each service's share and, with
+    `platform`, the platform lines; `total` adds the pools and the platform, `gpuPools` the pools alone."""
     node_price: dict[str, float | None] = {}
     pool_gpus: dict[str, int] = {}
     out_pools: dict[str, Any] = {}
     unpriced: set[str] = set()
-    dates: set[str] = set()
     undated: set[str] = set()
-    total_min = total_max = 0.0
+    acc = _Lines([], [], set(), set())
     for p in pools:
-        price, used = _quote(p.machine_type, p.region, spot=p.spot, gpu=p.gpu, gpu_count=p.gpus_per_node)
+        price, used, missing = _quote(p.machine_type, p.region, spot=p.spot, gpu=p.gpu, gpu_count=p.gpus_per_node)
         node_price[p.name] = price
         pool_gpus[p.name] = p.gpus_per_node
         if price is None:
             unpriced.add(p.machine_type)
-            out_pools[p.name] = {"machineType": p.machine_type, "spot": p.spot, **_costs(None, None)}
-            continue
-        dates.update(d for d in used if d)
-        if any(d is None for d in used):
+        elif any(d is None for d in used):
             undated.add(p.machine_type)
-        low, high = price * p.min_nodes, price * p.max_nodes
-        total_min += low
-        total_max += high
-        out_pools[p.name] = {"machineType": p.machine_type, "spot": p.spot, **_costs(low, high)}
+        kind = f"{p.machine_type}{' spot' if p.spot else ''}"
+        acc.add(
+            f"pool {p.name}",
+            f"{kind} x {p.min_nodes}–{p.max_nodes}",
+            price,
+            p.min_nodes,
+            p.max_nodes,
+            per="node-hour",
+            source=f"sizing/prices.yaml regions.{region_of(p.region)}",
+            date=min((d for d in used if d), default=None),
+            missing=missing,
+        )
+        acc.dates.update(d for d in used if d)
+        acc.undated.discard(f"pool {p.name}")
+        line = acc.lines[-1]
+        out_pools[p.name] = {
+            "machineType": p.machine_type,
+            "spot": p.spot,
+            "hourly": line["hourly"],
+            "monthly": line["monthly"],
+        }
+    gpu_low, gpu_high = acc.low, acc.high
+    if platform is not None:
+        _platform(acc, pools, platform)
 
     out_services: dict[str, Any] = {}
     for s in services:
@@ -165,17 +420,21 @@ def estimate_cost(pools: list[PoolCostInput], services: list[ServiceCostInput]) 
 
     return {
         "currency": "USD",
-        "priceDate": min(dates) if dates else None,  # the oldest dated figure used
+        "priceDate": min(acc.dates) if acc.dates else None,  # the oldest dated figure used
         "hoursPerMonth": HOURS_PER_MONTH,
         "pools": out_pools,
         "services": out_services,
-        "total": _costs(total_min, total_max),
+        "lines": acc.lines,
+        "gpuPools": _costs(gpu_low, gpu_high),
+        "total": _costs(acc.low, acc.high),
         "unpriced": sorted(unpriced),
-        "undated": sorted(undated),  # machine types priced from undated catalog figures
+        "missing": acc.missing,  # each unpriced row, named with the file and key to add it under
+        "undated": sorted(undated | acc.undated),  # priced from undated figures
+        "excluded": list(EXCLUDED) if platform is not None else [],
     }
 
 
-def _money(span: dict[str, float | None], digits: int) -> str:
+def _money(span: Span, digits: int) -> str:
     low, high = span["min"], span["max"]
     if low is None or high is None:
         return "unpriced"
@@ -187,23 +446,31 @@ def _money(span: dict[str, float | None], digits: int) -> str:
 def format_cost(cost: dict[str, Any]) -> str:
     """A compact text table of estimate_cost's result for the terminal."""
     rows: list[tuple[str, str, str, str]] = [("", "", "USD/hour", "USD/month")]
-    for name, p in cost["pools"].items():
-        kind = f"{p['machineType']}{' spot' if p['spot'] else ''}"
-        rows.append((f"pool {name}", kind, _money(p["hourly"], 2), _money(p["monthly"], 0)))
+    lines = cost.get("lines", [])
+    for line in lines:
+        if line["name"].startswith("pool "):
+            rows.append((line["name"], line["detail"], _money(line["hourly"], 2), _money(line["monthly"], 0)))
     for name, s in cost["services"].items():
         rows.append((f"service {name}", "share", _money(s["hourly"], 2), _money(s["monthly"], 0)))
+    for line in lines:
+        if not line["name"].startswith("pool "):
+            rows.append((line["name"], line["detail"], _money(line["hourly"], 2), _money(line["monthly"], 0)))
+    if cost.get("excluded"):
+        rows.append(("GPU pools", "", _money(cost["gpuPools"]["hourly"], 2), _money(cost["gpuPools"]["monthly"], 0)))
     rows.append(("total", "", _money(cost["total"]["hourly"], 2), _money(cost["total"]["monthly"], 0)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = [
+    text = [
         f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}".rstrip() for r in rows
     ]
     dated = f"as of {cost['priceDate']}" if cost["priceDate"] else "from undated catalog rows"
-    lines.append(
+    text.append(
         f"Prices: {cost['currency']}, {dated}, {cost['hoursPerMonth']} h/month; min = the nodes the services' "
         "minimum replicas keep running, max = maxNodes."
     )
-    if cost["unpriced"]:
-        lines.append(f"No price for: {', '.join(cost['unpriced'])} (not counted in the total).")
+    if cost.get("missing"):
+        text.append(f"No price for: {'; '.join(cost['missing'])} (not counted in the total).")
     if cost.get("undated"):
-        lines.append(f"Undated catalog prices: {', '.join(cost['undated'])}.")
-    return "\n".join(lines)
+        text.append(f"Undated catalog prices: {', '.join(cost['undated'])}.")
+    if cost.get("excluded"):
+        text.append(f"Excluded: {', '.join(cost['excluded'])}.")
+    return "\n".join(text)

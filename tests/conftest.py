@@ -13,8 +13,12 @@ import pytest
 import yaml
 
 from preview.run import preview_environment
+from tools.new_environment import environment_names
 
-ENVIRONMENTS = ("dev", "staging", "prod")
+PROMOTION = ("dev", "staging", "prod")  # the order changes are promoted in; other environments follow
+_FOUND = set(environment_names())
+# Every environment file is previewed and checked, a new one included (tools/new_environment.py).
+ENVIRONMENTS = tuple(e for e in PROMOTION if e in _FOUND) + tuple(sorted(_FOUND - set(PROMOTION)))
 
 
 @dataclass(frozen=True)

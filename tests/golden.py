@@ -13,9 +13,10 @@ from pathlib import Path
 import yaml
 
 from preview.run import EXIT_INVALID, preview_environment
+from tools.new_environment import environment_names
 
 GOLDEN = Path(__file__).parent / "golden"
-ENVIRONMENTS = ("dev", "staging", "prod")
+ENVIRONMENTS = tuple(environment_names())
 
 
 def inventory(plan: dict[str, object]) -> dict[str, int]:

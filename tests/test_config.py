@@ -258,7 +258,7 @@ def test_every_problem_is_reported_at_once() -> None:
     found = problems(raw)
     assert len(found) == 3
     assert found[2] == (
-        "gke-serving:services.embed: unknown runtime 'onnx' — use one of 'tei', 'tgi', 'vllm', 'triton', 'sglang'"
+        "gke-serving:services.embed: unknown runtime 'onnx' — use one of 'tei', 'tgi', 'vllm', 'triton', 'sglang', 'custom'"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,10 +11,13 @@ from pydantic import ValidationError
 
 import catalog
 from catalog.servers import server_facts
+from config import parse_environment
+from config.environment import decode
 from config.gateway_checks import check_gateway
 from config.platform import ClusterConfig, GatewayConfig
+from preview.envfile import read_environment_file
 from preview.manifests import crd_schema_path, validate_manifest
-from runtimes import REGISTRY, TeiService, TgiService, TritonService, VllmService
+from runtimes import REGISTRY, TeiService, TgiService, TritonService, VllmService, runtime_of
 from workloads.deployment import PRESTOP_SECONDS
 from workloads.gateway import (
     CERT_MANAGER_OPTION,
@@ -116,12 +120,16 @@ def test_route_forwards_each_served_path_exactly_without_the_service_prefix() ->
 def test_rendered_routes_never_reach_admin_or_unauthenticated_paths(previews: Any) -> None:
     for env in ("dev", "staging", "prod"):
         preview = previews(env)
+        file = Path(__file__).resolve().parent.parent / "environments" / f"Pulumi.{env}.yaml"
+        services = parse_environment(
+            {k: decode(v) for k, v in read_environment_file(file).values.items()}, stack=env
+        ).services
         for body in (m for m in preview.manifests.values() if m["kind"] == "HTTPRoute"):
             service = body["spec"]["rules"][0]["backendRefs"][0]["name"]
-            deployment = preview.manifest("Deployment", service)
-            facts = server_facts()[deployment["metadata"]["labels"]["gke-serving/runtime"]]
-            model = deployment["spec"]["template"]["metadata"]["annotations"]["gke-serving/model"]
-            served = {p.replace("{model}", model) for p in facts.served_paths}
+            # The server's facts as the service runs it (a custom runtime's come from the service).
+            runtime, config = runtime_of(services[service]), services[service]
+            facts = runtime.facts_for(config)
+            served = set(runtime.served_paths(config))
             for rule in body["spec"]["rules"]:
                 (match,) = rule["matches"]
                 assert match["path"]["type"] == "Exact", (env, service, match)

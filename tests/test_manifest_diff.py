@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import textwrap
 from pathlib import Path
@@ -321,10 +322,11 @@ def test_markdown_cuts_very_long_diffs(monkeypatch: pytest.MonkeyPatch) -> None:
 # The command: git worktree of the base, offline preview on both sides
 
 # A stand-in for the project's offline preview with the same command line and output layout:
-# it writes each entry of `objects` in the environment file as one manifest file.
+# it writes each entry of `objects` in the environment file as one manifest file, and its
+# `resources` as plan.json.
 FAKE_PREVIEW = textwrap.dedent(
     """
-    import argparse, pathlib, sys, yaml
+    import argparse, json, pathlib, sys, yaml
 
     parser = argparse.ArgumentParser()
     parser.add_argument("env")
@@ -338,6 +340,7 @@ FAKE_PREVIEW = textwrap.dedent(
     out.mkdir(parents=True)
     for index, obj in enumerate(env["objects"]):
         (out / f"{index:03}.yaml").write_text(yaml.safe_dump(obj))
+    (out.parent / "plan.json").write_text(json.dumps({"resources": env.get("resources", [])}))
     print("Type  Name  Plan   <- resource tree noise that must not reach the diff")
     sys.exit(env.get("exit", 0))
     """
@@ -352,6 +355,21 @@ def git(repo: Path, *args: str) -> str:
         capture_output=True,
         text=True,
     ).stdout
+
+
+def node_pool(disk_type: str, max_nodes: int = 2) -> dict[str, Any]:
+    """A plan.json entry of a GPU node pool, as the preview records it."""
+    return {
+        "urn": "urn:pulumi:dev::gke-serving::gke-serving:infra:GpuNodePool$gcp:container/nodePool:NodePool::l4-pool",
+        "type": "gcp:container/nodePool:NodePool",
+        "name": "l4-pool",
+        "inputs": {
+            "name": "l4",
+            "autoscaling": {"totalMaxNodeCount": max_nodes},
+            "nodeConfig": {"diskType": disk_type, "machineType": "g2-standard-8"},
+        },
+        "options": {"ignoreChanges": [], "replaceOnChanges": [], "deleteBeforeReplace": False},
+    }
 
 
 def set_environment(repo: Path, env: str, objects: list[dict[str, Any]], **extra: Any) -> None:
@@ -527,3 +545,103 @@ def test_outside_a_git_checkout_is_a_usage_error(
 
     assert status == 2
     assert "is not inside a git checkout" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# GCP resources, from the plan.json beside the manifests
+
+
+def test_a_disk_type_change_prints_the_node_recreation_and_its_warning_first(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_preview(repo)
+    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-balanced")])
+    commit_all(repo)
+    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-ssd", max_nodes=3)])
+
+    status, out, _ = run(capsys, "--env", "dev", "--base", "HEAD")
+
+    lines = out.splitlines()
+    assert status == 0
+    assert lines[:4] == [
+        "updated: container.NodePool l4-pool",
+        "  ~ autoscaling.totalMaxNodeCount: 2 → 3",
+        '  ~ nodeConfig.diskType: "pd-balanced" → "pd-ssd"   [GKE recreates every node]',
+        "  warning: node pool l4: GKE recreates every node of the pool with its upgrade strategy (surge by "
+        "default): every model server on it is evicted and restarts on a new node, downloading and loading its "
+        "model again; a service with a single replica is down meanwhile.",
+    ]
+    assert "GCP resources: 0 replaced, 1 updated, 0 added, 0 removed" in lines
+    assert lines[-2:] == ["No changes to Kubernetes manifests.", "0 changed, 0 added, 0 removed"]
+
+
+def test_a_base_without_plan_counts_every_gcp_resource_as_added(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "README.md").write_text("nothing rendered yet\n")
+    commit_all(repo)
+    add_preview(repo)
+    set_environment(repo, "dev", [], resources=[node_pool("pd-ssd")])
+
+    _, out, _ = run(capsys, "--env", "dev", "--base", "HEAD")
+
+    assert "added: container.NodePool l4-pool" in out.splitlines()
+    assert "GCP resources: 0 replaced, 0 updated, 1 added, 0 removed" in out
+
+
+def test_head_dir_reads_the_plan_beside_the_manifests(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_preview(repo)
+    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-ssd")])
+    commit_all(repo)
+    rendered = manifest_dir(tmp_path, "build", [deployment("embed")])
+    (tmp_path / "plan.json").write_text(json.dumps({"resources": [node_pool("pd-ssd", max_nodes=5)]}))
+
+    _, out, _ = run(capsys, "--env", "dev", "--base", "HEAD", "--head-dir", str(rendered))
+
+    assert "  ~ autoscaling.totalMaxNodeCount: 2 → 5" in out.splitlines()
+
+
+def test_head_dir_without_a_plan_says_gcp_is_not_compared(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_preview(repo)
+    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-ssd")])
+    commit_all(repo)
+    (tmp_path / "nested").mkdir()
+    rendered = manifest_dir(tmp_path / "nested", "rendered", [deployment("embed")])
+
+    _, out, _ = run(capsys, "--env", "dev", "--base", "HEAD", "--head-dir", str(rendered))
+
+    assert out.startswith(f"note: no plan.json beside {rendered}: GCP resources not compared.\n")
+    assert "GCP resources:" not in out
+
+
+def test_a_gcp_type_without_rules_is_named_in_a_note(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bucket = {"urn": "urn:b", "type": "gcp:storage/bucket:Bucket", "name": "models", "inputs": {}, "options": {}}
+    add_preview(repo)
+    set_environment(repo, "dev", [], resources=[bucket])
+    commit_all(repo)
+
+    _, out, _ = run(capsys, "--env", "dev", "--base", "HEAD")
+
+    assert out.startswith(
+        "note: gcp:storage/bucket:Bucket has no entry in tools/gcp_replacements.yaml: "
+        "its changes are not checked for replacement.\n"
+    )
+
+
+def test_markdown_shows_gcp_warnings_outside_the_collapsed_changes(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_preview(repo)
+    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-balanced")])
+    commit_all(repo)
+    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-ssd")])
+
+    _, out, _ = run(capsys, "--env", "dev", "--base", "HEAD", "--markdown")
+
+    assert "**GCP resources: 0 replaced, 1 updated, 0 added, 0 removed**" in out
+    assert "> **Warning:** node pool l4: GKE recreates every node of the pool" in out
+    summary = "<details><summary>GCP resources, input by input</summary>"
+    assert out.index("> **Warning:**") < out.index(summary)
+    assert '  ~ nodeConfig.diskType: "pd-balanced" → "pd-ssd"   [GKE recreates every node]' in out

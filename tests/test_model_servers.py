@@ -166,8 +166,9 @@ def test_every_server_is_production_shaped(previews: Callable[[str], Preview], e
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         assert pod["automountServiceAccountToken"] is False
         env_vars = {e["name"]: e for e in c.get("env", [])}
-        if d["metadata"]["labels"]["gke-serving/runtime"] == "triton":
-            assert "HF_TOKEN" not in env_vars  # reads gs:// through its own identity
+        if d["metadata"]["labels"]["gke-serving/runtime"] in ("triton", "custom"):
+            # Triton reads gs:// through its own identity; a custom image fetches its weights its own way.
+            assert "HF_TOKEN" not in env_vars
         else:
             assert env_vars["HF_TOKEN"] == {
                 "name": "HF_TOKEN",

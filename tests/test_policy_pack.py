@@ -28,7 +28,7 @@ from policies.rules import POLICIES, RESOURCE_POLICIES, STACK_POLICIES
 from policies.rules.memory import fit_request
 from policies.rules.pods import pod_of
 from runtimes import REGISTRY
-from tests.conftest import ENVIRONMENTS, Preview
+from tests.conftest import ENVIRONMENTS, PROMOTION, Preview
 from tests.test_policy_rules import DEPLOYMENT, NODE_POOL, deployment, node_pool, server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,8 +209,8 @@ def test_enforcement_per_environment() -> None:
 
 
 def test_ceilings_grow_from_dev_to_prod() -> None:
-    gpus = [_config(env)["max-gpus-at-max-scale"]["maxGpus"] for env in ENVIRONMENTS]
-    cost = [_config(env)["monthly-cost-ceiling"]["maxMonthlyUsd"] for env in ENVIRONMENTS]
+    gpus = [_config(env)["max-gpus-at-max-scale"]["maxGpus"] for env in PROMOTION]
+    cost = [_config(env)["monthly-cost-ceiling"]["maxMonthlyUsd"] for env in PROMOTION]
     assert gpus == sorted(gpus)
     assert cost == sorted(cost)
 
@@ -288,7 +288,7 @@ def test_evaluate_in_dev_with_its_own_levels_and_ceilings() -> None:
             "enforcement": "advisory",
             "urn": STACK_URN,
             "message": "the GPU node pools cost up to 3,652 USD/month at max nodes (l4: 3,652), above the ceiling of "
-            "1,000 USD — lower maxNodes, use spot, or raise maxMonthlyUsd in the policy config",
+            "1,500 USD — lower maxNodes, use spot, or raise maxMonthlyUsd in the policy config",
         },
     ]
 
@@ -357,7 +357,7 @@ def test_the_ceilings_bind_prod_is_over_stagings(previews: Callable[[str], Previ
         (
             "monthly-cost-ceiling",
             # prod's H100s are spot (a3-highgpu-2g is sold no other way), three nodes at most.
-            "the GPU node pools cost up to 36,678 USD/month at max nodes (a100: 10,726, h100: 19,379, l4: 6,573), "
-            "above the ceiling of 4,000 USD — lower maxNodes, use spot, or raise maxMonthlyUsd in the policy config",
+            "the GPU node pools cost up to 45,008 USD/month at max nodes (a100: 10,726, h100: 27,709, l4: 6,573), "
+            "above the ceiling of 6,000 USD — lower maxNodes, use spot, or raise maxMonthlyUsd in the policy config",
         ),
     }

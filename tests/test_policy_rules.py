@@ -398,7 +398,7 @@ NOT_SIZED = [
     (
         "Triton",
         deployment(server("tritonserver"), runtime="triton"),
-        "memory sizing covers tei, tgi, vllm, sglang, not triton",
+        "memory sizing covers tei, tgi, vllm, sglang, custom, not triton",
     ),
     (
         "a GPU type the catalog does not know",

@@ -75,7 +75,10 @@ def test_plan_has_the_documented_shape(previews: Callable[[str], Preview], env: 
         }
     urns = [r["urn"] for r in p.plan["resources"]]
     assert urns == sorted(urns)  # a stable order: two runs of the same input give the same file
-    assert [r for r in p.plan["policies"] if r["policy"] != DIGESTS] == []
+    # dev knowingly runs three single-replica services on four GPUs: simultaneous rollouts queue for a
+    # GPU there, which its advisory level reports (environments/Pulumi.dev.yaml).
+    known = {"dev": {("rollout-keeps-serving", "advisory")}}.get(env, set())
+    assert {(r["policy"], r["enforcement"]) for r in p.plan["policies"] if r["policy"] != DIGESTS} == known
     assert p.plan["cost"]["total"]["monthly"]["max"] > 0
 
 

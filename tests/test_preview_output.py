@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+import yaml
 
 import preview.run
 from bench.generate import environment
@@ -44,6 +45,15 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         timeout=180,
         check=False,
     )
+
+
+def small(tmp_path: Path) -> Path:
+    """An environment file of one model server that passes every policy: a run independent of environments/."""
+    config = json.loads(json.dumps(GEMMA_ON_L4))
+    config["gke-serving:services"]["gemma"]["maxModelLen"] = 600
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(yaml.safe_dump({"config": config}))
+    return path
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -80,10 +90,10 @@ def test_the_same_environment_gives_byte_identical_output(tmp_path: Path) -> Non
 
 
 def test_a_complete_run_replaces_the_earlier_output_whole(tmp_path: Path) -> None:
-    out = tmp_path / "dev"
+    out = tmp_path / "prod"
     earlier_output(out)
-    assert preview_environment("dev", str(out), quiet=True) == EXIT_OK
-    assert json.loads((out / "plan.json").read_text())["stack"] == "dev"
+    assert preview_environment("prod", str(out), quiet=True, env_file=small(tmp_path)) == EXIT_OK
+    assert json.loads((out / "plan.json").read_text())["stack"] == "prod"
     assert not (out / "manifests" / "serving_deployment_gone.yaml").exists()
     assert leftovers(tmp_path) == []
 
@@ -117,7 +127,7 @@ def test_an_internal_error_is_exit_3_in_one_line_and_removes_the_earlier_output(
     monkeypatch.setattr(preview.run, "evaluate_pack", explode)
     out = tmp_path / "out"
     earlier_output(out)
-    assert preview_environment("dev", str(out), quiet=True) == EXIT_INTERNAL
+    assert preview_environment("prod", str(out), quiet=True, env_file=small(tmp_path)) == EXIT_INTERNAL
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "internal error: RuntimeError: the policy engine exploded"
     assert "--debug" in err[1] and DEBUG_ENV in err[1]
@@ -133,7 +143,7 @@ def test_debug_adds_the_traceback(
     monkeypatch.setattr(preview.run, "evaluate_pack", explode)
     if how == "variable":
         monkeypatch.setenv(DEBUG_ENV, "1")
-    code = preview_environment("dev", str(tmp_path / "out"), quiet=True, debug=how == "flag")
+    code = preview_environment("prod", str(tmp_path / "out"), quiet=True, env_file=small(tmp_path), debug=how == "flag")
     assert code == EXIT_INTERNAL
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):")
@@ -152,7 +162,7 @@ def test_a_failure_while_writing_leaves_no_partial_output(tmp_path: Path, monkey
     monkeypatch.setattr(preview.run, "write_manifests", write_one_then(OSError(28, "No space left on device")))
     out = tmp_path / "out"
     earlier_output(out)
-    assert preview_environment("dev", str(out), quiet=True) == EXIT_INTERNAL
+    assert preview_environment("prod", str(out), quiet=True, env_file=small(tmp_path)) == EXIT_INTERNAL
     assert not out.exists()
     assert leftovers(tmp_path) == []
 
@@ -165,7 +175,7 @@ def test_an_interrupt_while_writing_leaves_the_earlier_output_as_it_was(
     out = tmp_path / "out"
     before = earlier_output(out)
     with pytest.raises(KeyboardInterrupt):
-        preview_environment("dev", str(out), quiet=True)
+        preview_environment("prod", str(out), quiet=True, env_file=small(tmp_path))
     assert snapshot(out) == before
     assert leftovers(tmp_path) == []
 
@@ -226,7 +236,7 @@ def test_an_interrupt_during_the_swap_waits_for_it(tmp_path: Path, monkeypatch: 
         exits.append(code)
         raise SystemExit(code)
 
-    monkeypatch.setattr(preview.run.os, "_exit", leave)
+    monkeypatch.setattr(os, "_exit", leave)
     interrupts = type(INTERRUPTS)()
     staging = tmp_path / ".out.partial"
     staging.mkdir()

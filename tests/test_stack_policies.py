@@ -301,17 +301,23 @@ COSTS: list[tuple[str, list[Resource], dict[str, Any], list[str]]] = [
         [(NODE_POOL, "l4-pool", node_pool("l4", "g2-standard-8", max_nodes=3, spot=True))],
         {"maxMonthlyUsd": 500},
         [
-            "the GPU node pools cost up to 746 USD/month at max nodes (l4: 746), above the ceiling of 500 USD — "
+            "the GPU node pools cost up to 1,051 USD/month at max nodes (l4: 1,051), above the ceiling of 500 USD — "
             "lower maxNodes, use spot, or raise maxMonthlyUsd in the policy config"
         ],
     ),
     (
-        "a region without prices",
+        "europe-west4 is priced",
         [(NODE_POOL, "l4-pool", node_pool("l4", "g2-standard-8", max_nodes=3, location="europe-west4"))],
         {"maxMonthlyUsd": 100000},
+        [],
+    ),
+    (
+        "a row without a price is named",
+        [(NODE_POOL, "mega-pool", node_pool("mega", "a3-megagpu-8g", max_nodes=1, location="us-central1"))],
+        {"maxMonthlyUsd": 100000},
         [
-            "sizing/prices.yaml has no price for g2-standard-8 in europe-west4, so the monthly cost cannot be "
-            "checked against the ceiling of 100,000 USD — add the price"
+            "no price for a3-megagpu-8g in us-central1 (sizing/prices.yaml regions.us-central1), so the monthly "
+            "cost cannot be checked against the ceiling of 100,000 USD — add the row"
         ],
     ),
 ]

@@ -1,4 +1,4 @@
-"""Diff an environment's Kubernetes manifests between a git revision and the working tree.
+"""Diff an environment's Kubernetes manifests and GCP resources between a git revision and the working tree.
 
     python -m tools.manifest_diff --env prod [--base origin/main] [--markdown] [--head-dir DIR]
 
@@ -7,7 +7,11 @@ interpreter: the base in a temporary `git worktree` of the revision, the head in
 (or read from `--head-dir`, manifests CI has already rendered). A base without an offline preview
 or without the environment counts as empty, so the change that adds an environment shows every
 object as added. Objects are matched by content (API group, kind, namespace, name), never by file
-name, and compared as YAML with sorted keys, so only real changes show.
+name, and compared as YAML with sorted keys, so only real changes show. GCP resources are compared
+input by input from the two previews' plan.json (tools/gcp_diff.py): each change says whether it
+replaces the resource, and disruptive ones (a node pool's nodes recreated, a cluster recreated, a
+gateway IP changed) carry a warning; they print before the Kubernetes objects. With `--head-dir`, the plan is read from the
+folder above the manifests (the preview's own layout), or the GCP diff is skipped with a note.
 
 Exit status: 0 whatever the diff; 1 when the working tree cannot be rendered or a manifest is not
 a Kubernetes object; 2 on usage errors (unknown environment or revision, not in a git checkout).
@@ -30,6 +34,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from tools import gcp_diff
 
 Status = Literal["changed", "added", "removed"]
 STATUS_ORDER: tuple[Status, ...] = ("changed", "added", "removed")
@@ -243,8 +249,13 @@ def summary_line(diffs: Sequence[ObjectDiff]) -> str:
 # Reporting
 
 
-def render_text(diffs: Sequence[ObjectDiff], notes: Sequence[str] = ()) -> str:
+def render_text(
+    diffs: Sequence[ObjectDiff], notes: Sequence[str] = (), gcp: Sequence[gcp_diff.ResourceChange] | None = None
+) -> str:
+    """Notes, then the GCP resources (when both plans were read), then the Kubernetes objects."""
     out = [f"note: {note}" for note in notes]
+    if gcp is not None:
+        out += [*gcp_diff.text_lines(gcp), gcp_diff.summary_line(gcp), ""]
     for diff in diffs:
         out += [f"{diff.status}: {diff.label}", *diff.lines, ""]
     if not diffs:
@@ -253,15 +264,22 @@ def render_text(diffs: Sequence[ObjectDiff], notes: Sequence[str] = ()) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_markdown(diffs: Sequence[ObjectDiff], env: str, base: str, notes: Sequence[str] = ()) -> str:
+def render_markdown(
+    diffs: Sequence[ObjectDiff],
+    env: str,
+    base: str,
+    notes: Sequence[str] = (),
+    gcp: Sequence[gcp_diff.ResourceChange] | None = None,
+) -> str:
     """GitHub-flavoured markdown for a job summary: one collapsed diff per object."""
     out = [
-        f"### Kubernetes manifests of <code>{html.escape(env)}</code> against <code>{html.escape(base)}</code>",
+        f"### Changes to <code>{html.escape(env)}</code> against <code>{html.escape(base)}</code>",
         "",
         *(line for note in notes for line in _markdown_note(note)),
-        f"**{summary_line(diffs)}**",
-        "",
     ]
+    if gcp is not None:
+        out += _markdown_gcp(gcp)
+    out += [f"**{summary_line(diffs)}**", ""]
     if not diffs:
         out += ["No changes to Kubernetes manifests.", ""]
     for status in STATUS_ORDER:
@@ -271,6 +289,28 @@ def render_markdown(diffs: Sequence[ObjectDiff], env: str, base: str, notes: Seq
             for diff in group:
                 out += _markdown_object(diff, env, base)
     return "\n".join(out)
+
+
+def _markdown_gcp(changes: Sequence[gcp_diff.ResourceChange]) -> list[str]:
+    # Warnings stay visible; the field-level changes are one collapsed block.
+    out = [f"**{gcp_diff.summary_line(changes)}**", ""]
+    out += [f"> **Warning:** {html.escape(warning)}" for warning in gcp_diff.warnings_of(changes)]
+    if gcp_diff.warnings_of(changes):
+        out.append("")
+    if changes:
+        lines = gcp_diff.text_lines(changes)
+        fence = _fence(lines)
+        out += [
+            "<details><summary>GCP resources, input by input</summary>",
+            "",
+            fence,
+            *lines,
+            fence,
+            "",
+            "</details>",
+            "",
+        ]
+    return out
 
 
 def _markdown_note(note: str) -> list[str]:
@@ -346,32 +386,50 @@ def run_preview(checkout: Path, env: str, out_dir: Path, python: str) -> subproc
     )
 
 
-def base_manifests(
-    repo: Path, revision: str, commit: str, env: str, python: str, scratch: Path
-) -> tuple[Manifests, list[str]]:
-    """The base revision's objects, and notes on why it may count as empty."""
+@dataclass(frozen=True)
+class Side:
+    """One side of the diff: its Kubernetes objects and, when its preview wrote one, its plan."""
+
+    manifests: Manifests
+    plan: gcp_diff.Plan | None
+    notes: tuple[str, ...] = ()
+
+
+def base_side(repo: Path, revision: str, commit: str, env: str, python: str, scratch: Path) -> Side:
+    """The base revision's objects and plan, and notes on why it may count as empty."""
     worktree = scratch / "base"
     _git(repo, "worktree", "add", "--detach", "--quiet", str(worktree), commit)
     try:
         if not has_offline_preview(worktree, env):
-            return {}, [f"{revision} has no offline preview of {env}: every object is new."]
+            return Side({}, {}, (f"{revision} has no offline preview of {env}: every object is new.",))
         out_dir = scratch / "base-out"
         result = run_preview(worktree, env, out_dir, python)
         if not (out_dir / "manifests").is_dir():
-            return {}, [
-                f"The offline preview of {env} at {revision} failed (exit {result.returncode}) "
-                f"and is compared as empty.{_stderr_tail(result)}"
-            ]
-        return load_manifests(out_dir / "manifests"), []
+            return Side(
+                {},
+                {},
+                (
+                    f"The offline preview of {env} at {revision} failed (exit {result.returncode}) "
+                    f"and is compared as empty.{_stderr_tail(result)}",
+                ),
+            )
+        # A base from before plan.json existed has no GCP resources to compare against.
+        return Side(load_manifests(out_dir / "manifests"), _plan_or_empty(out_dir / "plan.json"))
     finally:
         # A leftover worktree would block the next run's `worktree add` of the same path.
         _git(repo, "worktree", "remove", "--force", str(worktree), check=False)
         _git(repo, "worktree", "prune", check=False)
 
 
-def head_manifests(repo: Path, env: str, python: str, scratch: Path, head_dir: Path | None) -> Manifests:
+def head_side(repo: Path, env: str, python: str, scratch: Path, head_dir: Path | None) -> Side:
     if head_dir is not None:
-        return load_manifests(head_dir)
+        # CI passes build/<env>/manifests: the preview writes plan.json beside that folder.
+        plan_file = next((p for p in (head_dir.parent / "plan.json", head_dir / "plan.json") if p.is_file()), None)
+        if plan_file is None:
+            return Side(
+                load_manifests(head_dir), None, (f"no plan.json beside {head_dir}: GCP resources not compared.",)
+            )
+        return Side(load_manifests(head_dir), load_plan(plan_file))
     out_dir = scratch / "head-out"
     result = run_preview(repo, env, out_dir, python)
     if not (out_dir / "manifests").is_dir():
@@ -379,7 +437,25 @@ def head_manifests(repo: Path, env: str, python: str, scratch: Path, head_dir: P
             f"the offline preview of {env} in the working tree wrote no manifests "
             f"(exit {result.returncode}).{_stderr_tail(result)}"
         )
-    return load_manifests(out_dir / "manifests")
+    plan_file = out_dir / "plan.json"
+    if not plan_file.is_file():
+        return Side(
+            load_manifests(out_dir / "manifests"),
+            None,
+            ("the preview wrote no plan.json: GCP resources not compared.",),
+        )
+    return Side(load_manifests(out_dir / "manifests"), load_plan(plan_file))
+
+
+def load_plan(path: Path) -> gcp_diff.Plan:
+    try:
+        return gcp_diff.load_plan(path)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ManifestError(f"{path}: not a preview plan: {err}") from err
+
+
+def _plan_or_empty(path: Path) -> gcp_diff.Plan:
+    return load_plan(path) if path.is_file() else {}
 
 
 def _stderr_tail(result: subprocess.CompletedProcess[str], lines: int = 20) -> str:
@@ -402,7 +478,7 @@ def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tools.manifest_diff",
-        description="Diff an environment's rendered Kubernetes manifests against a git revision.",
+        description="Diff an environment's rendered Kubernetes manifests and GCP resources against a git revision.",
     )
     parser.add_argument("--env", required=True, help="environment (environments/Pulumi.<env>.yaml)")
     parser.add_argument("--base", default="origin/main", help="revision to compare against")
@@ -410,7 +486,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--head-dir",
         type=Path,
-        help="manifests already rendered from the working tree (skips rendering)",
+        help="manifests already rendered from the working tree (skips rendering); plan.json is read from beside it",
     )
     return parser
 
@@ -422,19 +498,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_environment(repo, args.env)
         commit = resolve_commit(repo, args.base)
         with tempfile.TemporaryDirectory(prefix="manifest-diff-") as scratch:
-            base, notes = base_manifests(repo, args.base, commit, args.env, sys.executable, Path(scratch))
-            head = head_manifests(repo, args.env, sys.executable, Path(scratch), args.head_dir)
+            base = base_side(repo, args.base, commit, args.env, sys.executable, Path(scratch))
+            head = head_side(repo, args.env, sys.executable, Path(scratch), args.head_dir)
     except UsageError as err:
         print(f"manifest_diff: {err}", file=sys.stderr)
         return 2
     except (ManifestError, RenderError) as err:
         print(f"manifest_diff: {err}", file=sys.stderr)
         return 1
-    diffs = diff_manifests(base, head)
+    notes = [*base.notes, *head.notes]
+    gcp = None
+    if head.plan is not None:
+        gcp = gcp_diff.diff_plans(base.plan or {}, head.plan)
+        notes += [
+            f"{type_} has no entry in tools/gcp_replacements.yaml: its changes are not checked for replacement."
+            for type_ in gcp_diff.unknown_types(head.plan)
+        ]
+    diffs = diff_manifests(base.manifests, head.manifests)
     if args.markdown:
-        sys.stdout.write(render_markdown(diffs, args.env, args.base, notes))
+        sys.stdout.write(render_markdown(diffs, args.env, args.base, notes, gcp))
     else:
-        sys.stdout.write(render_text(diffs, notes))
+        sys.stdout.write(render_text(diffs, notes, gcp))
     return 0
 
 

@@ -101,12 +101,10 @@ def _monthly_cost(args: StackValidationArgs, report: ReportViolation) -> None:
         ],
         [],
     )
-    unpriced = [p for p in pools if cost["pools"][p.name]["monthly"]["max"] is None]
-    if unpriced:
-        what = ", ".join(f"{p.machine_type} in {catalog.region_of(p.location) or 'no location'}" for p in unpriced)
+    if cost["missing"]:
         report(
-            f"sizing/prices.yaml has no price for {what}, so the monthly cost cannot be checked against the "
-            f"ceiling of {ceiling:,.0f} USD — add the price",
+            f"no price for {'; '.join(cost['missing'])}, so the monthly cost cannot be checked against the "
+            f"ceiling of {ceiling:,.0f} USD — add the row",
             None,
         )
         return
@@ -122,8 +120,10 @@ def _monthly_cost(args: StackValidationArgs, report: ReportViolation) -> None:
 
 monthly_cost_ceiling = StackValidationPolicy(
     name="monthly-cost-ceiling",
+    # The ceiling covers the GPU pools only: they are what scales and what a policy can read from the pool
+    # resources; the preview's full total adds the platform lines (system pool, disks, fee, LB, NAT, IP).
     description="The GPU node pools at max nodes cost no more per month than the environment's ceiling "
-    "(sizing/prices.yaml, 730 h/month).",
+    "(sizing/prices.yaml, 730 h/month; the platform lines of the preview's total are not included).",
     validate=_monthly_cost,
     enforcement_level=DEFAULT_ENFORCEMENT,
     config_schema=PolicyConfigSchema(
