@@ -12,7 +12,7 @@ from config.platform import GatewayConfig, NodePoolConfig
 from config.problems import Problem
 from config.services import ServiceConfig, gpus_per_replica, replica_range
 from runtimes import runtime_of
-from sizing.models import checkpoint_quantization
+from sizing.models import checkpoint_quantization, is_gated
 
 P = "gke-serving"
 AMPERE, BLACKWELL = 8.0, 10.0  # compute capabilities of the fp8 KV kernels and of the nvfp4 formats
@@ -44,6 +44,12 @@ def check_services(
         found.problems.extend(_gpu_fit(path, service, pool))
         found.problems.extend(_checkpoint_format(path, service, found.warnings))
         found.problems.extend(_auth(path, service, gateway))
+        if runtime_of(service).facts_for(service).hf_home and is_gated(service.model):
+            found.warnings.append(
+                f"{path}.model: {service.model} is gated on the Hugging Face Hub — accept its license at "
+                f"https://huggingface.co/{service.model} with the account that owns hfToken, or the download "
+                "fails with 403"
+            )
         if not service.auth and runtime_of(service).facts_for(service).api_key_env is not None:
             found.warnings.append(f"{path}.auth: false — the service answers anyone who reaches the gateway")
     _capacity(services, pools, found)

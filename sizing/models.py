@@ -213,6 +213,18 @@ def _checkpoints() -> dict[str, str]:
     return {model_id.lower(): method for model_id, method in data.get("checkpoints", {}).items()}
 
 
+@cache
+def _gated_prefixes() -> tuple[str, ...]:
+    with _CATALOG.open() as f:
+        data = yaml.safe_load(f)
+    return tuple(str(prefix).lower() for prefix in data.get("gated", []))
+
+
+def is_gated(model_id: str) -> bool:
+    """Whether the Hub serves `model_id` only to accounts that accepted its license (sizing/models.yaml `gated`)."""
+    return model_id.lower().startswith(_gated_prefixes())
+
+
 def checkpoint_quantization(model_id: str) -> tuple[str | None, bool]:
     """(the checkpoint's weight format or None for full precision, whether the catalog records it);
     a checkpoint the catalog does not list is judged by its name."""

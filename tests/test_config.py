@@ -72,7 +72,11 @@ def test_valid_environment_parses() -> None:
     assert env.pool_zones(env.node_pools["l4"]) == ("us-central1-a",)
     assert set(env.node_pools) == {"l4", "l4x2", "t4", "a100"}
     assert env.services["embed"].runtime == "tei"
-    assert env.warnings == ()
+    # Gemma is gated on the Hub: valid, with the license to accept as its only warning.
+    assert env.warnings == (
+        "gke-serving:services.llm.model: google/gemma-2b is gated on the Hugging Face Hub — accept its license at "
+        "https://huggingface.co/google/gemma-2b with the account that owns hfToken, or the download fails with 403",
+    )
 
 
 def test_a_regional_pool_spans_the_zones_of_the_region_that_offer_its_gpu() -> None:

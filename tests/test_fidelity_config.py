@@ -164,3 +164,13 @@ def test_every_classified_value_is_one_the_server_accepts(runtime: str) -> None:
     allowed = set(facts.allowed("quantize" if runtime == "tgi" else "quantization"))
     assert set(facts.checkpoint_quantization) <= allowed
     assert set(facts.online_quantization) <= allowed
+
+
+def test_a_gated_model_is_flagged_with_the_fix() -> None:
+    parsed = parse_environment(env({"l4": L4}, service(runtime="vllm", model="meta-llama/Llama-3.1-8B-Instruct")))
+    assert parsed.warnings == (
+        "gke-serving:services.svc.model: meta-llama/Llama-3.1-8B-Instruct is gated on the Hugging Face Hub — "
+        "accept its license at https://huggingface.co/meta-llama/Llama-3.1-8B-Instruct with the account that owns "
+        "hfToken, or the download fails with 403",
+    )
+    assert parse_environment(env({"l4": L4}, service(runtime="vllm", model="Qwen/Qwen2.5-7B-Instruct"))).warnings == ()

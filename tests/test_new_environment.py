@@ -14,6 +14,7 @@ from tools import new_environment
 from tools.new_environment import Refused, create
 
 ROOT = Path(__file__).resolve().parent.parent
+NEW = "copy-under-test"  # a name no environment file of the repository takes
 
 
 @pytest.fixture
@@ -30,20 +31,22 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.parametrize("source", ["dev", "staging", "prod"])
 def test_a_new_environment_previews_cleanly(repo: Path, source: str) -> None:
-    lines = create("mine", source)
-    assert lines[0] == f"wrote environments/Pulumi.mine.yaml and config/mine.json (from {source})"
-    env_file = repo / "environments" / "Pulumi.mine.yaml"
+    lines = create(NEW, source)
+    assert lines[0] == f"wrote environments/Pulumi.{NEW}.yaml and config/{NEW}.json (from {source})"
+    env_file = repo / "environments" / f"Pulumi.{NEW}.yaml"
     config = yaml.safe_load(env_file.read_text())["config"]
-    assert config["gke-serving:cluster"]["name"] == "serving-mine"
-    assert (repo / "config" / "mine.json").read_text() == (repo / "config" / f"{source}.json").read_text()
+    assert config["gke-serving:cluster"]["name"] == f"serving-{NEW}"
+    assert (repo / "config" / f"{NEW}.json").read_text() == (repo / "config" / f"{source}.json").read_text()
     out = repo / "out"
-    assert preview_environment("mine", str(out), quiet=True, env_file=env_file) == EXIT_OK
+    assert preview_environment(NEW, str(out), quiet=True, env_file=env_file) == EXIT_OK
     assert (out / "plan.json").is_file()
 
 
 def test_dev_only_exposure_opt_ins_are_dropped_and_the_gateway_made_internal(repo: Path) -> None:
-    lines = create("mine", "dev")
-    gateway = yaml.safe_load((repo / "environments" / "Pulumi.mine.yaml").read_text())["config"]["gke-serving:gateway"]
+    lines = create(NEW, "dev")
+    gateway = yaml.safe_load((repo / "environments" / f"Pulumi.{NEW}.yaml").read_text())["config"][
+        "gke-serving:gateway"
+    ]
     assert "allowPlaintext" not in gateway
     assert gateway["className"] == "gke-l7-rilb"
     assert "  gateway.allowPlaintext: removed (only dev may opt in)" in lines
@@ -54,7 +57,7 @@ def test_dev_only_exposure_opt_ins_are_dropped_and_the_gateway_made_internal(rep
     [
         ("Mine", "dev", "'Mine' is not an environment name — use 2-20 lowercase letters, digits and hyphens"),
         ("../x", "dev", "'../x' is not an environment name — use 2-20 lowercase letters, digits and hyphens"),
-        ("mine", "qa", "no environment 'qa' to copy — use one of dev, prod, staging"),
+        ("fresh", "qa", "no environment 'qa' to copy — use one of {known}"),
         ("prod", "dev", "environments/Pulumi.prod.yaml exists — pick another name, or edit it"),
     ],
 )
@@ -62,7 +65,9 @@ def test_refusals_write_nothing(repo: Path, name: str, source: str, message: str
     before = sorted(p.name for p in (repo / "environments").iterdir())
     with pytest.raises(Refused) as refused:
         create(name, source)
-    assert str(refused.value) == message
+    assert str(refused.value) == message.format(known=", ".join(new_environment.environment_names())).format(
+        known=", ".join(new_environment.environment_names())
+    )
     assert sorted(p.name for p in (repo / "environments").iterdir()) == before
 
 

@@ -153,9 +153,19 @@ def test_pr_runs_make_test(pr: dict[str, Any]) -> None:
     assert step(pr["jobs"]["test"], command="make test")["run"].strip() == "make test"
 
 
-def test_offline_preview_runs_for_every_environment(pr: dict[str, Any]) -> None:
+def test_offline_preview_runs_for_every_environment_file(pr: dict[str, Any]) -> None:
     job = pr["jobs"]["offline-preview"]
-    assert job["strategy"]["matrix"]["env"] == ENVIRONMENTS
+    assert job["needs"] == "environments"
+    assert job["strategy"]["matrix"]["env"] == "${{ fromJSON(needs.environments.outputs.names) }}"
+    listing = step(pr["jobs"]["environments"], name="List the environment files")["run"]
+    command = listing.split("names=$(", 1)[1].split(")\n", 1)[0]
+    # The job's own command, run here: it lists every environments/Pulumi.<env>.yaml, a new one included.
+    found = subprocess.run(command, shell=True, capture_output=True, text=True, check=True, cwd=ROOT)  # noqa: S602
+    expected = sorted(
+        p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (ROOT / "environments").glob("Pulumi.*.yaml")
+    )
+    assert json.loads(found.stdout) == expected
+    assert set(ENVIRONMENTS) <= set(expected)
     assert job["strategy"]["fail-fast"] is False
     assert job["env"]["ENV_NAME"] == "${{ matrix.env }}"
     assert '-m preview "$ENV_NAME" --out-dir "build/$ENV_NAME"' in step(job, name="Offline preview")["run"]
