@@ -5,7 +5,7 @@ ENVS := $(patsubst environments/Pulumi.%.yaml,%,$(wildcard environments/Pulumi.*
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: preview test lint unit previews golden bench diff env clean
+.PHONY: preview test lint unit previews golden bench diff env clean status smoke
 FROM ?= dev
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
@@ -42,6 +42,12 @@ env: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make env NAME=<name> [FROM=dev]" >&2; exit 2; }
 	$(PY) -m tools.new_environment $(NAME) --from $(FROM)
 
+## model: catalog entry for MODEL from the Hub at REVISION (default main), and the commit to pin
+.PHONY: model
+model: $(STAMP)
+	@test -n "$(MODEL)" || { echo "usage: make model MODEL=<org/name> [REVISION=<branch|tag|commit>] [FORCE=1]" >&2; exit 2; }
+	$(PY) -m tools.model_entry $(MODEL) --revision $(or $(REVISION),main) $(if $(FORCE),--force)
+
 ## bench: preview wall time and memory for 10/50/200 services against the bare mock engine
 bench: $(STAMP)
 	$(PY) -m bench
@@ -49,6 +55,14 @@ bench: $(STAMP)
 ## diff: per-object diff of ENV's rendered manifests between BASE and the working tree
 diff: $(STAMP)
 	$(PY) -m tools.manifest_diff --env $(ENV) --base $(BASE)
+
+## status: ENV's model servers after a deploy: rollouts, why a pod is not ready, GPU nodes (ARGS="--json --wait 30m")
+status: $(STAMP)
+	$(PY) -m tools.status $(ENV) $(ARGS)
+
+## smoke: one authenticated request per service of ENV through its gateway (keys never printed)
+smoke: $(STAMP)
+	$(PY) -m tools.smoke $(ENV) $(ARGS)
 
 ## checkov: checkov over the rendered prod manifests; fails on any check .checkov.yaml does not allow
 # checkov pins packaging<24, which requirements-dev.txt does not allow: it gets a venv of its own.

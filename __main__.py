@@ -14,6 +14,7 @@ from workloads import (
     Scaled,
     ServingNetworkPolicies,
 )
+from workloads.observability import Observability, ObservabilityArgs
 
 env = load_environment()
 config = pulumi.Config(PROJECT)
@@ -66,6 +67,11 @@ Autoscaling(
     opts=in_cluster,
 )
 ServingNetworkPolicies("network-policy", platform.namespace, specs, env.gateway.proxy_subnet_cidr, opts=in_cluster)
+Observability(
+    "observability",
+    ObservabilityArgs.of(env, specs, pulumi.get_stack()),
+    opts=pulumi.ResourceOptions(depends_on=[platform]),  # the Monitoring API is enabled there
+)
 
 pulumi.export("cluster", platform.cluster.name)
 pulumi.export("namespace", platform.namespace)

@@ -27,6 +27,7 @@ class DaemonSet:
     cpu_milli: int
     memory_mib: int
     source: str
+    gpu_only: bool = False  # a feature's DaemonSet that only GPU nodes run (DCGM's exporter)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,9 @@ def ephemeral_storage_mib(disk_gb: int, local_ssds: int) -> tuple[int, int]:
 @cache
 def daemonsets() -> tuple[DaemonSet, ...]:
     return tuple(
-        DaemonSet(d["name"], d["namespace"], d["when"], d["cpuMilli"], d["memoryMib"], d["source"])
+        DaemonSet(
+            d["name"], d["namespace"], d["when"], d["cpuMilli"], d["memoryMib"], d["source"], d.get("gpuOnly", False)
+        )
         for d in _facts()["daemonSets"]
     )
 
@@ -162,7 +165,11 @@ def daemonsets_on(*, gpu: bool, features: frozenset[str]) -> tuple[DaemonSet, ..
     unknown = features - known_features()
     if unknown:
         raise ValueError(f"unknown cluster features {sorted(unknown)}; known: {sorted(known_features())}")
-    return tuple(d for d in daemonsets() if d.when == "always" or (d.when == "gpu" and gpu) or d.when in features)
+    return tuple(
+        d
+        for d in daemonsets()
+        if d.when == "always" or (d.when == "gpu" and gpu) or (d.when in features and (gpu or not d.gpu_only))
+    )
 
 
 def node_shape(
@@ -209,6 +216,9 @@ def cluster_features(cluster: Mapping[str, Any], pool: Mapping[str, Any]) -> fro
     monitoring = cluster.get("monitoringConfig")
     if isinstance(monitoring, Mapping) and _enabled(monitoring.get("managedPrometheus"), default=False):
         found.add("managed-prometheus")
+    metrics = monitoring.get("enableComponents") if isinstance(monitoring, Mapping) else None
+    if isinstance(metrics, list) and "DCGM" in metrics:  # GKE's DCGM exporter on every GPU node
+        found.add("dcgm")
     addons = cluster.get("addonsConfig")
     pd = addons.get("gcePersistentDiskCsiDriverConfig") if isinstance(addons, Mapping) else None
     if _enabled(pd, default=True):  # on by default in new Standard clusters

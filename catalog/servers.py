@@ -34,6 +34,11 @@ class ServerFacts(BaseModel):
     metrics_port: int | None = Field(None, gt=0, lt=65536)  # defaults to port
     metrics_path: str
     queue_metric: str
+    # Prometheus metrics the dashboard reads (catalog/servers.yaml names each one's source); None: the
+    # pinned version exports none, and the dashboard shows no panel for it.
+    ttft_histogram: str | None = Field(None, pattern=r"^[A-Za-z_:][A-Za-z0-9_:]*$")  # time to first token
+    tpot_histogram: str | None = Field(None, pattern=r"^[A-Za-z_:][A-Za-z0-9_:]*$")  # time per output token
+    kv_cache_usage: str | None = Field(None, pattern=r"^[A-Za-z_:][A-Za-z0-9_:]*$")  # a 0-1 gauge of the KV cache
     hf_home: str | None = None  # None: the server does not read the Hugging Face Hub (Triton)
     min_compute_capability: float
     flags: dict[str, str]  # config key -> flag of the pinned version

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 import naming
 from config.base import closest
 from config.gateway_checks import check_exposure, check_gateway
+from config.monitoring import MonitoringConfig
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.platform_checks import check_platform, pool_zones
 from config.problems import InvalidEnvironment, Problem
@@ -37,6 +38,7 @@ SECTIONS: dict[str, TypeAdapter[Any]] = {
     "nodePools": TypeAdapter(dict[str, NodePoolConfig]),
     "gateway": TypeAdapter(GatewayConfig),
     "services": TypeAdapter(dict[str, ServiceConfig]),
+    "monitoring": TypeAdapter(MonitoringConfig),
 }
 REQUIRED = ("gcp:project", "gcp:region", f"{PROJECT}:cluster", f"{PROJECT}:nodePools", f"{PROJECT}:hfToken")
 PROJECT_ID = re.compile(r"[a-z][-a-z0-9]{4,28}[a-z0-9]")  # fullmatch, as KEY
@@ -51,6 +53,7 @@ class Environment:
     gateway: GatewayConfig
     services: dict[str, ServiceConfig]
     warnings: tuple[str, ...]
+    monitoring: MonitoringConfig  # absent in the file: dashboard and alerts without channels
 
     def pool_zones(self, pool: NodePoolConfig) -> tuple[str, ...]:
         """The pool's node locations: its own zones, else the cluster's zones that offer its GPU."""
@@ -105,6 +108,7 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
         gateway=gateway,
         services=services,
         warnings=(*exposure.warnings, *findings.warnings),
+        monitoring=sections["monitoring"],
     )
 
 
@@ -116,7 +120,7 @@ def _sections(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str
     for key, adapter in SECTIONS.items():
         value = raw.get(f"{PROJECT}:{key}")
         if value in (None, ""):  # absent or empty (`services:` with nothing under it)
-            if key not in ("gateway", "services"):
+            if key not in ("gateway", "services", "monitoring"):
                 continue  # a required key, reported as missing
             value = {}
         if key in broken and isinstance(value, dict):

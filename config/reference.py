@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from config.monitoring import MonitoringConfig
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.services import Autoscaling
 from runtimes import REGISTRY
@@ -21,6 +22,7 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("gke-serving:gateway", GatewayConfig),
     *((f"gke-serving:services.<name> (runtime: {r.name})", r.config) for r in REGISTRY.values()),
     ("autoscaling (any service)", Autoscaling),
+    ("gke-serving:monitoring", MonitoringConfig),
 )
 
 

@@ -13,7 +13,7 @@ from infra.node_config import hardened_node_config, managed_pool_settings
 # DaemonSet on every node, which the node model takes off what pods may request. A test checks this
 # set against the rendered cluster and pools.
 NODE_FEATURES = frozenset(
-    {"dataplane-v2", "workload-identity", "logging", "system-metrics", "managed-prometheus", "pd-csi"}
+    {"dataplane-v2", "workload-identity", "logging", "system-metrics", "managed-prometheus", "pd-csi", "dcgm"}
 )
 
 
@@ -76,7 +76,11 @@ class GkeCluster(pulumi.ComponentResource):
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
             gateway_api_config={"channel": "CHANNEL_STANDARD"},
             monitoring_config={
-                "enable_components": ["SYSTEM_COMPONENTS"],
+                # An explicit list replaces GKE's defaults, so every package the dashboard and alerts read is
+                # named: DCGM (GPU utilisation and memory; needs Managed Prometheus and GKE-managed drivers,
+                # which the GPU pools install), DEPLOYMENT and POD (kube state metrics: ready replicas,
+                # Pending pods). Values: pulumi_gcp container/_inputs.py ClusterMonitoringConfigArgs.
+                "enable_components": ["SYSTEM_COMPONENTS", "DCGM", "DEPLOYMENT", "POD"],
                 "managed_prometheus": {"enabled": True},  # scrapes the servers' queue metrics for the HPA
             },
             logging_config={"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},

@@ -40,8 +40,10 @@ DEBUG_ENV = "GKE_SERVING_DEBUG"
 # A stack name that is also a safe path component (build/<env>, environments/Pulumi.<env>.yaml):
 # a DNS label, so `../../etc`, `dev/x` or `dev\n` never reach the file system.
 ENV_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+DASHBOARD_FILE = "dashboard.json"  # the Cloud Monitoring dashboard, as the API receives it
+DASHBOARD_TYPE = "gcp:monitoring/dashboard:Dashboard"
 # What the preview writes into its output folder; it replaces that folder whole, so nothing else may be there.
-OUTPUT_ENTRIES = frozenset({"plan.json", "manifests"})
+OUTPUT_ENTRIES = frozenset({"plan.json", "manifests", DASHBOARD_FILE})
 
 
 class _Interrupts:
@@ -287,6 +289,8 @@ def _write(out: Path, plan: dict[str, Any], manifests: list[Manifest]) -> None:
     INTERRUPTS.staging.add(staging)
     try:
         (staging / "plan.json").write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n")
+        if board := dashboard_json(plan):
+            (staging / DASHBOARD_FILE).write_text(board)
         write_manifests(manifests, staging / "manifests")
         with INTERRUPTS.held():
             aside = _move_aside(out)
@@ -300,6 +304,14 @@ def _write(out: Path, plan: dict[str, Any], manifests: list[Manifest]) -> None:
         raise
     finally:
         INTERRUPTS.staging.discard(staging)
+
+
+def dashboard_json(plan: dict[str, Any]) -> str | None:
+    """The environment's dashboard JSON from its registered inputs, pretty-printed; None without one."""
+    boards = [r["inputs"].get("dashboardJson") for r in plan["resources"] if r["type"] == DASHBOARD_TYPE]
+    if not boards or not isinstance(boards[0], str):
+        return None
+    return json.dumps(json.loads(boards[0]), indent=2, sort_keys=True) + "\n"
 
 
 def _remove(out: Path) -> None:

@@ -21,6 +21,8 @@ from config.service_base import ServiceBase
 from sizing.memory import ENCODER
 
 SHM_GIB_PER_GPU = 2  # NCCL's shared-memory transport; the 64 MiB container default breaks it
+# (method, path, JSON body or None): one request of a server's client API, for tools/smoke.py.
+SmokeRequest = tuple[str, str, dict[str, Any] | None]
 
 
 class BadFlag(ValueError):
@@ -200,3 +202,12 @@ class Runtime:
     def model_split(self, args: Sequence[str]) -> int | None:
         """GPUs one copy of the model's weights is split over (memory sizing); None: all it is given."""
         return self.parallelism(args)[0]
+
+    # --- after a deploy (tools/smoke.py) ----------------------------------------------------------
+
+    def smoke_requests(self, name: str, service: Any) -> tuple[SmokeRequest, ...]:
+        """Requests that prove the server answers its client API, tried in order until one succeeds.
+        Default: an OpenAI chat completion of a few tokens, for the model name the server serves."""
+        model = getattr(service, "served_model_name", None) or name
+        body = {"model": model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
+        return (("POST", "/v1/chat/completions", body),)

@@ -22,7 +22,7 @@ from config.limits import MAX_CHECKPOINT_GB, MAX_GPUS
 from config.problems import Problem
 from config.secrets import credential_kind
 from config.service_base import IMAGE_PATTERN, MODEL_ID, ServiceBase
-from runtimes.base import Runtime
+from runtimes.base import Runtime, SmokeRequest
 
 # Unprivileged ports only: the pods drop every capability, NET_BIND_SERVICE included.
 MIN_PORT, MAX_PORT = 1024, 65535
@@ -296,3 +296,10 @@ class Custom(Runtime):
 
     def parallelism(self, args: Sequence[str]) -> tuple[int | None, str]:
         return None, "custom runtime"  # uses whatever GPUs it is given
+
+    def smoke_requests(self, name: str, service: Any) -> tuple[SmokeRequest, ...]:
+        # An OpenAI-compatible image gets a chat completion (for the model the image serves, which such
+        # single-model servers accept); any other is asked its first served path.
+        if "/v1/chat/completions" in service.served_paths:
+            return super().smoke_requests(service.model, None)
+        return (("GET", service.served_paths[0], None),)

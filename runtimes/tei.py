@@ -8,7 +8,7 @@ from pydantic import Field
 
 from config.limits import MAX_CONCURRENCY, MAX_TOKENS
 from config.service_base import ServiceBase
-from runtimes.base import Runtime
+from runtimes.base import Runtime, SmokeRequest
 
 
 class TeiService(ServiceBase):
@@ -38,3 +38,10 @@ class Tei(Runtime):
     def args(self, name: str, service: Any) -> list[str]:
         # The image defaults to port 80; an explicit port needs no privilege to bind.
         return [f"--model-id={service.model}", f"--port={self.facts.port}", *self.configured_flags(service)]
+
+    def smoke_requests(self, name: str, service: Any) -> tuple[SmokeRequest, ...]:
+        # The config does not say embedder or reranker: a reranker refuses /embed and answers /rerank.
+        return (
+            ("POST", "/embed", {"inputs": "hello"}),
+            ("POST", "/rerank", {"query": "hello", "texts": ["hello", "goodbye"]}),
+        )

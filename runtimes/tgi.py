@@ -10,7 +10,7 @@ from pydantic import Field
 from config.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
 from config.problems import Problem
 from config.service_base import ServiceBase
-from runtimes.base import Runtime
+from runtimes.base import Runtime, SmokeRequest
 
 
 class TgiService(ServiceBase):
@@ -71,6 +71,10 @@ class Tgi(Runtime):
         # Without --num-shard TGI shards over every GPU it sees (server-cli.md).
         shards = self.count(args, "numShard")
         return shards, "TGI without --num-shard" if shards is None else f"TGI --num-shard={shards}"
+
+    def smoke_requests(self, name: str, service: Any) -> tuple[SmokeRequest, ...]:
+        # TGI serves one model and ignores `model`; its Messages API docs send "tgi".
+        return super().smoke_requests("tgi", None)
 
 
 def _token_limits(path: str, s: TgiService) -> Iterator[Problem]:

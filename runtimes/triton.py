@@ -9,7 +9,7 @@ from pydantic import Field
 
 from config.limits import MAX_GPUS
 from config.service_base import ServiceBase
-from runtimes.base import Runtime
+from runtimes.base import Runtime, SmokeRequest
 
 GRPC_PORT = 8001
 
@@ -52,3 +52,6 @@ class Triton(Runtime):
 
     def parallelism(self, args: Sequence[str]) -> tuple[int | None, str]:
         return None, "Triton"  # uses whatever GPUs it is given
+
+    def smoke_requests(self, name: str, service: Any) -> tuple[SmokeRequest, ...]:
+        return (("GET", f"/v2/models/{service.model}/ready", None),)  # 200 once the model is loaded

@@ -1,5 +1,9 @@
 """Model architectures (sizing/models.yaml) and the bytes their weights take per format.
 
+The catalog is sizing/models.yaml (hand-written, with sources) plus sizing/models.d/*.yaml, one file
+per checkpoint written by `make model` (tools/model_entry.py) from the Hub at a pinned commit. Both
+have the same sections (`models`, `checkpoints`, `gated`); an id catalogued twice is an error.
+
 `resolve` maps a served model id to a catalog entry: fine-tunes and mirrors keep the base
 architecture, so "-Instruct", "-it", "-chat-hf" and quantization suffixes are dropped, and the
 organisation is ignored when the exact id is not catalogued ("TheBloke/Llama-2-13B-chat-AWQ").
@@ -16,7 +20,8 @@ from typing import Any
 
 import yaml
 
-_CATALOG = Path(__file__).parent / "models.yaml"
+# The directory holding models.yaml and models.d/; tests point it at a temporary copy.
+CATALOG_ROOT = Path(__file__).parent
 
 GIB = 1024**3
 
@@ -97,6 +102,56 @@ class Architecture:
         return embed if self.tied_embeddings or self.kind == "encoder" else 2 * embed
 
 
+def decoder_params(
+    *,
+    layers: int,
+    hidden_size: int,
+    attention_heads: int,
+    kv_heads: int,
+    head_dim: int,
+    intermediate_size: int,
+    vocab_size: int,
+    tied_embeddings: bool,
+    experts: int = 1,
+    qkv_bias: bool = False,
+    norms_per_layer: int = 2,
+) -> int:
+    """Parameters of a Llama-like decoder (Llama, Mistral, Mixtral, Qwen2, Gemma), sizing.md §1:
+    embeddings V*H, per layer attention H*nh*hd + 2*H*nkv*hd + nh*hd*H (+ q/k/v biases), gated MLP
+    3*H*I per expert (+ an H x E router), RMS norms; a final norm; an untied lm_head V*H."""
+    h, hd = hidden_size, head_dim
+    attention = h * attention_heads * hd + 2 * h * kv_heads * hd + attention_heads * hd * h
+    if qkv_bias:
+        attention += (attention_heads + 2 * kv_heads) * hd
+    mlp = 3 * h * intermediate_size * experts + (h * experts if experts > 1 else 0)
+    embeddings = vocab_size * h * (1 if tied_embeddings else 2)
+    return embeddings + layers * (attention + mlp + norms_per_layer * h) + h
+
+
+def encoder_params(
+    *,
+    layers: int,
+    hidden_size: int,
+    intermediate_size: int,
+    vocab_size: int,
+    max_position_embeddings: int,
+    type_vocab_size: int = 1,
+    pooler: bool = True,
+    classifier_labels: int | None = None,
+) -> int:
+    """Parameters of a BERT / XLM-RoBERTa encoder, the standard formula of sizing.md §1: word,
+    position and token-type embeddings with a LayerNorm; per layer Q/K/V/O with biases, two LayerNorms
+    and a 2-matrix MLP with biases; a pooler (H x H); a RoBERTa classification head (dense H x H +
+    out_proj H x labels) for a reranker."""
+    h, i = hidden_size, intermediate_size
+    embeddings = (vocab_size + max_position_embeddings + type_vocab_size) * h + 2 * h
+    layer = 4 * (h * h + h) + (h * i + i) + (i * h + h) + 2 * 2 * h
+    head = (h * h + h) if pooler else 0
+    if classifier_labels is not None:
+        head += (h * h + h) + (h * classifier_labels + classifier_labels)
+    return embeddings + layers * layer + head
+
+
 @dataclass(frozen=True)
 class _Entry:
     model_id: str
@@ -124,11 +179,58 @@ def _entry(model_id: str, v: dict[str, Any]) -> _Entry:
     return _Entry(model_id, arch, v.get("maxPositionEmbeddingsInstruct"), tuple(v.get("aliases", ())))
 
 
+def catalog_files(root: Path | None = None) -> list[Path]:
+    """The catalog's files in load order: models.yaml, then models.d/*.yaml by name."""
+    root = root or CATALOG_ROOT
+    return [root / "models.yaml", *sorted((root / "models.d").glob("*.yaml"))]
+
+
+@dataclass(frozen=True)
+class CatalogData:
+    models: dict[str, dict[str, Any]]
+    checkpoints: dict[str, str]
+    gated: tuple[str, ...]
+    where: dict[tuple[str, str], Path]  # (section, id) -> the file that holds it
+
+
 @cache
+def load_catalog(root: Path) -> CatalogData:
+    """Every file of the catalog under `root`, merged; ValueError for an id two files both define."""
+    models: dict[str, dict[str, Any]] = {}
+    checkpoints: dict[str, str] = {}
+    gated: list[str] = []
+    where: dict[tuple[str, str], Path] = {}
+    for path in catalog_files(root):
+        with path.open() as f:
+            data = yaml.safe_load(f) or {}
+        for section, target in (("models", models), ("checkpoints", checkpoints)):
+            for model_id, value in (data.get(section) or {}).items():
+                key = (section, model_id.lower())
+                if key in where:
+                    raise ValueError(f"{path}: {section}.{model_id} is already in {where[key]} — keep one of them")
+                where[key] = path
+                target[model_id] = value
+        gated += [str(prefix) for prefix in data.get("gated") or ()]
+    return CatalogData(models, checkpoints, tuple(gated), where)
+
+
+def _catalog() -> CatalogData:
+    return load_catalog(CATALOG_ROOT)
+
+
+def reload() -> None:
+    """Forget what was read, after a file of the catalog changed (tools/model_entry.py writes one)."""
+    for cached in (load_catalog, _entries_of, _index_of):
+        cached.cache_clear()
+
+
+@cache
+def _entries_of(root: Path) -> dict[str, _Entry]:
+    return {model_id: _entry(model_id, v) for model_id, v in load_catalog(root).models.items()}
+
+
 def _entries() -> dict[str, _Entry]:
-    with _CATALOG.open() as f:
-        data = yaml.safe_load(f)
-    return {model_id: _entry(model_id, v) for model_id, v in data["models"].items()}
+    return _entries_of(CATALOG_ROOT)
 
 
 def catalog() -> dict[str, Architecture]:
@@ -177,12 +279,18 @@ def _key(model_id: str) -> str:
     return "-".join(t for t in _tokens(model_id) if t not in _VARIANT_TOKENS)
 
 
-@cache
 def _index() -> tuple[dict[str, str], dict[str, str]]:
-    """(lower-case id -> base id, variant-free name -> base id) over base ids and their aliases."""
+    return _index_of(CATALOG_ROOT)
+
+
+@cache
+def _index_of(root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(lower-case id -> base id, variant-free name -> base id) over base ids and their aliases; a
+    name already taken keeps its first entry, so a models.d checkpoint never captures the fine-tunes
+    and mirrors that models.yaml's base entry resolves."""
     exact: dict[str, str] = {}
     by_name: dict[str, str] = {}
-    for model_id, e in _entries().items():
+    for model_id, e in _entries_of(root).items():
         for name in (model_id, *e.aliases):
             exact[name.lower()] = model_id
             by_name.setdefault(_key(name), model_id)
@@ -206,18 +314,12 @@ def resolve(model_id: str) -> tuple[str, Architecture] | None:
     return base, arch
 
 
-@cache
 def _checkpoints() -> dict[str, str]:
-    with _CATALOG.open() as f:
-        data = yaml.safe_load(f)
-    return {model_id.lower(): method for model_id, method in data.get("checkpoints", {}).items()}
+    return {model_id.lower(): method for model_id, method in _catalog().checkpoints.items()}
 
 
-@cache
 def _gated_prefixes() -> tuple[str, ...]:
-    with _CATALOG.open() as f:
-        data = yaml.safe_load(f)
-    return tuple(str(prefix).lower() for prefix in data.get("gated", []))
+    return tuple(prefix.lower() for prefix in _catalog().gated)
 
 
 def is_gated(model_id: str) -> bool:

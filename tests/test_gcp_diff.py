@@ -149,7 +149,11 @@ def test_an_added_service_adds_kubernetes_objects_and_a_gcp_secret(base_out: Pat
 
     added = {change.label for change in changes if change.status == "added"}
     assert {"secretmanager.Secret rerank-api-key-secret", "secretmanager.SecretVersion rerank-api-key-version"} <= added
-    assert {change.status for change in changes} == {"added"}
+    # Nothing else changes but the dashboard and the alerts, which gain the service in place.
+    updated = {change.label for change in changes if change.status == "updated"}
+    assert {change.status for change in changes} == {"added", "updated"}
+    assert "monitoring.Dashboard observability-dashboard" in updated
+    assert all(label.startswith("monitoring.") for label in updated)
     assert ("added", "Deployment serving/rerank") in {(diff.status, diff.label) for diff in objects}
     report = md.render_text(objects, gcp=changes)
     assert "added: secretmanager.Secret rerank-api-key-secret" in report

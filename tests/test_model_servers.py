@@ -194,7 +194,8 @@ def test_prod_renders_what_the_environment_asks(previews: Callable[[str], Previe
     assert "--num-shard=2" in llama["args"] and "--quantize=eetq" in llama["args"]
     qwen = container(p, "qwen")
     assert qwen["args"][0] == "Qwen/Qwen2.5-72B-Instruct-AWQ"
-    assert "--tensor-parallel-size=2" in qwen["args"] and "--revision=main" in qwen["args"]
+    assert "--tensor-parallel-size=2" in qwen["args"]
+    assert "--revision=698703eae6604af048a3d2f509995dc302088217" in qwen["args"]  # a pinned commit
     assert p.manifest("Deployment", "llama")["spec"]["template"]["spec"]["nodeSelector"] == {
         "cloud.google.com/gke-accelerator": "nvidia-tesla-a100",
         "cloud.google.com/gke-nodepool": "a100",

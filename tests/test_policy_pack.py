@@ -40,6 +40,7 @@ NAMES = [
     "model-architecture-known",
     "hf-token-from-secret",
     "image-pinned",
+    "revision-pinned",
     "prod-images-pinned-by-digest",
     "model-server-has-startup-probe",
     "node-pool-machine-carries-gpu",
@@ -54,7 +55,7 @@ NAMES = [
     "allowed-gpu-types",
     "monthly-cost-ceiling",
 ]
-RESOURCE_NAMES = 10  # the first ten are resource policies, the rest stack policies
+RESOURCE_NAMES = 11  # the first eleven are resource policies, the rest stack policies
 # What GCP or GKE would refuse, and a model that cannot fit its GPUs, block in every environment.
 CLOUD_REFUSES = (
     "model-fits-gpu-memory",
@@ -203,9 +204,18 @@ def test_enforcement_per_environment() -> None:
         "prod-images-pinned-by-digest": "disabled",
     }
     # staging gates like prod, so a change that passes staging does not first fail in prod.
-    assert levels("staging") == {**dict.fromkeys(NAMES, "mandatory"), "prod-images-pinned-by-digest": "disabled"}
+    # revision-pinned is advisory until gemma's checkpoint commit is sourced (tests/test_revision_policy.py).
+    assert levels("staging") == {
+        **dict.fromkeys(NAMES, "mandatory"),
+        "prod-images-pinned-by-digest": "disabled",
+        "revision-pinned": "advisory",
+    }
     # Advisory until every image's digest is sourced (policies/config/prod.json says which are missing).
-    assert levels("prod") == {**dict.fromkeys(NAMES, "mandatory"), "prod-images-pinned-by-digest": "advisory"}
+    assert levels("prod") == {
+        **dict.fromkeys(NAMES, "mandatory"),
+        "prod-images-pinned-by-digest": "advisory",
+        "revision-pinned": "advisory",
+    }
 
 
 def test_ceilings_grow_from_dev_to_prod() -> None:
@@ -234,7 +244,12 @@ RESOURCES = [
         "name": "gemma-deployment",
         "urn": GEMMA_URN,
         "inputs": deployment(
-            server("google/gemma-7b", image="vllm/vllm-openai:latest", env=[{"name": "HF_TOKEN", "value": "[secret]"}])
+            server(
+                "google/gemma-7b",
+                "--revision=0123456789abcdef0123456789abcdef01234567",
+                image="vllm/vllm-openai:latest",
+                env=[{"name": "HF_TOKEN", "value": "[secret]"}],
+            )
         ),
     },
     {

@@ -14,6 +14,8 @@ from preview.manifests import validate_manifest
 from preview.run import EXIT_INVALID, EXIT_OK, EXIT_POLICY, preview_environment
 from tests.conftest import ENVIRONMENTS, PROMOTION, Preview
 
+# A commit-shaped revision: revision-pinned passes, and these tests see only what they are about.
+PINNED = "0123456789abcdef0123456789abcdef01234567"
 GEMMA_ON_L4: dict[str, Any] = {
     "gcp:project": "acme-ml-prod",
     "gcp:region": "us-central1",
@@ -29,6 +31,7 @@ GEMMA_ON_L4: dict[str, Any] = {
         "gemma": {
             "runtime": "vllm",
             "model": "google/gemma-7b",
+            "revision": PINNED,
             "pool": "l4",
             "dtype": "bfloat16",
             "maxModelLen": 8192,
@@ -76,10 +79,13 @@ def test_plan_has_the_documented_shape(previews: Callable[[str], Preview], env: 
     urns = [r["urn"] for r in p.plan["resources"]]
     assert urns == sorted(urns)  # a stable order: two runs of the same input give the same file
     # dev knowingly runs three single-replica services on four GPUs: simultaneous rollouts queue for a
-    # GPU there, which its advisory level reports (environments/Pulumi.dev.yaml).
+    # GPU there, which its advisory level reports (environments/Pulumi.dev.yaml); and it follows branches.
     found = {(r["policy"], r["enforcement"]) for r in p.plan["policies"] if r["policy"] != DIGESTS}
     if env in PROMOTION:
-        assert found == {"dev": {("rollout-keeps-serving", "advisory")}}.get(env, set())
+        dev = {("rollout-keeps-serving", "advisory"), ("revision-pinned", "advisory")}
+        # staging and prod: gemma's checkpoint is not pinned yet (its commit could not be sourced here).
+        unpinned = {("revision-pinned", "advisory")}
+        assert found == {"dev": dev, "staging": unpinned, "prod": unpinned}[env]
     else:  # an environment made with `make env`: its own advisories, never a mandatory finding
         assert all(level == "advisory" for _, level in found)
     assert p.plan["cost"]["total"]["monthly"]["max"] > 0
@@ -163,7 +169,12 @@ def test_a_model_that_cannot_fit_fails_even_in_dev(tmp_path: Path) -> None:
 
 def test_an_unknown_model_is_a_warning_in_dev_and_refused_in_prod(tmp_path: Path) -> None:
     config = json.loads(json.dumps(GEMMA_ON_L4))
-    config["gke-serving:services"]["gemma"] = {"runtime": "vllm", "model": "acme/private-7b", "pool": "l4"}
+    config["gke-serving:services"]["gemma"] = {
+        "runtime": "vllm",
+        "model": "acme/private-7b",
+        "revision": PINNED,
+        "pool": "l4",
+    }
     code, out = preview_file(tmp_path / "dev", config, stack="dev")
     (dev,) = [r for r in findings(out) if r["policy"] == "model-architecture-known"]
     assert (code, dev["policy"], dev["enforcement"]) == (EXIT_OK, "model-architecture-known", "advisory")

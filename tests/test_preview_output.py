@@ -82,11 +82,15 @@ def test_the_same_environment_gives_byte_identical_output(tmp_path: Path) -> Non
         assert done.returncode == EXIT_OK, done.stderr
         runs.append(snapshot(out))
     first, second = runs
-    assert len(first) > 20 and "plan.json" in first
+    assert len(first) > 20 and "plan.json" in first and "dashboard.json" in first
     assert first.keys() == second.keys()
     assert [name for name in first if first[name] != second[name]] == []
     files = json.loads(first["plan.json"])["manifests"]["files"]
-    assert files == sorted(files) == sorted(name.removeprefix("manifests/") for name in first if name != "plan.json")
+    assert (
+        files
+        == sorted(files)
+        == sorted(name.removeprefix("manifests/") for name in first if name not in ("plan.json", "dashboard.json"))
+    )
 
 
 def test_a_complete_run_replaces_the_earlier_output_whole(tmp_path: Path) -> None:

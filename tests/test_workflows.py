@@ -756,3 +756,85 @@ def test_summary_reports_an_internal_error_as_such_not_as_a_policy_failure(pr: d
     assert "Exit status 3: internal error in the preview, not a policy result" in summary
     assert "policy failed" not in summary
     assert "No plan.json was written" in summary
+
+
+# The steps after `pulumi up`: make status, then make smoke, on the outputs the pulumi step publishes.
+
+
+@pytest.mark.parametrize("name", STACK_JOBS)
+def test_status_then_smoke_run_after_pulumi_up_in_every_stack_job(deploy: dict[str, Any], name: str) -> None:
+    job = deploy["jobs"][name]
+    gcloud = step_index(job, uses="google-github-actions/setup-gcloud@")
+    up = step_index(job, name="pulumi up")
+    status = step_index(job, command="make status")
+    smoke = step_index(job, command="make smoke")
+
+    assert gcloud < up < status < smoke == len(steps(job)) - 1
+    assert steps(job)[up]["id"] == "up"
+    # Only after a successful pulumi up, and their failure fails the job (no continue-on-error).
+    for index in (status, smoke):
+        assert not {"if", "continue-on-error"} & set(steps(job)[index])
+    assert job["env"]["STACK"] == name
+
+
+def test_the_api_keys_reach_only_the_smoke_step(deploy: dict[str, Any]) -> None:
+    job = deploy["jobs"]["prod"]
+    assert step(job, command="make status")["env"] == {
+        "CLUSTER": "${{ steps.up.outputs.cluster }}",
+        "NAMESPACE": "${{ steps.up.outputs.namespace }}",
+    }
+    assert step(job, command="make smoke")["env"] == {
+        "SERVICE_URLS": "${{ steps.up.outputs.serviceUrls }}",
+        "API_KEYS": "${{ steps.up.outputs.apiKeys }}",
+    }
+    readers = [s.get("name") for s in steps(job) if "outputs.apiKeys" in json.dumps(s)]
+    assert readers == [step(job, command="make smoke")["name"]]
+    # Neither step asks Pulumi for anything (no credential, no --show-secrets), and status reveals no output.
+    assert "show-secrets" not in (WORKFLOWS / "deploy.yml").read_text()
+    assert "apiKeys" not in (ROOT / "tools" / "status.py").read_text()
+
+
+def run_after_up_step(deploy: dict[str, Any], tmp_path: Path, command: str, env: dict[str, str]) -> list[str]:
+    """Runs the step's script with a stand-in `make` that records its arguments and the JSON on its stdin."""
+    fake = tmp_path / "bin" / "make"
+    fake.parent.mkdir()
+    fake.write_text(
+        f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > {tmp_path / "argv"}\ncat > {tmp_path / "stdin"}\n'
+    )
+    fake.chmod(0o755)
+    script = step(deploy["jobs"]["prod"], command=command)["run"]
+    result = subprocess.run(  # noqa: S603
+        ["/bin/bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        env={"PATH": f"{fake.parent}:{os.environ['PATH']}", "STACK": "prod", **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    return (tmp_path / "argv").read_text().splitlines()
+
+
+def test_status_step_gives_make_status_the_cluster_and_namespace(deploy: dict[str, Any], tmp_path: Path) -> None:
+    argv = run_after_up_step(deploy, tmp_path, "make status", {"CLUSTER": "serving-prod", "NAMESPACE": "serving"})
+
+    assert argv == ["status", "ENV=prod", "ARGS=--wait 45m --outputs /dev/stdin"]
+    assert json.loads((tmp_path / "stdin").read_text()) == {"cluster": "serving-prod", "namespace": "serving"}
+
+
+def test_smoke_step_gives_make_smoke_the_urls_and_keys(deploy: dict[str, Any], tmp_path: Path) -> None:
+    urls, keys = {"embed": "https://models.acme.example/embed"}, {"embed": "k" * 48}
+    env = {"SERVICE_URLS": json.dumps(urls), "API_KEYS": json.dumps(keys)}
+
+    argv = run_after_up_step(deploy, tmp_path, "make smoke", env)
+
+    assert argv == ["smoke", "ENV=prod", "ARGS=--wait 10m --outputs /dev/stdin"]
+    assert json.loads((tmp_path / "stdin").read_text()) == {"serviceUrls": urls, "apiKeys": keys}
+
+
+def test_smoke_step_without_the_outputs_leaves_the_message_to_smoke(deploy: dict[str, Any], tmp_path: Path) -> None:
+    # An empty step output (none published) reaches tools/smoke.py as null: its one-line "no output" error.
+    run_after_up_step(deploy, tmp_path, "make smoke", {"SERVICE_URLS": "", "API_KEYS": ""})
+
+    assert json.loads((tmp_path / "stdin").read_text()) == {"serviceUrls": None, "apiKeys": None}

@@ -18,6 +18,7 @@ from policies.rules.memory import model_architecture_known, model_fits_gpu_memor
 from policies.rules.node_fit import pod_fits_node
 from policies.rules.node_pool import node_pool_machine_carries_gpu
 from policies.rules.placement import gpu_fits_node, gpu_workload_targets_accelerator
+from policies.rules.revisions import revision_pinned
 from policies.rules.rollout import await_covers_rollout, rollout_keeps_serving
 
 PACK_NAME = "gke-serving"
@@ -29,6 +30,7 @@ RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
     model_architecture_known,
     hf_token_from_secret,
     image_pinned,
+    revision_pinned,
     prod_images_pinned_by_digest,
     model_server_has_startup_probe,
     node_pool_machine_carries_gpu,

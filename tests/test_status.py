@@ -1,0 +1,548 @@
+"""`make status` (tools/status.py) against a stand-in for the Kubernetes API server on 127.0.0.1.
+
+The stand-in serves recorded API responses (tests/fixtures/k8s/<scenario>/: DeploymentList, PodList,
+EventList, the previous container's log; nodes.json: NodeList) at the API's own paths, applies label
+selectors as the API server does and checks the bearer token. The command reaches it through the real
+`kubernetes` client and its real kubeconfig loading, from a kubeconfig file pointing at the stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+from tools import stack, status
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "k8s"
+TOKEN = "standin-token-for-tests"
+OUTPUTS = {"cluster": "serving-dev", "namespace": "serving", "apiKeys": "[secret]"}
+
+
+@dataclass
+class Scenario:
+    """What the stand-in API server answers: one recorded cluster state, or 401 for every request."""
+
+    name: str
+    expired: bool = False
+    edits: dict[str, Any] = field(default_factory=dict)  # list name -> a replacement document
+    requests: list[str] = field(default_factory=list)
+
+    def document(self, kind: str) -> dict[str, Any]:
+        if kind in self.edits:
+            edited: dict[str, Any] = self.edits[kind]
+            return edited
+        path = FIXTURES / (f"{kind}.json" if kind == "nodes" else f"{self.name}/{kind}.json")
+        loaded: dict[str, Any] = json.loads(path.read_text())
+        return loaded
+
+
+def _selected(items: list[dict[str, Any]], selector: str | None) -> list[dict[str, Any]]:
+    def matches(labels: dict[str, str]) -> bool:
+        for term in (selector or "").split(","):
+            key, _, value = term.partition("=")
+            if key and (key not in labels or (value and labels[key] != value)):
+                return False
+        return True
+
+    return [item for item in items if matches(item["metadata"].get("labels", {}))]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _KubeApi
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's signature)
+        pass
+
+    def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _status(self, code: int, reason: str, message: str) -> None:
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
+        self._send(code, json.dumps({**body, "message": message, "reason": reason, "code": code}).encode())
+
+    def do_GET(self) -> None:
+        scenario = self.server.scenario
+        url = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        scenario.requests.append(self.path)
+        if scenario.expired or self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self._status(401, "Unauthorized", "Unauthorized")
+            return
+        parts = url.path.strip("/").split("/")
+        lists = {
+            "apis/apps/v1/namespaces/serving/deployments": "deployments",
+            "api/v1/namespaces/serving/pods": "pods",
+            "api/v1/namespaces/serving/events": "events",
+            "api/v1/nodes": "nodes",
+        }
+        if url.path.strip("/") in lists:
+            document = scenario.document(lists[url.path.strip("/")])
+            items = _selected(document["items"], query.get("labelSelector"))
+            self._send(200, json.dumps({**document, "items": items}).encode())
+        elif parts[:5] == ["api", "v1", "namespaces", "serving", "pods"] and parts[-1] == "log":
+            log = FIXTURES / scenario.name / f"{parts[5]}.log"
+            if query.get("previous") == "true" and query.get("container") == "server" and log.is_file():
+                lines = log.read_text().splitlines(keepends=True)[-int(query.get("tailLines", "100000")) :]
+                self._send(200, "".join(lines).encode(), "text/plain")
+            else:
+                self._status(400, "BadRequest", f'previous terminated container "server" in pod "{parts[5]}" not found')
+        else:
+            self._status(404, "NotFound", "the server could not find the requested resource")
+
+
+class _KubeApi(ThreadingHTTPServer):
+    scenario: Scenario
+
+
+@pytest.fixture
+def api() -> Iterator[_KubeApi]:
+    server = _KubeApi(("127.0.0.1", 0), _Handler)
+    server.scenario = Scenario("ready")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def kubeconfig(tmp_path: Path, server: str) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "standin", "cluster": {"server": server}}],
+                "users": [{"name": "standin", "user": {"token": TOKEN}}],
+                "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "standin"}}],
+                "current-context": "standin",
+            }
+        )
+    )
+    return path
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def run_status(
+    api: _KubeApi | None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    *args: str,
+    outputs: dict[str, Any] | None = None,
+    server: str | None = None,
+) -> Run:
+    outputs_file = tmp_path / "outputs.json"
+    outputs_file.write_text(json.dumps(OUTPUTS if outputs is None else outputs))
+    address = server or (f"http://127.0.0.1:{api.server_address[1]}" if api else "http://127.0.0.1:9")
+    config = kubeconfig(tmp_path, address)
+    base = ["dev", "--kubeconfig", str(config), "--outputs", str(outputs_file), "--plan", str(FIXTURES / "plan.json")]
+    code = status.main([*base, *args])
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+@pytest.fixture
+def scenario(api: _KubeApi) -> Any:
+    def choose(name: str, **kwargs: Any) -> Scenario:
+        api.scenario = Scenario(name, **kwargs)
+        return api.scenario
+
+    return choose
+
+
+# --- one snapshot per recorded state --------------------------------------------------------------
+
+
+def test_all_ready_exits_0_with_every_service_and_the_gpu_nodes(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario("ready")
+    run = run_status(api, tmp_path, capsys)
+
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    assert lines[0] == "dev (namespace serving): 2 of 2 services ready — ready"
+    assert lines[1].split() == [
+        *("embed", "tei", "ready", "desired", "1", "updated", "1", "ready", "1", "available", "1"),
+        *("rollout", "complete"),
+    ]
+    assert lines[2].split()[:3] == ["gemma", "vllm", "ready"]
+    # The system node has no accelerator label: the API's label selector leaves it out.
+    assert "  l4  nvidia-l4  2 node(s), 2 Ready, 2 GPU(s) allocatable  zones us-central1-a" in lines
+    assert "system" not in run.out
+    assert lines[-1] == "exit 0: ready"
+    assert run.err == ""
+
+
+def test_gpu_stockout_names_the_zone_and_the_fix(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario("stockout")
+    run = run_status(api, tmp_path, capsys)
+
+    assert run.code == 2
+    assert "gemma  vllm    failing" in run.out
+    # The latest event is "in backoff after failed scale-up": the diagnosis goes back to FailedScaleUp.
+    assert (
+        "gemma-7d8f9c6b5-r8n2d  Pending: GPU stockout in us-central1-a: GCE has no nvidia-l4 capacity for a new node "
+        "of pool l4 (the cluster autoscaler's FailedScaleUp); it keeps retrying" in run.out
+    )
+    assert "fix: add zones to the pool (nodePools.l4.zones) or use spot/flex-start capacity" in run.out
+
+
+def test_quota_exceeded_is_final_and_says_which_quota(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = json.loads((FIXTURES / "stockout" / "events.json").read_text())
+    for event in events["items"]:
+        event["message"] = event["message"].replace("GCE out of resources", "GCE quota exceeded")
+    scenario("stockout", edits={"events": events})
+
+    run = run_status(api, tmp_path, capsys, "--wait", "1h", "--interval", "0.1")
+
+    assert run.code == 2  # no waiting: quota does not come back by itself
+    assert "Pending: GPU quota exceeded in us-central1-a: the cluster autoscaler could not add a node to pool l4" in (
+        run.out
+    )
+    assert "GPUS_ALL_REGIONS), or lower nodePools.l4.maxNodes" in run.out
+
+
+def test_no_node_shape_fits_points_at_the_preview_table(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario("nofit")
+    run = run_status(api, tmp_path, capsys)
+
+    assert run.code == 2
+    assert (
+        "Pending: no node shape fits: a new node of pool l4 would not run it (pod didn't trigger scale-up: "
+        "1 Insufficient memory, 1 node(s) didn't match Pod's node affinity/selector)" in run.out
+    )
+    # The pod's own requests (memory 40Gi) against the preview's pod-fits-node row for the pool's machine.
+    assert (
+        "the pod requests cpu 7100m, ephemeral-storage 93Gi, memory 40Gi, nvidia.com/gpu 1; a g2-standard-8 node "
+        "gives pods cpu 7306m, memory 27426Mi, ephemeral-storage 97Gi" in run.out
+    )
+    assert (
+        "fix: compare the pod's requests with a node of pool l4 in the preview's pod-fits-node table "
+        "(`make preview ENV=dev`): lower services.gemma.resources or use a larger machine type" in run.out
+    )
+
+
+def test_oomkilled_names_the_limit_and_the_setting(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario("oomkilled")
+    run = run_status(api, tmp_path, capsys)
+
+    assert run.code == 2
+    assert (
+        "gemma-7d8f9c6b5-t6m3j  OOMKilled: the server was killed for using more than its memory limit of 26368Mi "
+        "(OOMKilled, 2 restarts)" in run.out
+    )
+    assert "fix: raise services.gemma.resources.memory (a g2-standard-8 node gives pods 27426 MiB)" in run.out
+    assert "| Loading safetensors checkpoint shards:  50% Completed" in run.out
+
+
+def test_crash_loop_shows_the_last_log_lines_and_the_memory_fit(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario("crashloop")
+    run = run_status(api, tmp_path, capsys)
+
+    assert run.code == 2
+    assert (
+        "gemma-7d8f9c6b5-b2x9f  CrashLoopBackOff: the server keeps crashing (5 restarts, last exit code 1): out of "
+        "GPU memory; the preview estimated 5.22 GiB of weights and 0.88 GiB of KV cache against 20.69 GiB usable "
+        "on nvidia-l4 (headroom 12.37 GiB)" in run.out
+    )
+    assert "fix: lower services.gemma.maxModelLen (the KV cache grows with it)" in run.out
+    assert "last 8 log lines of the previous run:" in run.out
+    assert "| RuntimeError: Engine core initialization failed. See root cause above." in run.out
+    # The server logged its arguments: a key among them is not repeated.
+    assert "sk-should-never-be-printed" not in run.out
+    assert any("/pods/gemma-7d8f9c6b5-b2x9f/log?" in r and "tailLines=20" in r for r in api.scenario.requests)
+
+
+def test_image_pull_error_names_the_image_and_the_registry_message(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario("imagepull")
+    run = run_status(api, tmp_path, capsys)
+
+    assert run.code == 2
+    assert (
+        "embed-6c9b7f5d4-z5c7h  ImagePullBackOff: cannot pull image "
+        "ghcr.io/huggingface/text-embeddings-inference:89-1.9.9: Failed to pull image" in run.out
+    )
+    assert "89-1.9.9: not found" in run.out
+    assert "gemma  vllm    ready" in run.out
+
+
+def test_a_rollout_in_progress_exits_1(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario("progressing")
+    run = run_status(api, tmp_path, capsys)
+
+    assert run.code == 1
+    assert "gemma  vllm    progressing  desired 1  updated 1  ready 1  available 1  rollout in progress" in run.out
+    assert "gemma-5b6c7d8e9f-h7v2c  NotReady: running, not ready yet: the server is loading the model" in run.out
+    assert "gemma-7d8f9c6b5-q9w4t" not in run.out  # the old pod still serves: nothing to say about it
+    assert run.out.splitlines()[-1] == "exit 1: progressing"
+
+
+# --- --wait and --json ----------------------------------------------------------------------------
+
+
+def test_wait_times_out_with_1(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario("progressing")
+    run = run_status(api, tmp_path, capsys, "--wait", "0.5s", "--interval", "0.1")
+
+    assert run.code == 1
+    polls = [r for r in api.scenario.requests if r.startswith("/apis/apps/v1/namespaces/serving/deployments")]
+    assert len(polls) >= 2
+    assert run.err.splitlines()[-1] == "timed out after 0.5 s: not every service is ready"
+
+
+def test_wait_stops_at_a_failure_waiting_cannot_fix(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario("imagepull")
+    run = run_status(api, tmp_path, capsys, "--wait", "1h", "--interval", "0.1")
+
+    assert run.code == 2
+    assert len([r for r in api.scenario.requests if "/deployments" in r]) == 1
+
+
+def test_wait_keeps_polling_through_a_stockout(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GCE stock comes back and the autoscaler retries, so waiting can end it: polled until the timeout.
+    scenario("stockout")
+    run = run_status(api, tmp_path, capsys, "--wait", "0.3s", "--interval", "0.1")
+
+    assert run.code == 1
+    assert len([r for r in api.scenario.requests if "/deployments" in r]) >= 2
+
+
+def test_wait_returns_0_as_soon_as_all_are_ready(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario("ready")
+    run = run_status(api, tmp_path, capsys, "--wait", "1h")
+
+    assert run.code == 0
+    assert len([r for r in api.scenario.requests if "/deployments" in r]) == 1
+
+
+def test_json_is_one_document(api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario("crashloop")
+    run = run_status(api, tmp_path, capsys, "--json")
+
+    document = json.loads(run.out)
+    assert run.code == 2
+    assert document["environment"] == "dev"
+    assert document["namespace"] == "serving"
+    assert document["state"] == "failing"
+    assert document["exitCode"] == 2
+    embed, gemma = document["services"]
+    assert embed == {
+        "name": "embed",
+        "runtime": "tei",
+        "state": "ready",
+        "desired": 1,
+        "updated": 1,
+        "ready": 1,
+        "available": 1,
+        "rollout": "complete",
+        "pods": [],
+    }
+    (pod,) = gemma["pods"]
+    assert set(pod) == {"name", "phase", "state", "reason", "message", "fix", "final", "restarts", "logs"}
+    assert (pod["reason"], pod["state"], pod["final"], pod["restarts"]) == ("CrashLoopBackOff", "failing", True, 5)
+    assert len(pod["logs"]) == 8
+    assert document["gpuNodes"] == [
+        {"pool": "l4", "accelerator": "nvidia-l4", "nodes": 2, "ready": 2, "gpus": 2, "zones": ["us-central1-a"]}
+    ]
+
+
+# --- cannot tell: one line, exit 3 ----------------------------------------------------------------
+
+
+def assert_one_line(run: Run, expected: str) -> None:
+    assert run.code == 3
+    assert run.err.splitlines() == [f"status: cannot tell: {expected}"]
+    assert "Traceback" not in run.out + run.err
+
+
+def test_expired_credentials(api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario("ready", expired=True)
+    run = run_status(api, tmp_path, capsys)
+
+    host = f"http://127.0.0.1:{api.server_address[1]}"
+    assert_one_line(
+        run,
+        f"the Kubernetes API at {host} refused the credentials (401 Unauthorized): they are expired or not for this "
+        "cluster — run `gcloud auth login` (CI: the Workload Identity step) and check gke-gcloud-auth-plugin",
+    )
+    assert run.out == ""
+
+
+def test_unreachable_api(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Port 9 (discard) on 127.0.0.1: nothing listens, the connection is refused.
+    run = run_status(None, tmp_path, capsys, server="http://127.0.0.1:9")
+
+    assert_one_line(run, "cannot reach the Kubernetes API at http://127.0.0.1:9: connection refused")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "apiVersion: v1\nkind: Config\n",
+            "bad kubeconfig {path}: Invalid kube-config file. Expected key current-context",
+        ),
+        ("clusters: [\n", "bad kubeconfig {path}: ParserError: while parsing a flow node"),
+    ],
+)
+def test_bad_kubeconfig(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str) -> None:
+    path = tmp_path / "broken-kubeconfig"
+    path.write_text(text)
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(OUTPUTS))
+
+    code = status.main(["dev", "--kubeconfig", str(path), "--outputs", str(outputs)])
+    err = capsys.readouterr().err
+
+    assert code == 3
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"status: cannot tell: {expected.format(path=path)}")
+
+
+def test_missing_kubeconfig_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(OUTPUTS))
+
+    code = status.main(["dev", "--kubeconfig", str(tmp_path / "nowhere"), "--outputs", str(outputs)])
+
+    assert code == 3
+    assert capsys.readouterr().err == f"status: cannot tell: no kubeconfig at {tmp_path / 'nowhere'}\n"
+
+
+def test_missing_stack_output(api: _KubeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_status(api, tmp_path, capsys, outputs={"cluster": "serving-dev"})
+
+    assert_one_line(
+        run,
+        f"{tmp_path / 'outputs.json'} has no output namespace — run `pulumi up` for the stack first "
+        "(or check --stack names the deployed stack)",
+    )
+    assert api.scenario.requests == []
+
+
+def test_cannot_tell_in_json(api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario("ready", expired=True)
+    run = run_status(api, tmp_path, capsys, "--json")
+
+    document = json.loads(run.out)
+    assert document["exitCode"] == 3
+    assert document["state"] == "unknown"
+    assert "401 Unauthorized" in document["error"]
+
+
+def test_runs_as_a_module(api: _KubeApi, scenario: Any, tmp_path: Path) -> None:
+    scenario("ready")
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(OUTPUTS))
+    config = kubeconfig(tmp_path, f"http://127.0.0.1:{api.server_address[1]}")
+
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "tools.status", "dev", "--kubeconfig", str(config), "--outputs", str(outputs)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "exit 0: ready"
+
+
+def test_durations() -> None:
+    assert [stack.duration(d) for d in ("45m", "1h30m", "90s", "90", "0.5s")] == [2700, 5400, 90, 90, 0.5]
+    with pytest.raises(ValueError, match="'soon' is not a duration"):
+        stack.duration("soon")
+
+
+def fake_pulumi(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outputs: dict[str, Any] | None, error: str = ""
+) -> Path:
+    """A stand-in `pulumi` CLI on PATH: prints the stack's outputs as `pulumi stack output --json` does
+    (secrets as "[secret]"), or fails with `error`; it logs its arguments."""
+    log = tmp_path / "pulumi-argv"
+    script = tmp_path / "bin" / "pulumi"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        f"open({str(log)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+        f"if {error!r}:\n"
+        f"    sys.stderr.write('warning: a note\\n' + {error!r} + '\\n'); sys.exit(255)\n"
+        f"print(json.dumps({outputs!r}))\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
+    return log
+
+
+def test_reads_the_outputs_with_the_pulumi_cli_without_secrets(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario("ready")
+    log = fake_pulumi(tmp_path, monkeypatch, OUTPUTS)
+    config = kubeconfig(tmp_path, f"http://127.0.0.1:{api.server_address[1]}")
+
+    code = status.main(["dev", "--stack", "acme/dev", "--kubeconfig", str(config)])
+
+    assert code == 0, capsys.readouterr().err
+    assert log.read_text().splitlines() == ["stack output --json --stack acme/dev"]
+
+
+def test_a_stack_pulumi_does_not_know_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_pulumi(tmp_path, monkeypatch, None, error="error: no stack named 'dev' found")
+
+    code = status.main(["dev", "--kubeconfig", str(tmp_path / "unused")])
+
+    assert code == 3
+    assert capsys.readouterr().err == (
+        "status: cannot tell: pulumi has no stack dev: error: no stack named 'dev' found — `pulumi login` to its "
+        "backend first\n"
+    )
