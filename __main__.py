@@ -14,6 +14,7 @@ from workloads import (
     Scaled,
     ServingNetworkPolicies,
 )
+from workloads.model_mirror import ModelMirror, ModelMirrorArgs
 from workloads.observability import Observability, ObservabilityArgs
 
 env = load_environment()
@@ -21,6 +22,15 @@ config = pulumi.Config(PROJECT)
 hf_token = config.require_secret("hfToken")
 platform = Platform("platform", env, hf_token, pulumi.get_stack())
 in_cluster = pulumi.ResourceOptions(providers=[platform.provider], depends_on=[platform])
+mirror = (
+    ModelMirror(
+        "model-mirror",
+        ModelMirrorArgs.of(env, platform.namespace, platform.hf_token_secret, resource_labels(pulumi.get_stack())),
+        opts=in_cluster,
+    )
+    if env.model_mirror is not None
+    else None
+)
 
 servers = {
     name: ModelServer(
@@ -34,6 +44,8 @@ servers = {
             project=env.project,
             secret_prefix=env.cluster.name,
             gcp_labels=resource_labels(pulumi.get_stack()),
+            weights=mirror.sources.get(name) if mirror else None,
+            mirror_job=mirror.job_for(name) if mirror else None,
         ),
         opts=in_cluster,
     )
@@ -62,7 +74,10 @@ Autoscaling(
         namespace=platform.namespace,
         project=env.project,
         name_prefix=env.cluster.name,
-        services={name: Scaled(spec, env.services[name].autoscaling) for name, spec in specs.items()},
+        services={
+            name: Scaled(spec, env.services[name].autoscaling, servers[name].cold_start.total_seconds)
+            for name, spec in specs.items()
+        },
     ),
     opts=in_cluster,
 )

@@ -54,12 +54,22 @@ def triton_account_id(service: str) -> str:
     return within(f"triton-{service}", ACCOUNT_ID_MAX, ACCOUNT_ID_MIN)
 
 
+def mirror_writer_account_id(cluster: str) -> str:
+    return within(f"{cluster}-mirror", ACCOUNT_ID_MAX, ACCOUNT_ID_MIN)
+
+
+def mirror_reader_account_id(cluster: str) -> str:
+    return within(f"{cluster}-models", ACCOUNT_ID_MAX, ACCOUNT_ID_MIN)
+
+
 def account_ids(cluster: str, triton_services: Iterable[str]) -> list[tuple[str, str, str | None]]:
     """(id, whose, service or None) of every Google service account an environment creates. The
     adapter's counts whether or not a service autoscales: turning autoscaling on must not collide."""
     return [
         (node_account_id(cluster), "the node service account", None),
         (metrics_account_id(cluster), "the metrics adapter's service account", None),
+        (mirror_writer_account_id(cluster), "the model mirror's writer service account", None),
+        (mirror_reader_account_id(cluster), "the model mirror's reader service account", None),
         *((triton_account_id(s), f"the service account of service {s!r}", s) for s in triton_services),
     ]
 
@@ -69,12 +79,18 @@ DEFAULT_DENY_POLICY = "default-deny-ingress"
 GATEWAY = "gateway"  # the Gateway object in the serving namespace
 HF_TOKEN_SECRET = "hf-token"  # noqa: S105 (a name): the Secret the model servers read HF_TOKEN from
 IAP_SECRET = "iap-oauth-client"  # noqa: S105 (a name): the IAP OAuth client's secret
+MIRROR_WRITER_KSA = "model-mirror"  # the mirror Jobs' Kubernetes service account
+MIRROR_READER_KSA = "model-reader"  # the serving pods' that load from the mirror
 PLATFORM_OBJECTS = (
     ("NetworkPolicy", DEFAULT_DENY_POLICY),
     ("Gateway", GATEWAY),
     ("Secret", HF_TOKEN_SECRET),
     ("Secret", IAP_SECRET),
 )
+# The model mirror's objects: its two service accounts (a service's own is `<service>-triton`, which never
+# spells these) and its Jobs, `mirror-<hash of model@commit>` (config/mirror.py job_name; no service
+# object is a Job). None of them can take a service's object's name, so no service name is reserved for them.
+MIRROR_OBJECTS = (("ServiceAccount", MIRROR_WRITER_KSA), ("ServiceAccount", MIRROR_READER_KSA))
 INGRESS_SUFFIX = "-ingress"
 # kind -> the suffix a service's object of that kind adds to the service name.
 SERVICE_OBJECTS = (

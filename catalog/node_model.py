@@ -190,6 +190,37 @@ def node_shape(
     return NodeShape(machine.name, capacity, allocatable, used, tuple(d.name for d in running))
 
 
+def _quantity_mib(text: str) -> int:
+    return int(text[:-2]) * MIB_PER_GIB if text.endswith("Gi") else int(text.removesuffix("Mi"))
+
+
+def _cpu_milli(text: str) -> int:
+    return int(text[:-1]) if text.endswith("m") else int(float(text) * 1000)
+
+
+def gcsfuse_sidecar(kind: str = "serving") -> dict[str, str]:
+    """Requests of the Cloud Storage FUSE sidecar as Kubernetes quantities: `serving` (what model servers
+    ask through annotations) or `defaults` (the webhook's, when a pod gives none)."""
+    values: dict[str, str] = _facts()["gcsfuseSidecar"][kind]
+    return values
+
+
+def gcsfuse_sidecar_resources(annotations: Mapping[str, Any]) -> Resources:
+    """What the injected sidecar requests, from a pod's gke-gcsfuse/*-request annotations or the defaults
+    (ephemeral storage in MiB)."""
+    defaults = gcsfuse_sidecar("defaults")
+
+    def pick(annotation: str, default: str) -> str:
+        value = annotations.get(f"gke-gcsfuse/{annotation}-request")
+        return value if isinstance(value, str) and value else default
+
+    return Resources(
+        _cpu_milli(pick("cpu", defaults["cpu"])),
+        _quantity_mib(pick("memory", defaults["memory"])),
+        _quantity_mib(pick("ephemeral-storage", defaults["ephemeralStorage"])),
+    )
+
+
 def headroom() -> Resources:
     """Kept free on every GPU node beyond the DaemonSets' requests (catalog/gke_node.yaml `headroom`)."""
     h = _facts()["headroom"]
@@ -223,6 +254,9 @@ def cluster_features(cluster: Mapping[str, Any], pool: Mapping[str, Any]) -> fro
     pd = addons.get("gcePersistentDiskCsiDriverConfig") if isinstance(addons, Mapping) else None
     if _enabled(pd, default=True):  # on by default in new Standard clusters
         found.add("pd-csi")
+    fuse = addons.get("gcsFuseCsiDriverConfig") if isinstance(addons, Mapping) else None
+    if _enabled(fuse, default=False):  # off unless turned on (GKE Standard)
+        found.add("gcsfuse-csi")
     node_config = pool.get("nodeConfig")
     if isinstance(node_config, Mapping) and _enabled(node_config.get("gcfsConfig"), default=False):
         found.add("image-streaming")

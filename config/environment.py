@@ -14,13 +14,14 @@ from pydantic import TypeAdapter, ValidationError
 import naming
 from config.base import closest
 from config.gateway_checks import check_exposure, check_gateway
+from config.mirror import ModelMirrorConfig
 from config.monitoring import MonitoringConfig
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.platform_checks import check_platform, pool_zones
 from config.problems import InvalidEnvironment, Problem
 from config.pydantic_errors import problems_from, shown_key
 from config.secrets import SECRETS, credentials_in
-from config.service_checks import check_services
+from config.service_checks import check_loads, check_services
 from config.services import RUNTIMES, ServiceConfig
 from runtimes import runtime_of
 
@@ -39,7 +40,10 @@ SECTIONS: dict[str, TypeAdapter[Any]] = {
     "gateway": TypeAdapter(GatewayConfig),
     "services": TypeAdapter(dict[str, ServiceConfig]),
     "monitoring": TypeAdapter(MonitoringConfig),
+    "modelMirror": TypeAdapter(ModelMirrorConfig | None),
 }
+# Sections whose absence means "off" (None), not a required key or an empty default.
+OFF_WHEN_ABSENT = ("modelMirror",)
 REQUIRED = ("gcp:project", "gcp:region", f"{PROJECT}:cluster", f"{PROJECT}:nodePools", f"{PROJECT}:hfToken")
 PROJECT_ID = re.compile(r"[a-z][-a-z0-9]{4,28}[a-z0-9]")  # fullmatch, as KEY
 
@@ -54,6 +58,7 @@ class Environment:
     services: dict[str, ServiceConfig]
     warnings: tuple[str, ...]
     monitoring: MonitoringConfig  # absent in the file: dashboard and alerts without channels
+    model_mirror: ModelMirrorConfig | None = None  # absent: every server downloads from the Hub
 
     def pool_zones(self, pool: NodePoolConfig) -> tuple[str, ...]:
         """The pool's node locations: its own zones, else the cluster's zones that offer its GPU."""
@@ -85,6 +90,8 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
         checkable = {n: s for n, s in services.items() if s.pool not in broken["nodePools"]}
         findings = check_services(checkable, pools, gateway)
         problems.extend(findings.problems)
+    if services is not None and "modelMirror" in sections:
+        problems.extend(check_loads(services, sections["modelMirror"] is not None))
     if gateway is not None and gateway.iap is not None and raw.get(IAP_SECRET) in (None, ""):
         problems.append(
             Problem(
@@ -109,6 +116,7 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
         services=services,
         warnings=(*exposure.warnings, *findings.warnings),
         monitoring=sections["monitoring"],
+        model_mirror=sections["modelMirror"],
     )
 
 
@@ -119,6 +127,9 @@ def _sections(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str
     broken: dict[str, set[str]] = {"nodePools": set(), "services": set()}
     for key, adapter in SECTIONS.items():
         value = raw.get(f"{PROJECT}:{key}")
+        if value in (None, "") and key in OFF_WHEN_ABSENT:
+            sections[key] = None
+            continue
         if value in (None, ""):  # absent or empty (`services:` with nothing under it)
             if key not in ("gateway", "services", "monitoring"):
                 continue  # a required key, reported as missing

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from config.mirror import ModelMirrorConfig
 from config.monitoring import MonitoringConfig
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.services import Autoscaling
@@ -23,6 +24,7 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     *((f"gke-serving:services.<name> (runtime: {r.name})", r.config) for r in REGISTRY.values()),
     ("autoscaling (any service)", Autoscaling),
     ("gke-serving:monitoring", MonitoringConfig),
+    ("gke-serving:modelMirror", ModelMirrorConfig),
 )
 
 

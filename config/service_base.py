@@ -21,6 +21,7 @@ from config.limits import (
     MAX_WIDTH,
     MIN_QUEUE_TARGET,
 )
+from config.mirror import Load
 from sizing.models import Architecture as SizingArchitecture
 
 MODEL_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
@@ -122,3 +123,7 @@ class ServiceBase(StrictModel):
     resources: Resources = Resources()
     architecture: Architecture | None = None
     """Needed for memory sizing when the model is not in the sizing catalog."""
+    load: Load | None = None
+    """How pods get the weights: hub (download at every start), streamer (Run:ai Model Streamer from the
+    mirror), gcsfuse (Cloud Storage FUSE mount of the mirror), hyperdiskml (not offered yet). Default: the
+    runtime's choice when `gke-serving:modelMirror` is set, else hub."""

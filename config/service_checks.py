@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 import catalog
 from catalog.servers import NoImage
+from config.mirror import COMMIT, HUB, NOT_OFFERED
 from config.platform import GatewayConfig, NodePoolConfig
 from config.problems import Problem
-from config.services import ServiceConfig, gpus_per_replica, replica_range
+from config.services import ServiceConfig, gpus_per_replica, load_of, replica_range
 from runtimes import runtime_of
 from sizing.models import checkpoint_quantization, is_gated
 
@@ -201,3 +202,50 @@ def _capacity(services: dict[str, ServiceConfig], pools: dict[str, NodePoolConfi
                 f"{P}:nodePools.{name}.maxNodes: the services on this pool may scale to {high} GPUs but the "
                 f"pool stops at {capacity} — raise maxNodes to scale fully"
             )
+
+
+def check_loads(services: dict[str, ServiceConfig], mirror: bool) -> list[Problem]:
+    """Each service's `load` against what its runtime supports, the environment's mirror and its revision:
+    a mirror copy is named by a commit, so a branch cannot be mirrored."""
+    problems = []
+    for name, s in services.items():
+        path = f"{P}:services.{name}.load"
+        runtime = runtime_of(s)
+        load = load_of(s, mirror)
+        if not runtime.loads:
+            if s.load is not None:
+                problems.append(
+                    Problem(path, f"{runtime.title} reads its own model repository; load does not apply", "remove load")
+                )
+            continue
+        if load is None or load == HUB:
+            continue
+        offered = [x for x in runtime.loads if x not in NOT_OFFERED]
+        if load in NOT_OFFERED:
+            problems.append(
+                Problem(path, f"{load!r} is not offered yet: {NOT_OFFERED[load]}", f"use one of {', '.join(offered)}")
+            )
+            continue
+        if load not in runtime.loads:
+            problems.append(
+                Problem(path, f"{runtime.title} cannot load weights by {load!r}", f"use one of {', '.join(offered)}")
+            )
+            continue
+        if not mirror:
+            problems.append(
+                Problem(
+                    path,
+                    f"load {load!r} reads the model mirror, and the environment has none",
+                    "add `gke-serving:modelMirror: {}` (a generated bucket), or use load: hub",
+                )
+            )
+        if s.revision is None or not COMMIT.fullmatch(s.revision):
+            shown = "no revision" if s.revision is None else f"revision {s.revision!r}"
+            problems.append(
+                Problem(
+                    f"{P}:services.{name}.revision",
+                    f"load {load!r} reads the mirror copy of model@commit, and {shown} is not a 40-hex commit",
+                    f"pin the commit (make model MODEL={s.model} prints it), or set load: hub",
+                )
+            )
+    return problems

@@ -28,6 +28,7 @@ __all__ = [
     "ServiceBase",
     "ServiceConfig",
     "gpus_per_replica",
+    "load_of",
     "replica_range",
 ]
 
@@ -41,3 +42,14 @@ def replica_range(service: ServiceConfig) -> tuple[int, int]:
     if service.autoscaling is not None:
         return service.autoscaling.min_replicas, service.autoscaling.max_replicas
     return service.replicas, service.replicas
+
+
+def load_of(service: ServiceConfig, mirror: bool) -> str | None:
+    """How the service's pods get their weights: its `load`, else its runtime's choice when the environment
+    has a mirror, else the Hub; None for a runtime that names its own source (Triton's model repository)."""
+    runtime = runtime_of(service)
+    if not runtime.loads:
+        return None
+    if service.load is not None:
+        return service.load
+    return runtime.mirror_load if mirror else "hub"

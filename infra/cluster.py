@@ -13,7 +13,16 @@ from infra.node_config import hardened_node_config, managed_pool_settings
 # DaemonSet on every node, which the node model takes off what pods may request. A test checks this
 # set against the rendered cluster and pools.
 NODE_FEATURES = frozenset(
-    {"dataplane-v2", "workload-identity", "logging", "system-metrics", "managed-prometheus", "pd-csi", "dcgm"}
+    {
+        "dataplane-v2",
+        "workload-identity",
+        "logging",
+        "system-metrics",
+        "managed-prometheus",
+        "pd-csi",
+        "dcgm",
+        "gcsfuse-csi",
+    }
 )
 
 
@@ -75,6 +84,9 @@ class GkeCluster(pulumi.ComponentResource):
             # No client certificate: credentials come from gke-gcloud-auth-plugin (IAM) only.
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
             gateway_api_config={"channel": "CHANNEL_STANDARD"},
+            # The Cloud Storage FUSE CSI driver: servers without an object-store loader (TGI, TEI) mount the
+            # model mirror read-only. Its node plugin is small (catalog/gke_node.yaml gcsfusecsi-node).
+            addons_config={"gcs_fuse_csi_driver_config": {"enabled": True}},
             monitoring_config={
                 # An explicit list replaces GKE's defaults, so every package the dashboard and alerts read is
                 # named: DCGM (GPU utilisation and memory; needs Managed Prometheus and GKE-managed drivers,

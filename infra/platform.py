@@ -27,7 +27,7 @@ APIS = (
 )
 # Enforcing a Binary Authorization policy needs its API (cloud.google.com/binary-authorization/docs).
 BINARY_AUTHORIZATION_API = "binaryauthorization.googleapis.com"
-# Triton reads its model repository bucket; the bucket binding goes through the Storage API.
+# Triton reads its model repository bucket, and the model mirror is a bucket: both go through the Storage API.
 STORAGE_API = "storage.googleapis.com"
 # The load balancer's Identity-Aware Proxy needs its API (cloud.google.com/iap/docs/enabling-kubernetes-howto).
 IAP_API = "iap.googleapis.com"
@@ -38,7 +38,7 @@ def required_apis(env: Environment) -> tuple[str, ...]:
     wanted = {
         BINARY_AUTHORIZATION_API: env.cluster.binary_authorization,
         IAP_API: env.gateway.iap is not None,
-        STORAGE_API: any(runtime_of(s).bucket(s) for s in env.services.values()),
+        STORAGE_API: env.model_mirror is not None or any(runtime_of(s).bucket(s) for s in env.services.values()),
     }
     return APIS + tuple(api for api, needed in wanted.items() if needed)
 

@@ -24,6 +24,7 @@ from policies.evaluate import evaluate_pack
 from policies.rules import PACK_NAME
 from policies.rules.memory import memory_report
 from policies.rules.node_fit import node_fit_report
+from preview.cold_start import cold_start_report, cold_start_table
 from preview.costing import environment_cost
 from preview.engine import ROOT, run_program
 from preview.envfile import StackConfig, read_environment_file
@@ -166,7 +167,9 @@ def _preview(env: str, out: Path, *, quiet: bool, env_file: Path | None) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_INVALID
     plan = build_plan(PROJECT, env, run)
-    plan["cost"] = environment_cost(parse_environment({k: decode(v) for k, v in config.values.items()}, stack=env))
+    parsed = parse_environment({k: decode(v) for k, v in config.values.items()}, stack=env)
+    plan["cost"] = environment_cost(parsed)
+    plan["coldStart"] = cold_start_report(parsed)
     plan["policies"], plan["policyRuns"] = evaluate_pack(plan["resources"], env)
     plan["memory"] = memory_report(plan["resources"])
     plan["nodeFit"] = node_fit_report(plan["resources"])
@@ -188,6 +191,7 @@ def _preview(env: str, out: Path, *, quiet: bool, env_file: Path | None) -> int:
     print(policy_report(plan["policies"], plan["policyRuns"]))
     print(runs_report(plan["policyRuns"]))
     print(memory_table(plan["memory"]))
+    print(cold_start_table(plan["coldStart"]))
     print(node_fit_table(plan["nodeFit"]))
     for message in warnings.messages:
         print(f"warning: {message}")

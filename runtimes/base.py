@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_snake
 import catalog
 from catalog.servers import ServerFacts, server_facts
 from config.base import closest
+from config.mirror import HUB, WeightSource
 from config.problems import Problem
 from config.service_base import ServiceBase
 from sizing.memory import ENCODER
@@ -62,6 +63,10 @@ class Runtime:
     # Flags the policies read off a rendered pod that are not config keys, or other spellings of them.
     short_flags: ClassVar[dict[str, str]] = {}
     extra_flags: ClassVar[dict[str, str]] = {}
+    # How the server can get its weights (config/mirror.py `Load`), and which one a service gets by default
+    # when the environment has a model mirror. Empty: the service names its own source (Triton's bucket).
+    loads: ClassVar[tuple[str, ...]] = (HUB,)
+    mirror_load: ClassVar[str] = HUB
 
     @property
     def facts(self) -> ServerFacts:
@@ -152,6 +157,26 @@ class Runtime:
 
     def args(self, name: str, service: Any) -> list[str]:
         raise NotImplementedError
+
+    def args_from(self, name: str, service: Any, source: WeightSource | None) -> list[str]:
+        """The arguments with the weights from `source`: the model argument names the mirror copy (a
+        gs:// URI or the mounted folder) and no --revision follows (the commit is in the path)."""
+        if source is None:
+            return self.args(name, service)
+        located = service.model_copy(update={"model": self.location(source), "revision": None})
+        return self.args(name, located) + self.load_args(service, source)
+
+    def location(self, source: WeightSource) -> str:
+        """What the model argument becomes: the mounted folder of a gcsfuse volume, else the gs:// URI."""
+        return source.path if source.load == "gcsfuse" else source.uri
+
+    def load_args(self, service: Any, source: WeightSource) -> list[str]:
+        """Arguments a load path adds (vLLM's --load-format=runai_streamer)."""
+        return []
+
+    def load_env(self, service: Any, source: WeightSource) -> dict[str, str]:
+        """Environment a load path adds (the streamer's concurrency)."""
+        return {}
 
     def env(self, service: Any) -> dict[str, str]:
         return {"HF_HOME": self.facts.hf_home} if self.facts.hf_home else {}

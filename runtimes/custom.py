@@ -36,7 +36,9 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # a POSIX shell name: what every i
 METRIC_NAME = r"^[A-Za-z_:][A-Za-z0-9_:]{0,199}$"  # a Prometheus metric name
 # Variables the platform owns: the Hugging Face token comes only from its Secret (the
 # hf-token-from-secret policy also watches the two legacy names), and the cache path from the runtime.
-PLATFORM_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN", "HF_HOME")
+PLATFORM_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN", "HF_HOME", "MODEL_PATH")
+# With `load: gcsfuse` the mirror copy's folder is in this variable: `args` can name it as $(MODEL_PATH).
+MODEL_PATH_ENV = "MODEL_PATH"
 # The OpenAI-compatible API most LLM images serve; an image with another API lists its own paths.
 OPENAI_PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/models"]
 DEFAULT_METRICS_PATH = "/metrics"
@@ -74,7 +76,8 @@ class CustomService(ServiceBase):
     """Hugging Face id of the model the image serves. It names the model in the pod's annotation and the
     memory-fit report; the image loads the weights itself (give them in `command` or `args`)."""
     revision: str | None = None
-    """Refused: the platform passes no revision to a custom image; pin the weights in `args` instead."""
+    """Only with `load: gcsfuse` (the commit of the mirror copy the image reads from $(MODEL_PATH)); otherwise
+    refused: the platform passes no revision to a custom image, so pin the weights in `args`."""
     image: str = Field(pattern=IMAGE_PATTERN)
     """The server image, pinned by a version tag or a digest (never `latest`)."""
     command: list[str] | None = Field(None, min_length=1)
@@ -188,6 +191,10 @@ class Custom(Runtime):
     # weights, for one sequence of the architecture's full context, which the suggestions then name.
     memory_engine = "tgi"
     length_key = "architecture.maxPositionEmbeddings"
+    # The image fetches its own weights unless the service asks for the mounted mirror (`load: gcsfuse`,
+    # with `revision`), whose folder it then finds in $(MODEL_PATH).
+    loads = ("hub", "gcsfuse")
+    mirror_load = "hub"
 
     @property
     def facts(self) -> ServerFacts:
@@ -258,7 +265,7 @@ class Custom(Runtime):
                 "a group without runAsUser is not applied (the image's user and group stand)",
                 "set runAsUser too, or remove runAsGroup",
             )
-        if s.revision is not None:
+        if s.revision is not None and s.load != "gcsfuse":
             yield Problem(
                 f"{path}.revision",
                 "the custom runtime passes no revision to the image, so it would not pin the weights",
@@ -275,6 +282,12 @@ class Custom(Runtime):
 
     def args(self, name: str, service: Any) -> list[str]:
         return list(service.args)
+
+    def args_from(self, name: str, service: Any, source: Any) -> list[str]:
+        return list(service.args)  # the image is told where the weights are through MODEL_PATH
+
+    def load_env(self, service: Any, source: Any) -> dict[str, str]:
+        return {MODEL_PATH_ENV: source.path}
 
     def env(self, service: Any) -> dict[str, str]:
         return dict(service.env)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from config.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
+from config.mirror import WeightSource
 from config.service_base import ServiceBase
 from runtimes.base import Runtime, flag
 
@@ -60,6 +61,11 @@ class Sglang(Runtime):
         "maxModelLen": "--context-length",
     }
     short_flags = {"tensorParallelSize": "--tensor-parallel-size", "dataParallelSize": "--data-parallel-size"}
+    # SGLang's docs ("Loading Models from Object Storage") stream gs:// with --load-format runai_streamer,
+    # but whether the lmsysorg/sglang image carries runai-model-streamer[gcs] was not confirmed here: the
+    # mounted mirror (plain safetensors files) is the default, the streamer a per-service choice.
+    loads = ("hub", "gcsfuse", "streamer")
+    mirror_load = "gcsfuse"
 
     def gpus(self, service: Any) -> int:
         return int(service.tensor_parallel_size * service.data_parallel_size)
@@ -74,6 +80,9 @@ class Sglang(Runtime):
             "--enable-metrics",  # the queue metric the HPA scales on
             *self.configured_flags(service),
         ]
+
+    def load_args(self, service: Any, source: WeightSource) -> list[str]:
+        return ["--load-format=runai_streamer"] if source.load == "streamer" else []
 
     def shm_gib(self, gpus: int) -> int:
         return SHM_GIB_PER_GPU * gpus

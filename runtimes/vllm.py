@@ -8,8 +8,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from config.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
+from config.mirror import WeightSource
 from config.service_base import ServiceBase
 from runtimes.base import SHM_GIB_PER_GPU, Runtime, flag
+
+# Threads (and GCS clients) the Run:ai Model Streamer reads with; its default is 16 (runai-model-streamer
+# docs/src/env-vars.md). [estimate] 32 keeps a 16-32 Gbps GPU VM's network busy with ~64-256 MiB reads.
+STREAMER_CONCURRENCY = 32
 
 
 class VllmService(ServiceBase):
@@ -39,6 +44,10 @@ class Vllm(Runtime):
     # but is not an environment-file key (it comes through extraArgs).
     short_flags = {"tensorParallelSize": "-tp", "pipelineParallelSize": "-pp"}
     extra_flags = {"maxNumBatchedTokens": "--max-num-batched-tokens"}
+    # docs.vllm.ai models/extensions/runai_model_streamer: `vllm serve gs://<bucket>/<path> --load-format
+    # runai_streamer` (Cloud Storage through Application Default Credentials: Workload Identity here).
+    loads = ("hub", "streamer", "gcsfuse")
+    mirror_load = "streamer"
 
     def gpus(self, service: Any) -> int:
         return int(service.tensor_parallel_size * service.pipeline_parallel_size)
@@ -49,6 +58,19 @@ class Vllm(Runtime):
         if service.quantization in self.facts.deprecated:
             args.append("--allow-deprecated-quantization")
         return args + self.configured_flags(service)
+
+    def load_args(self, service: Any, source: WeightSource) -> list[str]:
+        if source.load != "streamer":
+            return []  # a mounted folder: the default safetensors loader reads it
+        args = ["--load-format=runai_streamer"]
+        if service.tensor_parallel_size > 1:
+            # Each tensor-parallel rank reads its share and passes it over NVLink ("distributed" streaming;
+            # Google's "Stream models into GPU memory with the Run:ai Model Streamer", discuss.google.dev).
+            args.append('--model-loader-extra-config={"distributed":true}')
+        return args
+
+    def load_env(self, service: Any, source: WeightSource) -> dict[str, str]:
+        return {"RUNAI_STREAMER_CONCURRENCY": str(STREAMER_CONCURRENCY)} if source.load == "streamer" else {}
 
     def shm_gib(self, gpus: int) -> int:
         # vLLM's engine processes also exchange tensors through /dev/shm, even on one GPU.

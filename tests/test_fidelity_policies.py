@@ -282,10 +282,10 @@ def test_bad_durations_are_refused(text: str) -> None:
             [],
         ),
         (
-            "gcp:storage/bucket:Bucket",
+            "gcp:storage/bucketObject:BucketObject",
             {"name": "models"},
             [
-                "gcp:storage/bucket:Bucket has no name and label rules in catalog/gcp_rules.yaml, so what the API "
+                "gcp:storage/bucketObject:BucketObject has no name and label rules in catalog/gcp_rules.yaml, so what the API "
                 "would refuse is not checked — add its rules (with their source) before using it"
             ],
         ),

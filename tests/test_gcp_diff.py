@@ -317,13 +317,13 @@ def test_lists_of_objects_diff_by_index_and_scalar_lists_as_one_value() -> None:
 
 
 def test_a_type_without_rules_is_shown_unclassified_and_reported() -> None:
-    bucket = resource("gcp:storage/bucket:Bucket", "b", {"location": "US"})
-    moved = resource("gcp:storage/bucket:Bucket", "b", {"location": "EU"})
+    bucket = resource("gcp:storage/bucketObject:BucketObject", "b", {"location": "US"})
+    moved = resource("gcp:storage/bucketObject:BucketObject", "b", {"location": "EU"})
 
     change = one_change(bucket, moved)
 
     assert (change.status, change.fields[0].effect) == ("updated", "in-place")
-    assert gd.unknown_types({moved.urn: moved}) == ["gcp:storage/bucket:Bucket"]
+    assert gd.unknown_types({moved.urn: moved}) == ["gcp:storage/bucketObject:BucketObject"]
 
 
 def test_only_gcp_resources_are_read_from_a_plan(tmp_path: Path) -> None:

@@ -617,7 +617,13 @@ def test_head_dir_without_a_plan_says_gcp_is_not_compared(
 
 
 def test_a_gcp_type_without_rules_is_named_in_a_note(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bucket = {"urn": "urn:b", "type": "gcp:storage/bucket:Bucket", "name": "models", "inputs": {}, "options": {}}
+    bucket = {
+        "urn": "urn:b",
+        "type": "gcp:storage/bucketObject:BucketObject",
+        "name": "models",
+        "inputs": {},
+        "options": {},
+    }
     add_preview(repo)
     set_environment(repo, "dev", [], resources=[bucket])
     commit_all(repo)
@@ -625,7 +631,7 @@ def test_a_gcp_type_without_rules_is_named_in_a_note(repo: Path, capsys: pytest.
     _, out, _ = run(capsys, "--env", "dev", "--base", "HEAD")
 
     assert out.startswith(
-        "note: gcp:storage/bucket:Bucket has no entry in tools/gcp_replacements.yaml: "
+        "note: gcp:storage/bucketObject:BucketObject has no entry in tools/gcp_replacements.yaml: "
         "its changes are not checked for replacement.\n"
     )
 

@@ -166,8 +166,9 @@ def test_every_server_is_production_shaped(previews: Callable[[str], Preview], e
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         assert pod["automountServiceAccountToken"] is False
         env_vars = {e["name"]: e for e in c.get("env", [])}
-        if d["metadata"]["labels"]["gke-serving/runtime"] in ("triton", "custom"):
-            # Triton reads gs:// through its own identity; a custom image fetches its weights its own way.
+        if d["metadata"]["labels"]["gke-serving/runtime"] in ("triton", "custom") or pod.get("initContainers"):
+            # Triton reads gs:// through its own identity; a custom image fetches its weights its own way; a
+            # server that loads from the mirror waits for it (init container) and reads it as model-reader.
             assert "HF_TOKEN" not in env_vars
         else:
             assert env_vars["HF_TOKEN"] == {
@@ -193,9 +194,12 @@ def test_prod_renders_what_the_environment_asks(previews: Callable[[str], Previe
     assert llama["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert "--num-shard=2" in llama["args"] and "--quantize=eetq" in llama["args"]
     qwen = container(p, "qwen")
-    assert qwen["args"][0] == "Qwen/Qwen2.5-72B-Instruct-AWQ"
+    bucket = p.resources("gcp:storage/bucket:Bucket")[0]["inputs"]["name"]
+    # The mirror copy of the pinned commit, streamed: the commit is in the path, so no --revision.
+    assert qwen["args"][0] == f"gs://{bucket}/Qwen/Qwen2.5-72B-Instruct-AWQ/698703eae6604af048a3d2f509995dc302088217"
     assert "--tensor-parallel-size=2" in qwen["args"]
-    assert "--revision=698703eae6604af048a3d2f509995dc302088217" in qwen["args"]  # a pinned commit
+    assert "--load-format=runai_streamer" in qwen["args"]
+    assert not [a for a in qwen["args"] if a.startswith("--revision")]
     assert p.manifest("Deployment", "llama")["spec"]["template"]["spec"]["nodeSelector"] == {
         "cloud.google.com/gke-accelerator": "nvidia-tesla-a100",
         "cloud.google.com/gke-nodepool": "a100",
@@ -208,8 +212,11 @@ def test_triton_reads_its_bucket_through_its_own_identity(previews: Callable[[st
     pod = p.manifest("Deployment", "detector")["spec"]["template"]["spec"]
     ksa = p.manifest("ServiceAccount", pod["serviceAccountName"])
     gsa_email = ksa["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
-    (reader,) = p.resources("gcp:storage/bucketIAMMember:BucketIAMMember")
-    assert reader["inputs"]["bucket"] == "acme-ml-staging-triton"
+    (reader,) = [
+        r
+        for r in p.resources("gcp:storage/bucketIAMMember:BucketIAMMember")
+        if r["inputs"]["bucket"] == "acme-ml-staging-triton"
+    ]
     assert reader["inputs"]["role"] == "roles/storage.objectViewer"
     assert reader["inputs"]["member"] == f"serviceAccount:{gsa_email}"
     (binding,) = [r for r in p.resources("gcp:serviceaccount/iAMMember:IAMMember") if r["name"].startswith("detector")]

@@ -22,6 +22,16 @@ SCRAPE_INTERVAL = "15s"  # as GKE's LLM-autoscaling samples: the HPA reacts with
 SCALE_UP_PERIOD_SECONDS = 60
 SCALE_UP_PODS = 2  # at least two pods a minute, or double, whichever is more
 SCALE_DOWN_PODS = 1  # replicas leave one at a time: a GPU pod takes minutes to come back
+MAX_PERIOD_SECONDS = 1800  # HPAScalingPolicy.periodSeconds: 0 < p <= 1800 (autoscaling/v2)
+
+
+def scale_up_period(cold_start_seconds: int | None) -> int:
+    """The scale-up policies' period: one cold start. The queue stays long until the replicas just added
+    serve, so a shorter period would add a second batch for the same burst before the first could help
+    (and hold GPUs the burst never needed); the first batch still comes at once (no stabilization)."""
+    if cold_start_seconds is None:
+        return SCALE_UP_PERIOD_SECONDS
+    return max(SCALE_UP_PERIOD_SECONDS, min(cold_start_seconds, MAX_PERIOD_SECONDS))
 
 
 def metrics_port_name(spec: ServerSpec) -> str:
@@ -45,7 +55,10 @@ def _quantity(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{int(value * 1000)}m"
 
 
-def hpa_spec(service: str, queue_metric: str, autoscaling: AutoscalingConfig) -> dict[str, Any]:
+def hpa_spec(
+    service: str, queue_metric: str, autoscaling: AutoscalingConfig, cold_start_seconds: int | None = None
+) -> dict[str, Any]:
+    period = scale_up_period(cold_start_seconds)
     return {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": service},
         "minReplicas": autoscaling.min_replicas,
@@ -66,8 +79,8 @@ def hpa_spec(service: str, queue_metric: str, autoscaling: AutoscalingConfig) ->
                 "stabilizationWindowSeconds": 0,
                 "selectPolicy": "Max",
                 "policies": [
-                    {"type": "Percent", "value": 100, "periodSeconds": SCALE_UP_PERIOD_SECONDS},
-                    {"type": "Pods", "value": SCALE_UP_PODS, "periodSeconds": SCALE_UP_PERIOD_SECONDS},
+                    {"type": "Percent", "value": 100, "periodSeconds": period},
+                    {"type": "Pods", "value": SCALE_UP_PODS, "periodSeconds": period},
                 ],
             },
             "scaleDown": {
@@ -83,6 +96,7 @@ def hpa_spec(service: str, queue_metric: str, autoscaling: AutoscalingConfig) ->
 class Scaled:
     spec: ServerSpec
     autoscaling: AutoscalingConfig | None
+    cold_start_seconds: int | None = None  # estimated node-ready-to-serving time (sizing/cold_start.py)
 
 
 @dataclass(frozen=True)
@@ -122,7 +136,7 @@ class Autoscaling(pulumi.ComponentResource):
                 k8s.autoscaling.v2.HorizontalPodAutoscaler(
                     f"{name}-{service}-hpa",
                     metadata=meta,
-                    spec=hpa_spec(service, v.spec.queue_metric, v.autoscaling),
+                    spec=hpa_spec(service, v.spec.queue_metric, v.autoscaling, v.cold_start_seconds),
                     opts=after_adapter,
                 )
         self.register_outputs({"autoscaled": sorted(scaled)})

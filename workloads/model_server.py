@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -11,11 +12,25 @@ import pulumi_kubernetes as k8s
 
 import catalog
 import naming
+from catalog.node_model import gcsfuse_sidecar, gcsfuse_sidecar_resources
+from config.mirror import HUB, WeightSource
 from config.platform import NodePoolConfig
 from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, gpus_per_replica, replica_range
 from infra.identity import bind_workload_identity, workload_identity_member
+from runtimes import runtime_of
+from sizing.cold_start import ColdStart, estimate
 from workloads.api_key import ApiKey
-from workloads.deployment import Placement, Secrets, deployment_spec, labels, selector
+from workloads.deployment import (
+    METADATA_CACHE_GIB,
+    TMP_GIB,
+    MirrorMount,
+    Placement,
+    Secrets,
+    deployment_spec,
+    labels,
+    selector,
+)
+from workloads.model_mirror import READER_KSA, job_seconds, wait_container
 from workloads.pod_resources import PodResources, gpu_node_shape, pod_share
 from workloads.probes import (
     await_timeouts,
@@ -39,6 +54,8 @@ class ModelServerArgs:
     project: str
     secret_prefix: str  # Secret Manager ids of this environment start with it
     gcp_labels: dict[str, str]  # labels of the GCP resources (the API key's secret)
+    weights: WeightSource | None = None  # the mirror copy the pods load; None: the Hub (or the runtime's own)
+    mirror_job: pulumi.Resource | None = None  # the Job filling it: `pulumi up` creates the servers after it
 
 
 def pod_annotations(service: ServiceConfig) -> dict[str, str]:
@@ -47,11 +64,33 @@ def pod_annotations(service: ServiceConfig) -> dict[str, str]:
     return {ARCHITECTURE_ANNOTATION: service.architecture.model_dump_json(by_alias=True)}
 
 
-def resources_for(service: ServiceConfig, pool: NodePoolConfig) -> PodResources:
-    """The pod's share of a node of `pool`, with any quantity the service sets explicitly."""
+# The gcsfuse file cache holds the checkpoint once, with room for the files' rounding. [estimate]
+FILE_CACHE_MARGIN = 1.1
+
+
+def file_cache_gib(weights: float | None) -> int:
+    """The gcsfuse file cache of a pod: the whole checkpoint (parallel downloads need the file cache)."""
+    return math.ceil((weights if weights is not None else 30.0) * FILE_CACHE_MARGIN) + 1
+
+
+def resources_for(
+    service: ServiceConfig, pool: NodePoolConfig, weights: WeightSource | None = None, gib: float | None = None
+) -> PodResources:
+    """The pod's share of a node of `pool`, with any quantity the service sets explicitly. A pod that
+    loads from the mirror asks for the disk it uses (scratch, metadata, and the gcsfuse file cache), not the
+    node's share: the checkpoint no longer lands on the boot disk. A gcsfuse pod leaves room in its share for
+    the FUSE sidecar the webhook adds (its requests are the pod's annotations)."""
     machine = catalog.machine_types()[pool.machine_type]
     shape = gpu_node_shape(machine, pool.disk_size_gb, pool.local_ssd_count)
     share = pod_share(shape, pool.gpu.count, gpus_per_replica(service))
+    if weights is not None:
+        disk = TMP_GIB + METADATA_CACHE_GIB + (file_cache_gib(gib) if weights.load == "gcsfuse" else 0)
+        share = replace(share, ephemeral_storage=f"{disk}Gi")
+    if weights is not None and weights.load == "gcsfuse":
+        sidecar = gcsfuse_sidecar_resources({f"gke-gcsfuse/{k}-request": v for k, v in _sidecar_annotations().items()})
+        cpu = int(share.cpu.removesuffix("m")) - sidecar.cpu_milli
+        memory = int(share.memory.removesuffix("Mi")) - sidecar.memory_mib
+        share = replace(share, cpu=f"{cpu // 100 * 100}m", memory=f"{memory // 256 * 256}Mi")
     o = service.resources
     return replace(
         share,
@@ -61,20 +100,43 @@ def resources_for(service: ServiceConfig, pool: NodePoolConfig) -> PodResources:
     )
 
 
+def _sidecar_annotations() -> dict[str, str]:
+    s = gcsfuse_sidecar()
+    return {"cpu": s["cpu"], "memory": s["memory"], "ephemeral-storage": s["ephemeralStorage"]}
+
+
+def cold_start_of(service: ServiceConfig, weights: WeightSource | None) -> ColdStart:
+    """The service's estimated time from node ready to serving, on its load path."""
+    spec_generates = runtime_of(service).generates
+    return estimate(weights.load if weights else HUB, weights_gib(service), generates=spec_generates)
+
+
 class ModelServer(pulumi.ComponentResource):
     spec: ServerSpec
+    cold_start: ColdStart
 
     def __init__(self, name: str, args: ModelServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:workloads:ModelServer", name, None, opts)
         service, pool = args.service, args.pool
         gpu = catalog.gpus()[pool.gpu.type]
-        self.spec = server_spec(name, service, gpu)
-        budget = startup_budget_seconds(weights_gib(service))
+        self.spec = server_spec(name, service, gpu, args.weights)
+        gib = weights_gib(service)
+        self.cold_start = cold_start_of(service, args.weights)
+        budget = startup_budget_seconds(gib, args.weights.load if args.weights else HUB)
         # What the startup probe allows, a service's own delay and retries included: the waits cover it.
         window = startup_window_seconds(budget, self.spec.startup_delay_seconds, self.spec.startup_retries)
         gpus = gpus_per_replica(service)
         bucket = self.spec.bucket
         service_account = self._bucket_identity(name, service, bucket, args) if bucket else None
+        mirror = None
+        if args.weights is not None:
+            service_account = READER_KSA  # objectViewer on the mirror through Workload Identity
+            wait = job_seconds(gib)
+            mirror = MirrorMount(
+                file_cache_gib=file_cache_gib(gib) if args.weights.load == "gcsfuse" else 0,
+                wait_seconds=wait,
+                wait_container=wait_container(args.weights, wait),
+            )
         self.api_key: pulumi.Output[str] | None = None
         api_key_secret = None
         if self.spec.api_key_env:
@@ -92,8 +154,12 @@ class ModelServer(pulumi.ComponentResource):
         meta = {"name": name, "namespace": args.namespace, "labels": labels(name, service.runtime)}
         child = pulumi.ResourceOptions(parent=self)
         # pulumi-kubernetes waits for the Deployment and its Service to be ready: as long as a cold start.
+        # The first rollout of a new model@commit starts once `pulumi up` saw its mirror Job complete, so the
+        # waits below cover a cold start, not the copy (the pods' init container still checks the marker).
         rollout = pulumi.ResourceOptions(
-            parent=self, custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(window, max_replicas))
+            parent=self,
+            custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(window, max_replicas)),
+            depends_on=[args.mirror_job] if args.mirror_job is not None else None,
         )
         endpoints = pulumi.ResourceOptions(
             parent=self, custom_timeouts=pulumi.CustomTimeouts(**service_timeouts(window))
@@ -106,10 +172,13 @@ class ModelServer(pulumi.ComponentResource):
                 deployment_spec(
                     name,
                     self.spec,
-                    resources_for(service, pool),
+                    resources_for(service, pool, args.weights, gib),
                     Placement(pool.gpu.type, service.pool, gpus),
-                    # Only a server that downloads from the Hub gets the token.
-                    Secrets(args.hf_token_secret if self.spec.cache_path else None, api_key_secret),
+                    # Only a server that downloads from the Hub gets the token; the mirror's readers never do.
+                    Secrets(
+                        args.hf_token_secret if self.spec.cache_path and args.weights is None else None,
+                        api_key_secret,
+                    ),
                     probes=probes(
                         self.spec.health_path,
                         self.spec.liveness_path,
@@ -123,6 +192,7 @@ class ModelServer(pulumi.ComponentResource):
                     service_account=service_account,
                     model=service.model,
                     annotations=pod_annotations(service),
+                    mirror=mirror,
                 ),
             ),
             opts=rollout,

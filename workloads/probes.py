@@ -7,14 +7,15 @@ from typing import Any
 
 from config.services import ServiceConfig
 from runtimes import runtime_of
+from sizing.cold_start import load_paths
 from sizing.models import checkpoint_quantization, resolve, weight_bytes
 
 STARTUP_PERIOD_SECONDS = 10
-# Budget = fixed engine start (CUDA init, warm-up, CUDA graphs) + time per GiB of weights
-# (download from the Hub at ~40 MiB/s, then load from disk). [estimate]; the GKE samples give
-# 10 min (vLLM, 7B) to 1 h (TGI benchmarks).
+# Budget = fixed engine start (CUDA init, warm-up, CUDA graphs) + time per GiB of weights on the service's
+# load path (catalog/load_paths.yaml budgetSecondsPerGib: the Hub's 30 s/GiB — a download at ~40 MiB/s,
+# then a load from disk — or a margin over the mirror paths' published throughput). [estimate]; the GKE
+# samples give 10 min (vLLM, 7B) to 1 h (TGI benchmarks) from the Hub.
 ENGINE_START_SECONDS = 300
-SECONDS_PER_GIB = 30
 MIN_BUDGET_SECONDS, MAX_BUDGET_SECONDS = 600, 3600
 UNKNOWN_MODEL_BUDGET_SECONDS = 1800
 
@@ -38,10 +39,11 @@ def weights_gib(service: ServiceConfig) -> float | None:
     return weight_bytes(arch, quantization=checkpoint, dtype=None if checkpoint else arch.dtype) / 2**30
 
 
-def startup_budget_seconds(weights: float | None) -> int:
+def startup_budget_seconds(weights: float | None, load: str = "hub") -> int:
+    """What the startup probe allows a server whose weights arrive by `load`."""
     if weights is None:
         return UNKNOWN_MODEL_BUDGET_SECONDS
-    budget = ENGINE_START_SECONDS + SECONDS_PER_GIB * weights
+    budget = ENGINE_START_SECONDS + load_paths()[load].budget_seconds_per_gib * weights
     return int(min(max(budget, MIN_BUDGET_SECONDS), MAX_BUDGET_SECONDS))
 
 

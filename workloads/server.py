@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import catalog
+from config.mirror import WeightSource
 from config.services import ServiceConfig
 from runtimes import runtime_of
 
@@ -34,6 +35,7 @@ class ServerSpec:
     command: list[str] | None = None  # the container's command; None: the image's entrypoint
     startup_delay_seconds: int = 0  # before the first startup probe
     startup_retries: int | None = None  # the startup probe's failureThreshold; None: from the startup budget
+    weights: WeightSource | None = None  # the mirror copy the server loads; None: the Hub (or its own source)
 
 
 def image_for(service: ServiceConfig, gpu: catalog.Gpu) -> str:
@@ -41,14 +43,14 @@ def image_for(service: ServiceConfig, gpu: catalog.Gpu) -> str:
     return runtime_of(service).image(service, gpu)
 
 
-def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu) -> ServerSpec:
+def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu, weights: WeightSource | None = None) -> ServerSpec:
     runtime = runtime_of(service)
     facts = runtime.facts_for(service)
     return ServerSpec(
         runtime=service.runtime,
         image=runtime.image(service, gpu),
-        args=runtime.args(name, service) + list(service.extra_args),
-        env=runtime.env(service),
+        args=runtime.args_from(name, service, weights) + list(service.extra_args),
+        env=runtime.env(service) | (runtime.load_env(service, weights) if weights else {}),
         port=facts.port,
         metrics_port=facts.metrics_port or facts.port,
         metrics_path=facts.metrics_path,
@@ -68,4 +70,5 @@ def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu) -> ServerSp
         command=facts.command,
         startup_delay_seconds=facts.startup_delay_seconds,
         startup_retries=facts.startup_retries,
+        weights=weights,
     )

@@ -14,7 +14,14 @@ from typing import Any
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 import catalog
-from catalog.node_model import MIB_PER_GIB, NodeShape, Resources, cluster_features, node_shape
+from catalog.node_model import (
+    MIB_PER_GIB,
+    NodeShape,
+    Resources,
+    cluster_features,
+    gcsfuse_sidecar_resources,
+    node_shape,
+)
 from policies.rules.base import DEFAULT_ENFORCEMENT
 from policies.rules.placement import matching_pools
 from policies.rules.pods import Pod, pod_of
@@ -32,11 +39,24 @@ def shape_of(pool: GpuPool, cluster: Mapping[str, Any]) -> NodeShape | None:
     return node_shape(machine, pool.disk_size_gb, pool.local_ssds, gpu=bool(pool.accelerator), features=features)
 
 
+GCSFUSE_ANNOTATION = "gke-gcsfuse/volumes"
+
+
 def pod_requests(pod: Pod) -> Resources:
-    return Resources(
+    """The pod's requests as the scheduler sees them once admitted: the Cloud Storage FUSE webhook injects
+    its sidecar into a pod annotated gke-gcsfuse/volumes: "true", which the manifest does not show."""
+    own = Resources(
         round(pod.request("cpu") * 1000),
         round(pod.request("memory") / 2**20),
         round(pod.request("ephemeral-storage") / 2**20),
+    )
+    if pod.annotations.get(GCSFUSE_ANNOTATION) != "true":
+        return own
+    sidecar = gcsfuse_sidecar_resources(pod.annotations)
+    return Resources(
+        own.cpu_milli + sidecar.cpu_milli,
+        own.memory_mib + sidecar.memory_mib,
+        own.ephemeral_mib + sidecar.ephemeral_mib,
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from config.mirror import mirrored
 from runtimes import REGISTRY
 
 GPU = "nvidia.com/gpu"
@@ -192,6 +193,14 @@ def server_flag(runtime: str, args: Sequence[str], key: str) -> str | None:
 
 def served_model(runtime: str, args: Sequence[str]) -> str | None:
     """The model id the server loads, read off its arguments the way the runtime takes it."""
+    known = REGISTRY.get(runtime)
+    model = known.served_model(args) if known else None
+    copy = mirrored(model) if model else None
+    return copy[0] if copy else model  # a mirror copy (gs://.../<org>/<name>/<commit>) serves <org>/<name>
+
+
+def served_location(runtime: str, args: Sequence[str]) -> str | None:
+    """The server's model argument as written: a Hub id, or a mirror copy's gs:// URI or mounted folder."""
     known = REGISTRY.get(runtime)
     return known.served_model(args) if known else None
 

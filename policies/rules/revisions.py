@@ -13,8 +13,9 @@ import re
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
+from config.mirror import mirrored
 from policies.rules.base import DEFAULT_ENFORCEMENT
-from policies.rules.pods import Container, pod_of, served_model
+from policies.rules.pods import Container, pod_of, served_location, served_model
 from runtimes import REGISTRY, Runtime
 
 COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -65,6 +66,13 @@ def _revision_pinned(args: ResourceValidationArgs, report: ReportViolation) -> N
         return
     if not downloads_from_hub(known):
         args.not_applicable(f"the model comes from {model_source(server)}, not the Hub")
+        return
+    location = served_location(known.name, server.args) or ""
+    if copy := mirrored(location):
+        # The mirror's path names the commit (config refuses a mirror load without a 40-hex one).
+        message = unpinned(pod.name, copy[0], copy[1])
+        if message:
+            report(message, None)
         return
     model = served_model(known.name, server.args) or "<org>/<name>"
     message = unpinned(pod.name, model, known.flag_value(server.args, "revision"))

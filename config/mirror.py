@@ -1,0 +1,106 @@
+"""The model mirror: a Cloud Storage bucket per environment holding each `model@commit` once, and how
+a service's pods get their weights (`load`). Pure: names, paths and the config model; the component
+lives in workloads/model_mirror.py.
+
+Layout: gs://<bucket>/<org>/<name>/<commit>/ holds the repository's files at that commit, and
+`<prefix>/.complete` is written last, only after every file was uploaded and checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from config.base import StrictModel
+
+# hub: download from the Hugging Face Hub at every start (today's path); streamer: the Run:ai Model
+# Streamer reads gs:// into GPU memory; gcsfuse: the Cloud Storage FUSE CSI driver mounts the mirror;
+# hyperdiskml: a read-only-many Hyperdisk ML volume filled from the mirror (not offered yet).
+Load = Literal["hub", "streamer", "gcsfuse", "hyperdiskml"]
+HUB: Load = "hub"
+NOT_OFFERED: dict[str, str] = {
+    "hyperdiskml": "a Hyperdisk ML volume filled by the mirror Job and attached READ_ONLY_MANY is not offered "
+    "yet (no disk, PV/PVC or fill Job is built)",
+}
+COMMIT = re.compile(r"[0-9a-f]{40}")  # used with fullmatch
+# Bucket names: 3-63 characters, lowercase letters, digits, '-', '_' and '.', starting and ending with a
+# letter or digit (cloud.google.com/storage/docs/buckets#naming); no dots here, so no domain verification.
+BUCKET_NAME = r"^[a-z0-9][-a-z0-9_]{1,61}[a-z0-9]$"
+MARKER = ".complete"  # written last: its presence means every file of the prefix is there and checked
+MOUNT_ROOT = "/models"  # where a gcsfuse volume shows the bucket inside a serving pod
+
+
+class ModelMirrorConfig(StrictModel):
+    bucket: str | None = Field(None, pattern=BUCKET_NAME)
+    """Bucket name; default: generated from the cluster name and a hash of the project
+    (`<cluster>-models-<hash>`), globally unique enough."""
+    existing: bool = False
+    """Use `bucket` as it is (uniform bucket-level access required, for the IAM conditions); do not create it."""
+
+    @model_validator(mode="after")
+    def _existing_needs_a_name(self) -> ModelMirrorConfig:
+        if self.existing and self.bucket is None:
+            raise ValueError("existing: true needs the bucket's name — set bucket, or remove existing to create one")
+        return self
+
+
+def bucket_name(mirror: ModelMirrorConfig, cluster: str, project: str) -> str:
+    """The mirror's bucket: the configured name, else `<cluster>-models-<6 hex of the project>` (bucket
+    names are global across all projects: the hash keeps two projects' same-named clusters apart)."""
+    if mirror.bucket is not None:
+        return mirror.bucket
+    digest = hashlib.sha256(project.encode()).hexdigest()[:6]
+    return f"{cluster[: 63 - len('-models-') - 6]}-models-{digest}"
+
+
+def prefix(model: str, commit: str) -> str:
+    """`<org>/<name>/<commit>` (no trailing slash)."""
+    return f"{model}/{commit}"
+
+
+def job_name(model: str, commit: str) -> str:
+    """The Job that mirrors model@commit: a new commit is a new Job, the same one the same Job."""
+    return f"mirror-{hashlib.sha256(f'{model}@{commit}'.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where a server's weights come from, when not the Hub."""
+
+    load: str  # streamer | gcsfuse
+    bucket: str
+    model: str
+    commit: str
+
+    @property
+    def prefix(self) -> str:
+        return prefix(self.model, self.commit)
+
+    @property
+    def uri(self) -> str:
+        return f"gs://{self.bucket}/{self.prefix}"
+
+    @property
+    def path(self) -> str:
+        """The checkpoint's folder inside a pod that mounts the bucket at MOUNT_ROOT."""
+        return f"{MOUNT_ROOT}/{self.prefix}"
+
+    @property
+    def marker(self) -> str:
+        return f"{self.prefix}/{MARKER}"
+
+
+_LOCATION = re.compile(
+    rf"^(?:gs://[a-z0-9][-a-z0-9_.]*[a-z0-9]|{re.escape(MOUNT_ROOT)})/([A-Za-z0-9][\w.-]*/[\w.-]+)/([0-9a-f]{{40}})/?$"
+)
+
+
+def mirrored(location: str) -> tuple[str, str] | None:
+    """(model, commit) of a server argument that names a mirror copy (gs://<bucket>/<org>/<name>/<commit>
+    or /models/<org>/<name>/<commit>), else None: how policies read the model off a rendered pod."""
+    match = _LOCATION.fullmatch(location)
+    return (match[1], match[2]) if match else None
