@@ -10,6 +10,7 @@ from catalog import is_zone
 from config import Environment
 from config.gateway_checks import EXTERNAL_CLASS
 from config.services import gpus_per_replica, replica_range
+from runtimes import runtime_of
 from sizing.cost import PlatformCostInput, PoolCostInput, ServiceCostInput, estimate_cost
 
 
@@ -52,5 +53,7 @@ def environment_cost(env: Environment) -> dict[str, Any]:
         system_max_nodes=cluster.system_pool.max_nodes,
         cloud_nat=cluster.private_nodes and cluster.network.cloud_nat,
         external_gateway=env.gateway.class_name == EXTERNAL_CLASS,
+        # The HF token, and one API key per service whose server takes one (workloads/api_key.py).
+        secret_versions=1 + sum(1 for s in env.services.values() if s.auth and runtime_of(s).facts_for(s).api_key_env),
     )
     return estimate_cost(pools, services, platform)

@@ -70,7 +70,7 @@ class PlatformCostInput:
     system_disk_size_gb: int = 100
     cloud_nat: bool = True
     external_gateway: bool = True  # the reserved regional address is external (internal addresses are free)
-    secret_versions: int = 1  # hfToken: one enabled version (a rotation keeps the previous one, disabled)
+    secret_versions: int = 1  # enabled versions: hfToken and each API key (a rotation disables the previous one)
 
 
 @dataclass(frozen=True)
@@ -352,7 +352,7 @@ def _platform(out: _Lines, pools: list[PoolCostInput], p: PlatformCostInput) -> 
     version = sm["activeVersionMonthly"]
     out.add(
         "Secret Manager",
-        f"{p.secret_versions} version, free tier {sm['freeActiveVersions']}",
+        f"{p.secret_versions} version{'s' if p.secret_versions != 1 else ''}, free tier {sm['freeActiveVersions']}",
         version["price"] / HOURS_PER_MONTH,
         0 if p.secret_versions <= sm["freeActiveVersions"] else p.secret_versions,
         p.secret_versions,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -297,3 +298,12 @@ def test_format_cost_with_platform_says_what_is_excluded() -> None:
     assert "\nGPU pools " in text
     assert "\ncluster fee " in text
     assert text.splitlines()[-1].startswith("Excluded: internet egress, ")
+
+
+def test_secret_manager_counts_the_hf_token_and_every_api_key(previews: Any) -> None:
+    # prod: the HF token and the API keys of embed, rerank, gemma, llama and qwen.
+    (line,) = [line for line in previews("prod").plan["cost"]["lines"] if line["name"] == "Secret Manager"]
+    assert line["detail"] == "6 versions, free tier 6"
+    # staging: detector (Triton) and chat (SGLang) take no key of their own.
+    (line,) = [line for line in previews("staging").plan["cost"]["lines"] if line["name"] == "Secret Manager"]
+    assert line["detail"] == "5 versions, free tier 6"
