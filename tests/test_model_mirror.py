@@ -236,9 +236,6 @@ def test_serving_pods_wait_for_the_marker_and_never_get_the_hf_token(
             continue
         spec = m["spec"]["template"]["spec"]
         names = {e["name"] for c in spec["containers"] for e in c.get("env", [])}
-        if m["metadata"]["name"] == "gemma":  # load: hub (unpinned): the direct path
-            assert "HF_TOKEN" in names
-            continue
         if m["metadata"]["labels"]["gke-serving/runtime"] == "triton":
             continue
         assert "HF_TOKEN" not in names, m["metadata"]["name"]
@@ -352,9 +349,9 @@ def test_the_streamer_is_faster_than_the_hub_and_unknown_sizes_stay_unknown() ->
 def test_plan_carries_the_cold_start_table(previews: Callable[[str], Preview]) -> None:
     report = previews("prod").plan["coldStart"]
     rows = {r["service"]: r for r in report["services"]}
-    assert rows["qwen"]["load"] == "streamer" and rows["gemma"]["load"] == "hub"
+    assert rows["qwen"]["load"] == "streamer" and rows["gemma"]["load"] == "streamer"
     assert rows["qwen"]["budgetSeconds"] < rows["qwen"]["hubBudgetSeconds"]
-    assert set(report["sources"]) == {"hub", "streamer", "gcsfuse"}
+    assert set(report["sources"]) == {"streamer", "gcsfuse"}  # every prod service loads from the mirror
 
 
 def test_hpa_scale_up_period_follows_the_cold_start() -> None:

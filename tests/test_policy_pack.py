@@ -204,18 +204,9 @@ def test_enforcement_per_environment() -> None:
         "prod-images-pinned-by-digest": "disabled",
     }
     # staging gates like prod, so a change that passes staging does not first fail in prod.
-    # revision-pinned is advisory until gemma's checkpoint commit is sourced (tests/test_revision_policy.py).
-    assert levels("staging") == {
-        **dict.fromkeys(NAMES, "mandatory"),
-        "prod-images-pinned-by-digest": "disabled",
-        "revision-pinned": "advisory",
-    }
+    assert levels("staging") == {**dict.fromkeys(NAMES, "mandatory"), "prod-images-pinned-by-digest": "disabled"}
     # Advisory until every image's digest is sourced (policies/config/prod.json says which are missing).
-    assert levels("prod") == {
-        **dict.fromkeys(NAMES, "mandatory"),
-        "prod-images-pinned-by-digest": "advisory",
-        "revision-pinned": "advisory",
-    }
+    assert levels("prod") == {**dict.fromkeys(NAMES, "mandatory"), "prod-images-pinned-by-digest": "advisory"}
 
 
 def test_ceilings_grow_from_dev_to_prod() -> None:

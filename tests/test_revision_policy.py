@@ -88,9 +88,7 @@ def test_servers_that_do_not_read_the_hub_are_not_checked(props: dict[str, Any],
 
 @pytest.mark.parametrize(
     ("env", "level"),
-    # Advisory everywhere until gemma's checkpoint (casperhansen/gemma-7b-it-awq) is pinned: its commit could
-    # not be read from here. Then staging and prod go mandatory (issue 12).
-    [("dev", EnforcementLevel.ADVISORY), ("staging", EnforcementLevel.ADVISORY), ("prod", EnforcementLevel.ADVISORY)],
+    [("dev", EnforcementLevel.ADVISORY), ("staging", EnforcementLevel.MANDATORY), ("prod", EnforcementLevel.MANDATORY)],
 )
-def test_advisory_until_every_staging_and_prod_checkpoint_is_pinned(env: str, level: EnforcementLevel) -> None:
+def test_mandatory_in_staging_and_prod_advisory_in_dev(env: str, level: EnforcementLevel) -> None:
     assert enforcement(revision_pinned, load_config(env)) == level
