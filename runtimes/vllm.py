@@ -46,6 +46,8 @@ class Vllm(Runtime):
     extra_flags = {"maxNumBatchedTokens": "--max-num-batched-tokens"}
     # docs.vllm.ai models/extensions/runai_model_streamer: `vllm serve gs://<bucket>/<path> --load-format
     # runai_streamer` (Cloud Storage through Application Default Credentials: Workload Identity here).
+    # The vllm-openai image bundles the streamer with its GCS backend: vLLM's image build installs
+    # "runai-model-streamer[s3,gcs]>=0.15.3" with the openai extras (setup.py extra `runai` likewise).
     loads = ("hub", "streamer", "gcsfuse")
     mirror_load = "streamer"
 

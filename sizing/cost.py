@@ -30,6 +30,7 @@ EXCLUDED = (
     "load-balancer and NAT data processing (per GiB, incl. the Hugging Face download)",
     "Cloud Logging and Monitoring volume",
     "Artifact Registry",
+    "Cloud Storage for the model mirror (no dated price at hand: each model@commit once, at standard storage)",
 )
 
 
