@@ -45,7 +45,7 @@ servers = {
             secret_prefix=env.cluster.name,
             gcp_labels=resource_labels(pulumi.get_stack()),
             weights=mirror.sources.get(name) if mirror else None,
-            mirror_job=mirror.job_for(name) if mirror else None,
+            mirror_job=mirror.ready_for(name) if mirror else None,
         ),
         opts=in_cluster,
     )

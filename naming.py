@@ -91,6 +91,24 @@ PLATFORM_OBJECTS = (
 # spells these) and its Jobs, `mirror-<hash of model@commit>` (config/mirror.py job_name; no service
 # object is a Job). None of them can take a service's object's name, so no service name is reserved for them.
 MIRROR_OBJECTS = (("ServiceAccount", MIRROR_WRITER_KSA), ("ServiceAccount", MIRROR_READER_KSA))
+HYPERDISK_FILL_SUFFIX = "-fill"
+
+
+def hyperdisk_name(model: str, commit: str) -> str:
+    """`hdml-<hash of model@commit>`: a Hyperdisk ML copy's fill Job, snapshot, claim and StorageClass."""
+    return f"hdml-{short_hash(f'{model}@{commit}')}"
+
+
+def hyperdisk_objects(name: str) -> tuple[tuple[str, str], ...]:
+    """The serving-namespace objects of one Hyperdisk ML copy (workloads/hyperdisk_ml.py)."""
+    return (
+        ("Job", name),
+        ("PersistentVolumeClaim", f"{name}{HYPERDISK_FILL_SUFFIX}"),
+        ("VolumeSnapshot", name),
+        ("PersistentVolumeClaim", name),
+    )
+
+
 INGRESS_SUFFIX = "-ingress"
 # kind -> the suffix a service's object of that kind adds to the service name.
 SERVICE_OBJECTS = (

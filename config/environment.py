@@ -91,7 +91,7 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
         findings = check_services(checkable, pools, gateway)
         problems.extend(findings.problems)
     if services is not None and "modelMirror" in sections:
-        problems.extend(check_loads(services, sections["modelMirror"] is not None))
+        problems.extend(check_loads(services, sections["modelMirror"] is not None, pools))
     if gateway is not None and gateway.iap is not None and raw.get(IAP_SECRET) in (None, ""):
         problems.append(
             Problem(

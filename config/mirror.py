@@ -19,19 +19,23 @@ from config.base import StrictModel
 
 # hub: download from the Hugging Face Hub at every start (today's path); streamer: the Run:ai Model
 # Streamer reads gs:// into GPU memory; gcsfuse: the Cloud Storage FUSE CSI driver mounts the mirror;
-# hyperdiskml: a read-only-many Hyperdisk ML volume filled from the mirror (not offered yet).
+# hyperdiskml: a read-only-many Hyperdisk ML volume per model@commit, filled once from the mirror
+# (workloads/hyperdisk_ml.py).
 Load = Literal["hub", "streamer", "gcsfuse", "hyperdiskml"]
 HUB: Load = "hub"
-NOT_OFFERED: dict[str, str] = {
-    "hyperdiskml": "a Hyperdisk ML volume filled by the mirror Job and attached READ_ONLY_MANY is not offered "
-    "yet (no disk, PV/PVC or fill Job is built)",
-}
+HYPERDISK_ML: Load = "hyperdiskml"
+MOUNTED: tuple[str, ...] = ("gcsfuse", HYPERDISK_ML)  # loads the server reads as a folder under MOUNT_ROOT
+# Loads a runtime may list that the platform does not build yet, with what is missing (none today).
+NOT_OFFERED: dict[str, str] = {}
 COMMIT = re.compile(r"[0-9a-f]{40}")  # used with fullmatch
 # Bucket names: 3-63 characters, lowercase letters, digits, '-', '_' and '.', starting and ending with a
 # letter or digit (cloud.google.com/storage/docs/buckets#naming); no dots here, so no domain verification.
 BUCKET_NAME = r"^[a-z0-9][-a-z0-9_]{1,61}[a-z0-9]$"
 MARKER = ".complete"  # written last: its presence means every file of the prefix is there and checked
 MOUNT_ROOT = "/models"  # where a gcsfuse volume shows the bucket inside a serving pod
+# A Hyperdisk ML volume holds one prefix at its root and is mounted at the same folder a gcsfuse pod sees
+# (MOUNT_ROOT/<prefix>), so arguments and policies read one kind of path; its own marker file, written last
+# by the fill Job, is at the volume's root.
 
 
 class ModelMirrorConfig(StrictModel):
@@ -71,7 +75,7 @@ def job_name(model: str, commit: str) -> str:
 class WeightSource:
     """Where a server's weights come from, when not the Hub."""
 
-    load: str  # streamer | gcsfuse
+    load: str  # streamer | gcsfuse | hyperdiskml
     bucket: str
     model: str
     commit: str
@@ -86,7 +90,8 @@ class WeightSource:
 
     @property
     def path(self) -> str:
-        """The checkpoint's folder inside a pod that mounts the bucket at MOUNT_ROOT."""
+        """The checkpoint's folder inside a pod that mounts the bucket at MOUNT_ROOT (gcsfuse) or the copy's
+        Hyperdisk ML volume there (hyperdiskml)."""
         return f"{MOUNT_ROOT}/{self.prefix}"
 
     @property

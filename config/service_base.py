@@ -125,5 +125,6 @@ class ServiceBase(StrictModel):
     """Needed for memory sizing when the model is not in the sizing catalog."""
     load: Load | None = None
     """How pods get the weights: hub (download at every start), streamer (Run:ai Model Streamer from the
-    mirror), gcsfuse (Cloud Storage FUSE mount of the mirror), hyperdiskml (not offered yet). Default: the
-    runtime's choice when `gke-serving:modelMirror` is set, else hub."""
+    mirror), gcsfuse (Cloud Storage FUSE mount of the mirror), hyperdiskml (a read-only Hyperdisk ML volume
+    filled once from the mirror; a2, a3 or g2 pools). Default: the runtime's choice when
+    `gke-serving:modelMirror` is set, else hub."""

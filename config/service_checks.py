@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 
 import catalog
 from catalog.servers import NoImage
-from config.mirror import COMMIT, HUB, NOT_OFFERED
+from config.mirror import COMMIT, HUB, HYPERDISK_ML, NOT_OFFERED
 from config.platform import GatewayConfig, NodePoolConfig
 from config.problems import Problem
 from config.services import ServiceConfig, gpus_per_replica, load_of, replica_range
 from runtimes import runtime_of
+from sizing.cold_start import hyperdisk_ml
 from sizing.models import checkpoint_quantization, is_gated
 
 P = "gke-serving"
@@ -204,9 +205,12 @@ def _capacity(services: dict[str, ServiceConfig], pools: dict[str, NodePoolConfi
             )
 
 
-def check_loads(services: dict[str, ServiceConfig], mirror: bool) -> list[Problem]:
+def check_loads(
+    services: dict[str, ServiceConfig], mirror: bool, pools: dict[str, NodePoolConfig] | None = None
+) -> list[Problem]:
     """Each service's `load` against what its runtime supports, the environment's mirror and its revision:
-    a mirror copy is named by a commit, so a branch cannot be mirrored."""
+    a mirror copy is named by a commit, so a branch cannot be mirrored. A Hyperdisk ML volume also needs a
+    pool whose machine series can attach one."""
     problems = []
     for name, s in services.items():
         path = f"{P}:services.{name}.load"
@@ -231,6 +235,18 @@ def check_loads(services: dict[str, ServiceConfig], mirror: bool) -> list[Proble
                 Problem(path, f"{runtime.title} cannot load weights by {load!r}", f"use one of {', '.join(offered)}")
             )
             continue
+        pool = (pools or {}).get(s.pool)
+        hdml = hyperdisk_ml()
+        if load == HYPERDISK_ML and pool is not None and not hdml.attachable(pool.machine_type):
+            problems.append(
+                Problem(
+                    path,
+                    f"a Hyperdisk ML volume cannot be attached to {pool.machine_type} (pool {s.pool}): only the "
+                    f"{', '.join(hdml.attachable_series)} machine series can attach one",
+                    f"move the service to a pool of one of those series, or use one of "
+                    f"{', '.join(x for x in offered if x != HYPERDISK_ML)}",
+                )
+            )
         if not mirror:
             problems.append(
                 Problem(

@@ -55,13 +55,13 @@ def cold_start_table(report: dict[str, Any]) -> str:
         return ""
     lines = [
         "\nCold start per service (estimate, node ready to serving; catalog/load_paths.yaml):",
-        f"    {'service':<12} {'load':<9} {'weights':>8} {'image':>7} {'load':>7} {'warm-up':>8} {'estimate':>9}"
+        f"    {'service':<12} {'load':<11} {'weights':>8} {'image':>7} {'load':>7} {'warm-up':>8} {'estimate':>9}"
         f" {'budget was':>11} {'budget':>8}",
     ]
     for r in rows:
         gib = "?" if r["weightsGib"] is None else f"{r['weightsGib']:.1f}G"
         lines.append(
-            f"    {r['service']:<12} {r['load']:<9} {gib:>8} {_seconds(r['imagePullSeconds']):>7} "
+            f"    {r['service']:<12} {r['load']:<11} {gib:>8} {_seconds(r['imagePullSeconds']):>7} "
             f"{_seconds(r['weightsSeconds']):>7} {_seconds(r['warmupSeconds']):>8} {_seconds(r['estimateSeconds']):>9}"
             f" {_seconds(r['hubBudgetSeconds']):>11} {_seconds(r['budgetSeconds']):>8}"
         )

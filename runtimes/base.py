@@ -16,7 +16,7 @@ from pydantic.alias_generators import to_snake
 import catalog
 from catalog.servers import ServerFacts, server_facts
 from config.base import closest
-from config.mirror import HUB, WeightSource
+from config.mirror import HUB, MOUNTED, WeightSource
 from config.problems import Problem
 from config.service_base import ServiceBase
 from sizing.memory import ENCODER
@@ -167,8 +167,9 @@ class Runtime:
         return self.args(name, located) + self.load_args(service, source)
 
     def location(self, source: WeightSource) -> str:
-        """What the model argument becomes: the mounted folder of a gcsfuse volume, else the gs:// URI."""
-        return source.path if source.load == "gcsfuse" else source.uri
+        """What the model argument becomes: the mounted folder of a gcsfuse or Hyperdisk ML volume, else the
+        gs:// URI (the streamer)."""
+        return source.path if source.load in MOUNTED else source.uri
 
     def load_args(self, service: Any, source: WeightSource) -> list[str]:
         """Arguments a load path adds (vLLM's --load-format=runai_streamer)."""

@@ -191,9 +191,9 @@ class Custom(Runtime):
     # weights, for one sequence of the architecture's full context, which the suggestions then name.
     memory_engine = "tgi"
     length_key = "architecture.maxPositionEmbeddings"
-    # The image fetches its own weights unless the service asks for the mounted mirror (`load: gcsfuse`,
-    # with `revision`), whose folder it then finds in $(MODEL_PATH).
-    loads = ("hub", "gcsfuse")
+    # The image fetches its own weights unless the service asks for the mounted mirror (`load: gcsfuse` or
+    # `load: hyperdiskml`, with `revision`), whose folder it then finds in $(MODEL_PATH).
+    loads = ("hub", "gcsfuse", "hyperdiskml")
     mirror_load = "hub"
 
     @property

@@ -64,7 +64,7 @@ class Sglang(Runtime):
     # SGLang's docs ("Loading Models from Object Storage") stream gs:// with --load-format runai_streamer,
     # but whether the lmsysorg/sglang image carries runai-model-streamer[gcs] was not confirmed here: the
     # mounted mirror (plain safetensors files) is the default, the streamer a per-service choice.
-    loads = ("hub", "gcsfuse", "streamer")
+    loads = ("hub", "gcsfuse", "streamer", "hyperdiskml")
     mirror_load = "gcsfuse"
 
     def gpus(self, service: Any) -> int:

@@ -32,8 +32,9 @@ class Tei(Runtime):
     length_key = "maxBatchTokens"
     batch_key = "maxBatchTokens"
     generates = False
-    # No object-store loader: --model-id takes a local folder, so the mirror comes as a FUSE mount.
-    loads = ("hub", "gcsfuse")
+    # No object-store loader: --model-id takes a local folder, so the mirror comes as a FUSE mount or a
+    # Hyperdisk ML volume.
+    loads = ("hub", "gcsfuse", "hyperdiskml")
     mirror_load = "gcsfuse"
     # A TEI service that needs more GPUs gets more single-GPU replicas, never one pod with several.
     parallelism_key: ClassVar[str] = "pool"

@@ -48,7 +48,7 @@ class Vllm(Runtime):
     # runai_streamer` (Cloud Storage through Application Default Credentials: Workload Identity here).
     # The vllm-openai image bundles the streamer with its GCS backend: vLLM's image build installs
     # "runai-model-streamer[s3,gcs]>=0.15.3" with the openai extras (setup.py extra `runai` likewise).
-    loads = ("hub", "streamer", "gcsfuse")
+    loads = ("hub", "streamer", "gcsfuse", "hyperdiskml")
     mirror_load = "streamer"
 
     def gpus(self, service: Any) -> int:

@@ -75,3 +75,38 @@ def estimate(load: str, weights_gib: float | None, *, generates: bool) -> ColdSt
         warmup_seconds=int(warmup),
         source=path.source,
     )
+
+
+@dataclass(frozen=True)
+class HyperdiskMl:
+    """Facts of the hyperdiskml load path (catalog/load_paths.yaml `hyperdiskMl`)."""
+
+    attachable_series: tuple[str, ...]
+    throughput_mib_per_second: int
+    size_margin: float
+    min_size_gib: int
+    source: str
+
+    def attachable(self, machine_type: str) -> bool:
+        """Whether a node of `machine_type` can attach a Hyperdisk ML volume (by its series, a2-highgpu-2g: a2)."""
+        return machine_type.split("-", 1)[0] in self.attachable_series
+
+    def volume_gib(self, weights_gib: float | None) -> int:
+        """The volume for a checkpoint of `weights_gib` (unknown: as a 50B model in bf16, as the mirror Job)."""
+        gib = weights_gib if weights_gib is not None else 100.0
+        return max(math.ceil(gib * self.size_margin), self.min_size_gib)
+
+
+@cache
+def hyperdisk_ml() -> HyperdiskMl:
+    raw = _data()["hyperdiskMl"]
+    facts = HyperdiskMl(
+        tuple(raw["attachableSeries"]),
+        int(raw["throughputMibPerSecond"]),
+        float(raw["sizeMargin"]),
+        int(raw["minSizeGib"]),
+        raw["source"],
+    )
+    if not facts.attachable_series or facts.size_margin < 1 or facts.throughput_mib_per_second < 400:
+        raise ValueError("catalog/load_paths.yaml hyperdiskMl: series, a margin >= 1 and >= 400 MiB/s are needed")
+    return facts

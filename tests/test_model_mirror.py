@@ -66,17 +66,9 @@ def test_an_unsupported_load_is_refused_with_the_runtimes_list() -> None:
     found = problems(
         env({}, embed={"runtime": "tei", "model": "BAAI/bge-m3", "pool": "l4", "load": "streamer", "revision": SHA})
     )
-    assert found == ["gke-serving:services.embed.load: TEI cannot load weights by 'streamer' — use one of hub, gcsfuse"]
-
-
-def test_hyperdisk_ml_is_refused_as_not_offered_yet() -> None:
-    (found,) = problems(
-        env(
-            {},
-            embed={"runtime": "vllm", "model": "google/gemma-2b", "pool": "l4", "load": "hyperdiskml", "revision": SHA},
-        )
-    )
-    assert found.startswith("gke-serving:services.embed.load: 'hyperdiskml' is not offered yet")
+    assert found == [
+        "gke-serving:services.embed.load: TEI cannot load weights by 'streamer' — use one of hub, gcsfuse, hyperdiskml"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -187,7 +179,11 @@ def test_one_job_per_model_at_commit_with_a_prefix_scoped_writer(
 ) -> None:
     p = previews(env_name)
     bucket = p.resources("gcp:storage/bucket:Bucket")[0]["inputs"]["name"]
-    jobs = [m for m in p.manifests.values() if m["kind"] == "Job"]
+    jobs = [
+        m
+        for m in p.manifests.values()
+        if m["kind"] == "Job" and m["metadata"]["labels"]["app.kubernetes.io/name"] == "model-mirror"
+    ]
     copies = {m["metadata"]["annotations"]["gke-serving/model"] for m in jobs}
     assert len(copies) == len(jobs)  # one Job each
     writers = [
@@ -257,9 +253,9 @@ def test_dev_keeps_the_direct_path(previews: Callable[[str], Preview]) -> None:
 
 def test_gcsfuse_pods_mount_the_bucket_read_only_with_the_sidecar_requests(previews: Callable[[str], Preview]) -> None:
     p = previews("prod")
-    template = _pod(p, "llama")
+    template = _pod(p, "embed")
     annotations = template["metadata"]["annotations"]
-    assert annotations["gke-serving/model"] == "meta-llama/Llama-2-13b-hf"
+    assert annotations["gke-serving/model"] == "BAAI/bge-m3"
     assert annotations["gke-gcsfuse/volumes"] == "true"
     assert {"gke-gcsfuse/cpu-request", "gke-gcsfuse/memory-request", "gke-gcsfuse/ephemeral-storage-request"} <= set(
         annotations
@@ -332,7 +328,7 @@ def test_pod_fits_node_counts_the_injected_sidecar(annotations: dict[str, str], 
 def test_every_load_has_a_sourced_throughput() -> None:
     for path in load_paths().values():
         assert path.source.strip()
-    assert load_paths()["hyperdiskml"].offered is False
+    assert all(p.offered for p in load_paths().values())
     assert "59 GiB in 48 s" in load_paths()["streamer"].source
     assert "9x" in load_paths()["gcsfuse"].source
     assert "11.9x" in load_paths()["hyperdiskml"].source
@@ -351,7 +347,8 @@ def test_plan_carries_the_cold_start_table(previews: Callable[[str], Preview]) -
     rows = {r["service"]: r for r in report["services"]}
     assert rows["qwen"]["load"] == "streamer" and rows["gemma"]["load"] == "streamer"
     assert rows["qwen"]["budgetSeconds"] < rows["qwen"]["hubBudgetSeconds"]
-    assert set(report["sources"]) == {"streamer", "gcsfuse"}  # every prod service loads from the mirror
+    # every prod service loads from the mirror, llama from its Hyperdisk ML volume
+    assert set(report["sources"]) == {"streamer", "gcsfuse", "hyperdiskml"}
 
 
 def test_hpa_scale_up_period_follows_the_cold_start() -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.node_model import gcsfuse_sidecar
-from config.mirror import MOUNT_ROOT
+from config.mirror import HYPERDISK_ML, MOUNT_ROOT
 from config.service_base import MODEL_ANNOTATION
 from infra.secrets import HF_TOKEN_KEY
 from workloads.pod_resources import PodResources
@@ -50,6 +50,7 @@ class MirrorMount:
     file_cache_gib: int  # the gcsfuse file cache on the node's ephemeral storage; 0 for the streamer
     wait_seconds: int  # how long the init container waits for the mirror copy's marker
     wait_container: dict[str, Any]
+    claim: str | None = None  # the ReadOnlyMany Hyperdisk ML claim of `load: hyperdiskml`
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,11 @@ def _volumes(
         # On the node's ephemeral storage: the local SSDs where the pool has them, else the boot disk.
         volumes.append({"name": GCSFUSE_CACHE_VOLUME, "emptyDir": {"sizeLimit": f"{mirror.file_cache_gib}Gi"}})
         mounts.append({"name": "model-mirror", "mountPath": MOUNT_ROOT, "readOnly": True})
+    elif spec.weights is not None and spec.weights.load == HYPERDISK_ML and mirror is not None and mirror.claim:
+        # One Hyperdisk ML volume per model@commit, attached READ_ONLY_MANY to every replica's node; mounted
+        # where a gcsfuse pod sees the same prefix, so the server's arguments name that folder.
+        volumes.append({"name": "model-mirror", "persistentVolumeClaim": {"claimName": mirror.claim, "readOnly": True}})
+        mounts.append({"name": "model-mirror", "mountPath": spec.weights.path, "readOnly": True})
     elif spec.cache_path and spec.weights is None:
         # Weights land on the node's ephemeral storage: no PVC to provision, gone with the pod.
         # Both volumes count against the pod's ephemeral-storage limit: the cache gets the rest of it.

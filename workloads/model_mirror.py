@@ -20,6 +20,7 @@ Design:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -29,10 +30,11 @@ import pulumi_kubernetes as k8s
 
 import naming
 from config import Environment
-from config.mirror import HUB, WeightSource, bucket_name, job_name
+from config.mirror import HUB, HYPERDISK_ML, WeightSource, bucket_name, job_name
 from config.services import load_of
 from infra.identity import bind_workload_identity, workload_identity_member
 from infra.secrets import HF_TOKEN_KEY
+from workloads import hyperdisk_ml as hdml
 from workloads.probes import duration, weights_gib
 
 # python:3.12 slim (Debian bookworm), a full version tag: the Job installs the pinned packages below at start
@@ -42,6 +44,7 @@ IMAGE = "python:3.12.11-slim-bookworm"
 # huggingface_hub's fast transfer backend for Xet-backed repositories, used when installed (huggingface_hub
 # docs, "Download files": hf_xet). google-cloud-storage: the latest release in the package index here.
 PACKAGES = ("huggingface-hub==2.4.0", "hf-xet==1.8.0", "google-cloud-storage==3.17.1")
+FILL_PACKAGES = PACKAGES[2:]  # the Hyperdisk ML fill Job only reads the bucket
 WRITER_KSA = naming.MIRROR_WRITER_KSA
 READER_KSA = naming.MIRROR_READER_KSA
 RUN_AS = 65534  # nobody: the image's root is not needed, every path written is an emptyDir
@@ -194,6 +197,61 @@ def mirror_job_spec(source: WeightSource, hf_token_secret: str, weights_gib: flo
     }
 
 
+def fill_job_spec(disk: hdml.Disk, wait: dict[str, Any], wait_seconds: int) -> dict[str, Any]:
+    """The Job that copies the bucket prefix onto the fill volume, after the mirror copy's marker (its init
+    container `wait`); CPU only, on the system pool, as the mirror's reader (objectViewer on the bucket)."""
+    source = disk.source
+    requests = {"cpu": "2", "memory": "2Gi", "ephemeral-storage": "2Gi"}
+    env = {
+        "BUCKET": source.bucket,
+        "PREFIX": source.prefix,
+        "VOLUME": hdml.FILL_MOUNT,
+        "HOME": SCRATCH,
+        "PYTHONPATH": f"{SCRATCH}/lib",
+    }
+    install = f"pip install --quiet --no-cache-dir --target={SCRATCH}/lib {' '.join(FILL_PACKAGES)}"
+    return {
+        "backoffLimit": 3,  # a retry skips the files already copied whole; the marker is written last
+        "activeDeadlineSeconds": wait_seconds + hdml.fill_seconds(disk.weights_gib),
+        "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
+        "template": {
+            "metadata": {"labels": hdml.labels(source)},
+            "spec": {
+                "restartPolicy": "Never",
+                "serviceAccountName": READER_KSA,
+                "automountServiceAccountToken": False,  # Workload Identity needs no Kubernetes token
+                "nodeSelector": {"cloud.google.com/gke-nodepool": naming.SYSTEM_POOL},
+                "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "fsGroup": RUN_AS},
+                "initContainers": [wait],
+                "containers": [
+                    {
+                        "name": "fill",
+                        "image": IMAGE,
+                        "command": ["sh", "-c", f'{install} && exec python -c "$FILL_SCRIPT"'],
+                        "env": [
+                            *({"name": k, "value": v} for k, v in env.items()),
+                            {"name": "FILL_SCRIPT", "value": hdml.FILL_SCRIPT.strip()},
+                        ],
+                        "resources": {"requests": requests, "limits": dict(requests)},
+                        "securityContext": _hardened(),
+                        "volumeMounts": [
+                            {"name": "scratch", "mountPath": SCRATCH},
+                            {"name": "volume", "mountPath": hdml.FILL_MOUNT},
+                        ],
+                    }
+                ],
+                "volumes": [
+                    {"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}},
+                    {
+                        "name": "volume",
+                        "persistentVolumeClaim": {"claimName": f"{disk.name}{naming.HYPERDISK_FILL_SUFFIX}"},
+                    },
+                ],
+            },
+        },
+    }
+
+
 def _labels(source: WeightSource) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "model-mirror",
@@ -264,6 +322,7 @@ class ModelMirrorArgs:
     gcp_labels: dict[str, str]
     copies: tuple[Mirrored, ...]  # one per model@commit, however many services load it
     sources: dict[str, WeightSource]  # service -> the copy it loads
+    disks: tuple[hdml.Disk, ...] = ()  # one Hyperdisk ML copy per model@commit some service loads that way
 
     @classmethod
     def of(
@@ -275,6 +334,14 @@ class ModelMirrorArgs:
         copies: dict[str, Mirrored] = {}
         for name, source in sorted(sources.items()):
             copies.setdefault(source.prefix, Mirrored(source, weights_gib(env.services[name])))
+        zones: dict[str, set[str]] = {}
+        for name, source in sources.items():
+            if source.load == HYPERDISK_ML:
+                zones.setdefault(source.prefix, set()).update(env.pool_zones(env.node_pools[env.services[name].pool]))
+        disks = tuple(
+            hdml.Disk(copies[prefix].source, copies[prefix].weights_gib, tuple(sorted(found)))
+            for prefix, found in sorted(zones.items())
+        )
         return cls(
             project=env.project,
             region=env.region,
@@ -286,6 +353,7 @@ class ModelMirrorArgs:
             gcp_labels=labels,
             copies=tuple(copies.values()),
             sources=sources,
+            disks=disks,
         )
 
 
@@ -294,9 +362,17 @@ class ModelMirror(pulumi.ComponentResource):
     reader_ksa: str
     sources: dict[str, WeightSource]  # service -> the copy it loads
 
-    def job_for(self, service: str) -> k8s.batch.v1.Job | None:
+    volumes: dict[str, k8s.core.v1.PersistentVolumeClaim]  # the ReadOnlyMany Hyperdisk ML claims, by prefix
+
+    def ready_for(self, service: str) -> pulumi.Resource | None:
+        """What a service's first rollout waits for: its Hyperdisk ML claim, else the Job filling its bucket copy."""
         source = self.sources.get(service)
-        return self.jobs.get(source.prefix) if source else None
+        if source is None:
+            return None
+        found: pulumi.Resource | None = (
+            self.volumes[source.prefix] if source.load == HYPERDISK_ML else self.jobs.get(source.prefix)
+        )
+        return found
 
     def __init__(self, name: str, args: ModelMirrorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:workloads:ModelMirror", name, None, opts)
@@ -359,7 +435,103 @@ class ModelMirror(pulumi.ComponentResource):
                     custom_timeouts=pulumi.CustomTimeouts(create=duration(seconds + 60), update=duration(seconds + 60)),
                 ),
             )
-        self.register_outputs({"bucket": bucket, "copies": sorted(self.jobs)})
+        self.volumes = self._hyperdisks(name, args) if args.disks else {}
+        self.register_outputs({"bucket": bucket, "copies": sorted(self.jobs), "hyperdisks": sorted(self.volumes)})
+
+    def _hyperdisks(self, name: str, args: ModelMirrorArgs) -> dict[str, k8s.core.v1.PersistentVolumeClaim]:
+        """Per model@commit: fill volume and Job, a disk-image snapshot, a ReadOnlyMany Hyperdisk ML claim."""
+        child = pulumi.ResourceOptions(parent=self)
+        part_of = {"app.kubernetes.io/part-of": "gke-serving", "app.kubernetes.io/component": "model-mirror"}
+        fill_class = k8s.storage.v1.StorageClass(
+            f"{name}-hdml-fill-class",
+            metadata={"name": hdml.FILL_STORAGE_CLASS, "labels": part_of},
+            **_snake(hdml.fill_storage_class()),
+            opts=child,
+        )
+        # VolumeSnapshotClass keeps its fields at the top level, which k8s.apiextensions.CustomResource (spec
+        # only) cannot send: registered under the provider's own type token, as CustomResource does.
+        snapshot_class = pulumi.CustomResource(
+            f"kubernetes:{hdml.SNAPSHOT_API}:VolumeSnapshotClass",
+            f"{name}-hdml-snapshot-class",
+            {
+                "apiVersion": hdml.SNAPSHOT_API,
+                "kind": "VolumeSnapshotClass",
+                "metadata": {"name": hdml.SNAPSHOT_CLASS, "labels": part_of},
+                **hdml.snapshot_class(),
+            },
+            opts=child,
+        )
+        volumes = {}
+        for disk in args.disks:
+            source, key = disk.source, naming.short_hash(disk.source.prefix)
+            meta = {"namespace": args.namespace, "labels": hdml.labels(source)}
+            fill = k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-hdml-fill-{key}",
+                # WaitForFirstConsumer: the claim binds only when the fill Job's pod is scheduled, so an await
+                # for Bound would wait on the Job, which is created after it; the Job's own await covers it.
+                metadata={
+                    **meta,
+                    "name": f"{disk.name}{naming.HYPERDISK_FILL_SUFFIX}",
+                    "annotations": {"pulumi.com/skipAwait": "true"},
+                },
+                spec=cast(Any, hdml.fill_claim(disk)),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[fill_class]),
+            )
+            wait = job_seconds(disk.weights_gib)  # the mirror Job may still be running
+            seconds = wait + hdml.fill_seconds(disk.weights_gib)
+            job = k8s.batch.v1.Job(
+                f"{name}-hdml-job-{key}",
+                metadata={
+                    **meta,
+                    "name": disk.name,
+                    "annotations": {"gke-serving/model": f"{source.model}@{source.commit}"},
+                },
+                spec=cast(Any, fill_job_spec(disk, wait_container(source, wait), wait)),
+                # The Job's await (Complete) bounds the fill; the snapshot is taken only after it.
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[fill, *([self.jobs[source.prefix]] if source.prefix in self.jobs else [])],
+                    custom_timeouts=pulumi.CustomTimeouts(create=duration(seconds + 60), update=duration(seconds + 60)),
+                ),
+            )
+            image = hdml.image_seconds(disk.weights_gib)
+            snap = k8s.apiextensions.CustomResource(
+                f"{name}-hdml-snapshot-{key}",
+                api_version=hdml.SNAPSHOT_API,
+                kind="VolumeSnapshot",
+                # A custom resource has no built-in await: waitFor makes `pulumi up` wait for the image, bounded
+                # by the timeout below, so the claim is not created against a snapshot that is not ready.
+                metadata={
+                    **meta,
+                    "name": disk.name,
+                    "annotations": {"pulumi.com/waitFor": "jsonpath={.status.readyToUse}=true"},
+                },
+                spec=hdml.snapshot(disk),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[job, snapshot_class],
+                    custom_timeouts=pulumi.CustomTimeouts(create=duration(image), update=duration(image)),
+                ),
+            )
+            klass = k8s.storage.v1.StorageClass(
+                f"{name}-hdml-class-{key}",
+                metadata={"name": disk.name, "labels": hdml.labels(source)},
+                **_snake(hdml.storage_class(disk)),
+                opts=child,
+            )
+            # Immediate binding: the claim binds once a volume per zone is made from the image; the await for
+            # Bound is bounded by the image estimate (the servers' rollout depends on this claim).
+            volumes[source.prefix] = k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-hdml-{key}",
+                metadata={**meta, "name": disk.name},
+                spec=cast(Any, hdml.read_only_claim(disk)),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[snap, klass],
+                    custom_timeouts=pulumi.CustomTimeouts(create=duration(image), update=duration(image)),
+                ),
+            )
+        return volumes
 
     def _identity(self, name: str, role: str, account_id: str, ksa: str, args: ModelMirrorArgs) -> _Identity:
         child = pulumi.ResourceOptions(parent=self)
@@ -386,6 +558,11 @@ class ModelMirror(pulumi.ComponentResource):
             opts=child,
         )
         return _Identity(account.email.apply(lambda e: f"serviceAccount:{e}"))
+
+
+def _snake(fields: dict[str, Any]) -> dict[str, Any]:
+    """A manifest's top-level fields as the typed resource's keyword arguments (volumeBindingMode -> volume_binding_mode)."""
+    return {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in fields.items()}
 
 
 @dataclass(frozen=True)

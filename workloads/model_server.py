@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 import catalog
 import naming
 from catalog.node_model import gcsfuse_sidecar, gcsfuse_sidecar_resources
-from config.mirror import HUB, WeightSource
+from config.mirror import HUB, HYPERDISK_ML, WeightSource
 from config.platform import NodePoolConfig
 from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, gpus_per_replica, replica_range
 from infra.identity import bind_workload_identity, workload_identity_member
@@ -30,6 +30,7 @@ from workloads.deployment import (
     labels,
     selector,
 )
+from workloads.hyperdisk_ml import volume_name
 from workloads.model_mirror import READER_KSA, job_seconds, wait_container
 from workloads.pod_resources import PodResources, gpu_node_shape, pod_share
 from workloads.probes import (
@@ -55,7 +56,7 @@ class ModelServerArgs:
     secret_prefix: str  # Secret Manager ids of this environment start with it
     gcp_labels: dict[str, str]  # labels of the GCP resources (the API key's secret)
     weights: WeightSource | None = None  # the mirror copy the pods load; None: the Hub (or the runtime's own)
-    mirror_job: pulumi.Resource | None = None  # the Job filling it: `pulumi up` creates the servers after it
+    mirror_job: pulumi.Resource | None = None  # the Job (or Hyperdisk ML claim) it needs: servers are created after it
 
 
 def pod_annotations(service: ServiceConfig) -> dict[str, str]:
@@ -136,6 +137,7 @@ class ModelServer(pulumi.ComponentResource):
                 file_cache_gib=file_cache_gib(gib) if args.weights.load == "gcsfuse" else 0,
                 wait_seconds=wait,
                 wait_container=wait_container(args.weights, wait),
+                claim=volume_name(args.weights) if args.weights.load == HYPERDISK_ML else None,
             )
         self.api_key: pulumi.Output[str] | None = None
         api_key_secret = None
