@@ -21,7 +21,7 @@ from config.platform_checks import check_platform, pool_zones
 from config.problems import InvalidEnvironment, Problem
 from config.pydantic_errors import problems_from, shown_key
 from config.secrets import SECRETS, credentials_in
-from config.service_checks import check_loads, check_services
+from config.service_checks import check_loads, check_services, load_warnings
 from config.services import RUNTIMES, ServiceConfig
 from runtimes import runtime_of
 
@@ -114,7 +114,11 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
         node_pools=pools,
         gateway=gateway,
         services=services,
-        warnings=(*exposure.warnings, *findings.warnings),
+        warnings=(
+            *exposure.warnings,
+            *findings.warnings,
+            *load_warnings(services, sections["modelMirror"] is not None),
+        ),
         monitoring=sections["monitoring"],
         model_mirror=sections["modelMirror"],
     )

@@ -25,8 +25,6 @@ Load = Literal["hub", "streamer", "gcsfuse", "hyperdiskml"]
 HUB: Load = "hub"
 HYPERDISK_ML: Load = "hyperdiskml"
 MOUNTED: tuple[str, ...] = ("gcsfuse", HYPERDISK_ML)  # loads the server reads as a folder under MOUNT_ROOT
-# Loads a runtime may list that the platform does not build yet, with what is missing (none today).
-NOT_OFFERED: dict[str, str] = {}
 COMMIT = re.compile(r"[0-9a-f]{40}")  # used with fullmatch
 # Bucket names: 3-63 characters, lowercase letters, digits, '-', '_' and '.', starting and ending with a
 # letter or digit (cloud.google.com/storage/docs/buckets#naming); no dots here, so no domain verification.

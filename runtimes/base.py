@@ -8,6 +8,7 @@ sizing, policies and the gateway ask the runtime; none of them branches on a run
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -46,8 +47,8 @@ def whole(raw: str) -> int | None:
     return int(raw) if raw.strip().isdigit() else None
 
 
-class Runtime:
-    """Defaults that suit most servers; each runtime overrides what differs."""
+class Runtime(ABC):
+    """Defaults that suit most servers; each runtime overrides what differs and must give `args`."""
 
     name: ClassVar[str]
     title: ClassVar[str]  # as people write it, for messages
@@ -155,8 +156,9 @@ class Runtime:
                 args.append(f"{name}={str(value).lower() if isinstance(value, bool) else value}")
         return args
 
+    @abstractmethod
     def args(self, name: str, service: Any) -> list[str]:
-        raise NotImplementedError
+        """The container's arguments for `service`, named `name` in the environment."""
 
     def args_from(self, name: str, service: Any, source: WeightSource | None) -> list[str]:
         """The arguments with the weights from `source`: the model argument names the mirror copy (a

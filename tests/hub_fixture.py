@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from tests.stand_in import StandInHandler
+
 
 @dataclass
 class FixtureRepo:
@@ -73,10 +75,7 @@ class FixtureHub:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         hub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-                pass
-
+        class Handler(StandInHandler):
             def do_HEAD(self) -> None:
                 self._serve(body=False)
 
@@ -84,22 +83,13 @@ class FixtureHub:
                 self._serve(body=True)
 
             def _error(self, status: int, code: str, commit: str | None = None) -> None:
-                self.send_response(status)
-                self.send_header("X-Error-Code", code)
-                self.send_header("X-Error-Message", code)
-                if commit:
-                    self.send_header("X-Repo-Commit", commit)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                headers = {"X-Error-Code": code, "X-Error-Message": code} | (
+                    {"X-Repo-Commit": commit} if commit else {}
+                )
+                self.reply(status, b"", headers)
 
             def _json(self, data: Any, body: bool) -> None:
-                payload = json.dumps(data).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if body:
-                    self.wfile.write(payload)
+                self.reply(200, json.dumps(data).encode(), {"Content-Type": "application/json"}, body=body)
 
             def _serve(self, *, body: bool) -> None:
                 url = urlsplit(self.path)
@@ -159,16 +149,14 @@ class FixtureHub:
                     start = int(wanted[1])
                     end = min(int(wanted[2]) if wanted[2] else end, len(content) - 1)
                 chunk = content[start : end + 1]
-                self.send_response(206 if wanted else 200)
-                self.send_header("X-Repo-Commit", commit)
-                self.send_header("ETag", f'"{hashlib.sha256(content).hexdigest()}"')
-                self.send_header("Content-Length", str(len(chunk)))
-                self.send_header("Accept-Ranges", "bytes")
+                headers = {
+                    "X-Repo-Commit": commit,
+                    "ETag": f'"{hashlib.sha256(content).hexdigest()}"',
+                    "Accept-Ranges": "bytes",
+                }
                 if wanted:
-                    self.send_header("Content-Range", f"bytes {start}-{end}/{len(content)}")
-                self.end_headers()
-                if body:
-                    self.wfile.write(chunk)
+                    headers["Content-Range"] = f"bytes {start}-{end}/{len(content)}"
+                self.reply(206 if wanted else 200, chunk, headers, body=body)
 
         return Handler
 

@@ -10,8 +10,8 @@ import pytest
 
 import catalog
 from catalog.servers import server_facts
-from config import InvalidEnvironment, parse_environment
-from tests.test_config import VALID
+from config import parse_environment
+from tests.test_config import VALID, problems
 
 
 def env(pools: dict[str, Any] | None = None, services: dict[str, Any] | None = None, **cluster: Any) -> dict[str, Any]:
@@ -22,12 +22,6 @@ def env(pools: dict[str, Any] | None = None, services: dict[str, Any] | None = N
     if services is not None:
         raw["gke-serving:services"] = services
     return raw
-
-
-def problems(raw: dict[str, Any]) -> list[str]:
-    with pytest.raises(InvalidEnvironment) as caught:
-        parse_environment(raw)
-    return [str(p) for p in caught.value.problems]
 
 
 L4 = {"machineType": "g2-standard-8", "gpu": {"type": "nvidia-l4", "count": 1}, "maxNodes": 2}

@@ -14,7 +14,8 @@ from config.mirror import MARKER, WeightSource
 from preview.manifests import validate_manifest
 from sizing.cold_start import estimate, hyperdisk_ml, load_paths
 from tests.conftest import Preview
-from tests.test_model_mirror import L4, SERVICE, SHA, env, problems
+from tests.test_config import problems
+from tests.test_model_mirror import L4, SERVICE, SHA, env
 from workloads.hyperdisk_ml import Disk, volume_name
 from workloads.model_mirror import ModelMirrorArgs
 from workloads.server import server_spec
@@ -56,6 +57,15 @@ def test_triton_has_no_hyperdisk_ml_and_tei_does() -> None:
     parse_environment(
         env({}, e={"runtime": "tei", "model": "BAAI/bge-m3", "pool": "l4", "load": "hyperdiskml", "revision": SHA})
     )
+
+
+def test_the_preview_says_what_it_did_not_check_about_hyperdisk_ml() -> None:
+    parsed = parse_environment(env({}, chat=_service("a100"), hub=_service("l4", load="hub")))
+    unchecked = [w for w in parsed.warnings if "hyperdiskml" in w]
+    assert unchecked == [
+        "gke-serving:services.chat.load: hyperdiskml — the attaching machine series (a2, a3, g2) and the "
+        "image-to-volume time are from GKE's guide as recalled, not re-read: not checked until a real `pulumi preview`"
+    ]
 
 
 def test_machine_series_come_from_the_catalog() -> None:

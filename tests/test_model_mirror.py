@@ -12,14 +12,14 @@ from pydantic import TypeAdapter
 
 import catalog
 from catalog.node_model import cluster_features, daemonsets_on
-from config import InvalidEnvironment, parse_environment
+from config import parse_environment
 from config.mirror import COMMIT, ModelMirrorConfig, WeightSource, bucket_name, job_name, mirrored
 from config.services import Autoscaling, ServiceConfig
 from policies.rules.node_fit import pod_requests
 from policies.rules.pods import pod_of
 from sizing.cold_start import estimate, load_paths
 from tests.conftest import Preview
-from tests.test_config import VALID
+from tests.test_config import VALID, problems
 from workloads.autoscaling import hpa_spec
 from workloads.model_mirror import ModelMirrorArgs
 from workloads.server import server_spec
@@ -36,12 +36,6 @@ def env(mirror: dict[str, Any] | None, **services: dict[str, Any]) -> dict[str, 
     if mirror is not None:
         raw["gke-serving:modelMirror"] = mirror
     return raw
-
-
-def problems(raw: dict[str, Any]) -> list[str]:
-    with pytest.raises(InvalidEnvironment) as caught:
-        parse_environment(raw)
-    return [str(p) for p in caught.value.problems]
 
 
 # --- config ------------------------------------------------------------------------------------------

@@ -18,12 +18,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.stand_in import StandInHandler
 from tools import smoke
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,21 +48,12 @@ class Behaviour:
     seen: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Authorization
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(StandInHandler):
     server: _Gateway
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's signature)
-        pass
 
     def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+        self.reply(code, data, {"Content-Type": "application/json", **(headers or {})})
 
     def _answer(self, method: str) -> None:
         behaviour = self.server.behaviour

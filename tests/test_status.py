@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+from tests.stand_in import StandInHandler
 from tools import stack, status
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,18 +61,11 @@ def _selected(items: list[dict[str, Any]], selector: str | None) -> list[dict[st
     return [item for item in items if matches(item["metadata"].get("labels", {}))]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(StandInHandler):
     server: _KubeApi
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's signature)
-        pass
-
     def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(code, body, {"Content-Type": content_type})
 
     def _status(self, code: int, reason: str, message: str) -> None:
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}

@@ -121,7 +121,8 @@ def fill_storage_class() -> dict[str, Any]:
 
 
 def snapshot_class() -> dict[str, Any]:
-    # snapshot-type: images (GKE Hyperdisk ML guide): a disk image, which multi-zone provisioning restores from.
+    # snapshot-type: images, a disk image, which multi-zone provisioning restores from (parameter names and
+    # values: gcp-compute-persistent-disk-csi-driver pkg/common/parameters.go, DiskImageType).
     return {"driver": PD_CSI, "deletionPolicy": "Delete", "parameters": {"snapshot-type": "images"}}
 
 
@@ -132,9 +133,10 @@ def storage_class(disk: Disk) -> dict[str, Any]:
         "parameters": {
             "type": "hyperdisk-ml",
             "provisioned-throughput-on-create": f"{hyperdisk_ml().throughput_mib_per_second}Mi",
-            "enable-multi-zone-provisioning": "true",
+            "enable-multi-zone-provisioning": "true",  # ParameterKeyEnableMultiZoneProvisioning, same file
         },
-        # Multi-zone provisioning makes the volumes at once, in every allowed zone (GKE Hyperdisk ML guide).
+        # Multi-zone provisioning makes the volumes at once, in every allowed zone (GKE Hyperdisk ML guide, as
+        # recalled: not re-read, and the preview warns so).
         "volumeBindingMode": "Immediate",
         "reclaimPolicy": "Delete",
         "allowVolumeExpansion": False,

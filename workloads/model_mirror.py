@@ -62,7 +62,6 @@ MAX_FILE_GIB = 20
 
 MIRROR_SCRIPT = r"""
 import json, os, pathlib, sys
-from google.api_core.exceptions import NotFound
 from google.cloud import storage
 from huggingface_hub import HfApi, hf_hub_download
 
@@ -78,17 +77,13 @@ if info.sha != commit:
 files = {s.rfilename: (s.lfs.size if s.lfs else s.size) for s in info.siblings or ()}
 scratch = pathlib.Path(os.environ["SCRATCH"])
 for name, size in sorted(files.items()):
-    blob = bucket.blob(f"{prefix}/{name}")
-    try:
-        blob.reload()
-        if blob.size == size:
-            continue  # uploaded by an earlier attempt
-    except NotFound:
-        pass
+    earlier = bucket.get_blob(f"{prefix}/{name}")
+    if earlier is not None and earlier.size == size:
+        continue  # uploaded by an earlier attempt
     local = pathlib.Path(hf_hub_download(model, name, revision=commit, local_dir=scratch / "dl"))
     if local.stat().st_size != size:
         sys.exit(f"{name}: downloaded {local.stat().st_size} bytes, the Hub lists {size}")
-    blob.upload_from_filename(str(local))
+    bucket.blob(f"{prefix}/{name}").upload_from_filename(str(local))
     local.unlink()
     print(f"{name}: {size} bytes", flush=True)
 for name, size in files.items():
