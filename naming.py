@@ -50,8 +50,9 @@ def metrics_account_id(cluster: str) -> str:
     return within(f"{cluster}-metrics", ACCOUNT_ID_MAX, ACCOUNT_ID_MIN)
 
 
-def triton_account_id(service: str) -> str:
-    return within(f"triton-{service}", ACCOUNT_ID_MAX, ACCOUNT_ID_MIN)
+def triton_account_id(cluster: str, service: str) -> str:
+    """`<cluster>-<service>`: two environments in one project may both have a Triton service of one name."""
+    return within(f"{cluster}-{service}", ACCOUNT_ID_MAX, ACCOUNT_ID_MIN)
 
 
 def mirror_writer_account_id(cluster: str) -> str:
@@ -70,7 +71,7 @@ def account_ids(cluster: str, triton_services: Iterable[str]) -> list[tuple[str,
         (metrics_account_id(cluster), "the metrics adapter's service account", None),
         (mirror_writer_account_id(cluster), "the model mirror's writer service account", None),
         (mirror_reader_account_id(cluster), "the model mirror's reader service account", None),
-        *((triton_account_id(s), f"the service account of service {s!r}", s) for s in triton_services),
+        *((triton_account_id(cluster, s), f"the service account of service {s!r}", s) for s in triton_services),
     ]
 
 
@@ -87,7 +88,7 @@ PLATFORM_OBJECTS = (
     ("Secret", HF_TOKEN_SECRET),
     ("Secret", IAP_SECRET),
 )
-# The model mirror's objects: its two service accounts (a service's own is `<service>-triton`, which never
+# The model mirror's objects: its two service accounts (a service's own Kubernetes one is `<service>-triton`, which never
 # spells these) and its Jobs, `mirror-<hash of model@commit>` (config/mirror.py job_name; no service
 # object is a Job). None of them can take a service's object's name, so no service name is reserved for them.
 MIRROR_OBJECTS = (("ServiceAccount", MIRROR_WRITER_KSA), ("ServiceAccount", MIRROR_READER_KSA))

@@ -466,7 +466,7 @@ def test_gke_default_pool_name_is_reserved() -> None:
 
 
 def test_two_triton_services_with_a_long_common_prefix_get_different_accounts() -> None:
-    """Cut to 30 characters, both ids were `triton-imagenet-classifier-res`: hashes keep them apart."""
+    """Cut to 30 characters, both ids would be `<cluster>-imagenet-classifier-r…`: hashes keep them apart."""
     raw = copy.deepcopy(VALID)
     raw["gke-serving:services"] = {
         "imagenet-classifier-resnet50": TRITON,
@@ -476,10 +476,10 @@ def test_two_triton_services_with_a_long_common_prefix_get_different_accounts() 
 
 
 def test_a_cluster_name_that_takes_a_triton_account_id_is_refused() -> None:
-    raw = with_key("gke-serving:cluster", {"name": "triton-lab", "location": "us-central1-a"})
-    raw["gke-serving:services"] = {"lab-metrics": TRITON}
+    raw = with_key("gke-serving:cluster", {"name": "lab", "location": "us-central1-a"})
+    raw["gke-serving:services"] = {"metrics": TRITON}
     assert problems(raw) == [
-        "gke-serving:services.lab-metrics: the service account of service 'lab-metrics' would get the Google"
-        " service account id 'triton-lab-metrics', which the metrics adapter's service account already has"
+        "gke-serving:services.metrics: the service account of service 'metrics' would get the Google"
+        " service account id 'lab-metrics', which the metrics adapter's service account already has"
         " — rename the service: a service account id is unique in the project"
     ]

@@ -53,7 +53,7 @@ class ModelServerArgs:
     hf_token_secret: str
     autoscaled: bool  # True: a HorizontalPodAutoscaler owns the replica count
     project: str
-    secret_prefix: str  # Secret Manager ids of this environment start with it
+    cluster: str  # the cluster's name: the Secret Manager and service account ids it starts are unique per project
     gcp_labels: dict[str, str]  # labels of the GCP resources (the API key's secret)
     weights: WeightSource | None = None  # the mirror copy the pods load; None: the Hub (or the runtime's own)
     mirror_job: pulumi.Resource | None = None  # the Job (or Hyperdisk ML claim) it needs: servers are created after it
@@ -145,7 +145,7 @@ class ModelServer(pulumi.ComponentResource):
             key = ApiKey(
                 f"{name}-api-key",
                 args.project,
-                f"{args.secret_prefix}-{name}-api-key",
+                f"{args.cluster}-{name}-api-key",
                 args.namespace,
                 labels(name, service.runtime),
                 {**args.gcp_labels, "service": name},
@@ -227,7 +227,7 @@ class ModelServer(pulumi.ComponentResource):
         account = gcp.serviceaccount.Account(
             f"{name}-gsa",
             project=args.project,
-            account_id=naming.triton_account_id(name),
+            account_id=naming.triton_account_id(args.cluster, name),
             display_name=f"{service.runtime} {name}: reads gs://{bucket}",
             opts=child,
         )
