@@ -8,7 +8,7 @@ is a failing test, never a KeyError at preview time.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -64,6 +64,11 @@ class ServerFacts(BaseModel):
     fp8_quantize: list[str] = []
     checkpoint_quantization: dict[str, str] = {}
     online_quantization: list[str] = []
+    # The load path a service gets when the environment has a mirror (catalog/load_paths.yaml); None: the Hub.
+    mirror_load: str | None = None
+    # The files of a model repository the server reads (loads/scripts/repo_files.py): `weights`, `fallback`
+    # when the repository has none of those, `support` (config, tokenizer, the shards' index).
+    files: dict[Literal["weights", "fallback", "support"], list[str]] = {}
     # Facts a runtime builds from the service (the custom runtime); the catalog's servers leave them unset.
     command: list[str] | None = None  # the container's command; None: the image's entrypoint
     startup_delay_seconds: int = Field(0, ge=0)  # before the first startup probe

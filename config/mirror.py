@@ -1,6 +1,5 @@
-"""The model mirror: a Cloud Storage bucket per environment holding each `model@commit` once, and how
-a service's pods get their weights (`load`). Pure: names, paths and the config model; the component
-lives in workloads/model_mirror.py.
+"""The model mirror: a Cloud Storage bucket per environment holding each `model@commit` once. Pure: names,
+paths and the config model; how pods read it is loads/, the component workloads/model_mirror.py.
 
 Layout: gs://<bucket>/<org>/<name>/<commit>/ holds the repository's files at that commit, and
 `<prefix>/.complete` is written last, only after every file was uploaded and checked.
@@ -11,29 +10,19 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import Field, model_validator
 
 from config.base import StrictModel
 
-# hub: download from the Hugging Face Hub at every start (today's path); streamer: the Run:ai Model
-# Streamer reads gs:// into GPU memory; gcsfuse: the Cloud Storage FUSE CSI driver mounts the mirror;
-# hyperdiskml: a read-only-many Hyperdisk ML volume per model@commit, filled once from the mirror
-# (workloads/hyperdisk_ml.py).
-Load = Literal["hub", "streamer", "gcsfuse", "hyperdiskml"]
-HUB: Load = "hub"
-HYPERDISK_ML: Load = "hyperdiskml"
-MOUNTED: tuple[str, ...] = ("gcsfuse", HYPERDISK_ML)  # loads the server reads as a folder under MOUNT_ROOT
 COMMIT = re.compile(r"[0-9a-f]{40}")  # used with fullmatch
 # Bucket names: 3-63 characters, lowercase letters, digits, '-', '_' and '.', starting and ending with a
 # letter or digit (cloud.google.com/storage/docs/buckets#naming); no dots here, so no domain verification.
 BUCKET_NAME = r"^[a-z0-9][-a-z0-9_]{1,61}[a-z0-9]$"
 MARKER = ".complete"  # written last: its presence means every file of the prefix is there and checked
-MOUNT_ROOT = "/models"  # where a gcsfuse volume shows the bucket inside a serving pod
-# A Hyperdisk ML volume holds one prefix at its root and is mounted at the same folder a gcsfuse pod sees
-# (MOUNT_ROOT/<prefix>), so arguments and policies read one kind of path; its own marker file, written last
-# by the fill Job, is at the volume's root.
+# Where a mounted load path shows the mirror inside a serving pod: every copy at MOUNT_ROOT/<prefix>, so
+# arguments and policies read one kind of path (loads/gcsfuse.py, loads/hyperdisk_ml.py).
+MOUNT_ROOT = "/models"
 
 
 class ModelMirrorConfig(StrictModel):
@@ -73,7 +62,7 @@ def job_name(model: str, commit: str) -> str:
 class WeightSource:
     """Where a server's weights come from, when not the Hub."""
 
-    load: str  # streamer | gcsfuse | hyperdiskml
+    load: str  # the load path that reads it (loads/)
     bucket: str
     model: str
     commit: str
@@ -88,8 +77,7 @@ class WeightSource:
 
     @property
     def path(self) -> str:
-        """The checkpoint's folder inside a pod that mounts the bucket at MOUNT_ROOT (gcsfuse) or the copy's
-        Hyperdisk ML volume there (hyperdiskml)."""
+        """The checkpoint's folder inside a pod that mounts the mirror (a mounted load path)."""
         return f"{MOUNT_ROOT}/{self.prefix}"
 
     @property

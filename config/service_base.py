@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+import catalog
 from config.base import StrictModel
 from config.limits import (
     MAX_HEADS,
@@ -21,7 +22,6 @@ from config.limits import (
     MAX_WIDTH,
     MIN_QUEUE_TARGET,
 )
-from config.mirror import Load
 from sizing.models import Architecture as SizingArchitecture
 
 MODEL_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
@@ -123,8 +123,14 @@ class ServiceBase(StrictModel):
     resources: Resources = Resources()
     architecture: Architecture | None = None
     """Needed for memory sizing when the model is not in the sizing catalog."""
-    load: Load | None = None
-    """How pods get the weights: hub (download at every start), streamer (Run:ai Model Streamer from the
-    mirror), gcsfuse (Cloud Storage FUSE mount of the mirror), hyperdiskml (a read-only Hyperdisk ML volume
-    filled once from the mirror; a2, a3 or g2 pools). Default: the runtime's choice when
-    `gke-serving:modelMirror` is set, else hub."""
+    load: str | None = None
+    """How pods get the weights: one of the load paths of catalog/load_paths.yaml (docs/reference.md lists
+    them). Default: the runtime's choice when `gke-serving:modelMirror` is set, else the Hub download."""
+
+    @field_validator("load")
+    @classmethod
+    def _known_load(cls, value: str | None) -> str | None:
+        known = list(catalog.read("load_paths.yaml")["paths"])
+        if value is not None and value not in known:
+            raise ValueError(f"{value!r} is not a load path: use one of {', '.join(known)}")
+        return value

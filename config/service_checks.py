@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 
 import catalog
 from catalog.servers import NoImage
-from config.mirror import COMMIT, HUB, HYPERDISK_ML
+from config.mirror import COMMIT
 from config.platform import GatewayConfig, NodePoolConfig
 from config.problems import Problem
 from config.services import ServiceConfig, gpus_per_replica, load_of, replica_range
+from loads import load_path
 from runtimes import runtime_of
-from sizing.cold_start import hyperdisk_ml
 from sizing.models import checkpoint_quantization, is_gated
 
 P = "gke-serving"
@@ -222,7 +222,7 @@ def check_loads(
                     Problem(path, f"{runtime.title} reads its own model repository; load does not apply", "remove load")
                 )
             continue
-        if load is None or load == HUB:
+        if load is None or not load_path(load).reads_mirror:
             continue
         if load not in runtime.loads:
             problems.append(
@@ -232,17 +232,8 @@ def check_loads(
             )
             continue
         pool = (pools or {}).get(s.pool)
-        hdml = hyperdisk_ml()
-        if load == HYPERDISK_ML and pool is not None and not hdml.attachable(pool.machine_type):
-            problems.append(
-                Problem(
-                    path,
-                    f"a Hyperdisk ML volume cannot be attached to {pool.machine_type} (pool {s.pool}): only the "
-                    f"{', '.join(hdml.attachable_series)} machine series can attach one",
-                    f"move the service to a pool of one of those series, or use one of "
-                    f"{', '.join(x for x in runtime.loads if x != HYPERDISK_ML)}",
-                )
-            )
+        others = tuple(x for x in runtime.loads if x != load)
+        problems.extend(load_path(load).check(path, pool.machine_type if pool else None, others))
         if not mirror:
             problems.append(
                 Problem(
@@ -264,12 +255,10 @@ def check_loads(
 
 
 def load_warnings(services: dict[str, ServiceConfig], mirror: bool) -> list[str]:
-    """What the preview cannot know about a load path: Hyperdisk ML's parameter names are the PD CSI driver's,
-    but which machine series attach it and how fast a multi-zone volume is made from an image are not."""
+    """What the preview cannot know about each service's load path (its module says)."""
     return [
-        f"{P}:services.{name}.load: hyperdiskml — the attaching machine series "
-        f"({', '.join(hyperdisk_ml().attachable_series)}) and the image-to-volume time are from GKE's guide as "
-        "recalled, not re-read: not checked until a real `pulumi preview`"
+        warning
         for name, s in services.items()
-        if load_of(s, mirror) == HYPERDISK_ML
+        if (load := load_of(s, mirror)) is not None
+        for warning in load_path(load).warnings(f"{P}:services.{name}.load")
     ]

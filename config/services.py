@@ -15,6 +15,7 @@ from config.service_base import (
     Resources,
     ServiceBase,
 )
+from loads import default_path
 from runtimes import RUNTIMES, ServiceConfig, runtime_of
 
 __all__ = [
@@ -52,4 +53,4 @@ def load_of(service: ServiceConfig, mirror: bool) -> str | None:
         return None
     if service.load is not None:
         return service.load
-    return runtime.mirror_load if mirror else "hub"
+    return runtime.mirror_load(service) if mirror else default_path().name

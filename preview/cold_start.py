@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from config import Environment
-from config.mirror import HUB
 from config.services import load_of
+from loads import default_path, load_path
+from loads.facts import estimate
 from runtimes import runtime_of
-from sizing.cold_start import estimate, load_paths
 from workloads.model_mirror import weight_sources
 from workloads.probes import startup_budget_seconds, weights_gib
 
@@ -22,7 +22,7 @@ def cold_start_report(env: Environment) -> dict[str, Any]:
         if load is None:
             continue  # the server reads its own repository (Triton): no load path to estimate
         source = sources.get(name)
-        path = source.load if source else HUB
+        path = source.load if source else default_path().name
         gib = weights_gib(service)
         est = estimate(path, gib, generates=runtime_of(service).generates)
         rows.append(
@@ -34,12 +34,12 @@ def cold_start_report(env: Environment) -> dict[str, Any]:
                 "weightsSeconds": est.weights_seconds,
                 "warmupSeconds": est.warmup_seconds,
                 "estimateSeconds": est.total_seconds,
-                "hubBudgetSeconds": startup_budget_seconds(gib, HUB),
+                "hubBudgetSeconds": startup_budget_seconds(gib, default_path().name),
                 "budgetSeconds": startup_budget_seconds(gib, path),
             }
         )
     used = sorted({str(r["load"]) for r in rows})
-    return {"services": rows, "sources": {p: load_paths()[p].source for p in used}}
+    return {"services": rows, "sources": {p: load_path(p).facts.source for p in used}}
 
 
 def _seconds(value: int | None) -> str:

@@ -17,9 +17,9 @@ from pydantic.alias_generators import to_snake
 import catalog
 from catalog.servers import ServerFacts, server_facts
 from config.base import closest
-from config.mirror import HUB, MOUNTED, WeightSource
 from config.problems import Problem
 from config.service_base import ServiceBase
+from loads import RuntimeAbilities, default_path, paths_for
 from sizing.memory import ENCODER
 
 SHM_GIB_PER_GPU = 2  # NCCL's shared-memory transport; the 64 MiB container default breaks it
@@ -64,10 +64,10 @@ class Runtime(ABC):
     # Flags the policies read off a rendered pod that are not config keys, or other spellings of them.
     short_flags: ClassVar[dict[str, str]] = {}
     extra_flags: ClassVar[dict[str, str]] = {}
-    # How the server can get its weights (config/mirror.py `Load`), and which one a service gets by default
-    # when the environment has a model mirror. Empty: the service names its own source (Triton's bucket).
-    loads: ClassVar[tuple[str, ...]] = (HUB,)
-    mirror_load: ClassVar[str] = HUB
+    # How the server can take its weights, in its own terms; loads/ turns them into the load paths it can use.
+    reads_weights: ClassVar[bool] = True  # False: the service names its own source (Triton's bucket)
+    reads_folder: ClassVar[bool] = True  # its model argument may be a local folder of the repository
+    streams_from_bucket: ClassVar[bool] = False  # it streams safetensors from gs:// (stream_args)
 
     @property
     def facts(self) -> ServerFacts:
@@ -76,6 +76,17 @@ class Runtime(ABC):
     def facts_for(self, service: Any) -> ServerFacts:
         """The server facts a service runs with: the pinned version's (a custom runtime builds its own)."""
         return self.facts
+
+    @property
+    def loads(self) -> tuple[str, ...]:
+        """The load paths the server can use; empty when it reads its own source."""
+        if not self.reads_weights:
+            return ()
+        return paths_for(RuntimeAbilities(self.reads_folder, self.streams_from_bucket))
+
+    def mirror_load(self, service: Any) -> str:
+        """The load path a service gets by default when the environment has a mirror (catalog `mirrorLoad`)."""
+        return self.facts_for(service).mirror_load or default_path().name
 
     @property
     def architecture_kind(self) -> str:
@@ -160,25 +171,23 @@ class Runtime(ABC):
     def args(self, name: str, service: Any) -> list[str]:
         """The container's arguments for `service`, named `name` in the environment."""
 
-    def args_from(self, name: str, service: Any, source: WeightSource | None) -> list[str]:
-        """The arguments with the weights from `source`: the model argument names the mirror copy (a
-        gs:// URI or the mounted folder) and no --revision follows (the commit is in the path)."""
-        if source is None:
+    def args_from(self, name: str, service: Any, location: str | None, *, streaming: bool = False) -> list[str]:
+        """The arguments with the weights at `location` (a gs:// URI or a mounted folder, from the load path):
+        the model argument names it and no --revision follows (the commit is in the path)."""
+        if location is None:
             return self.args(name, service)
-        located = service.model_copy(update={"model": self.location(source), "revision": None})
-        return self.args(name, located) + self.load_args(service, source)
+        located = service.model_copy(update={"model": location, "revision": None})
+        return self.args(name, located) + (self.stream_args(service) if streaming else [])
 
-    def location(self, source: WeightSource) -> str:
-        """What the model argument becomes: the mounted folder of a gcsfuse or Hyperdisk ML volume, else the
-        gs:// URI (the streamer)."""
-        return source.path if source.load in MOUNTED else source.uri
+    def load_env(self, service: Any, location: str, *, streaming: bool = False) -> dict[str, str]:
+        """Environment a load adds: the streamer's settings when the server streams from the bucket."""
+        return self.stream_env(service) if streaming else {}
 
-    def load_args(self, service: Any, source: WeightSource) -> list[str]:
-        """Arguments a load path adds (vLLM's --load-format=runai_streamer)."""
-        return []
+    def stream_args(self, service: Any) -> list[str]:
+        """The server's own flags to stream safetensors from gs:// (where streams_from_bucket)."""
+        raise NotImplementedError(f"{self.title} does not stream weights from a bucket")
 
-    def load_env(self, service: Any, source: WeightSource) -> dict[str, str]:
-        """Environment a load path adds (the streamer's concurrency)."""
+    def stream_env(self, service: Any) -> dict[str, str]:
         return {}
 
     def env(self, service: Any) -> dict[str, str]:

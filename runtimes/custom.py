@@ -22,6 +22,7 @@ from config.limits import MAX_CHECKPOINT_GB, MAX_GPUS
 from config.problems import Problem
 from config.secrets import credential_kind
 from config.service_base import IMAGE_PATTERN, MODEL_ID, ServiceBase
+from loads import load_path
 from runtimes.base import Runtime, SmokeRequest
 
 # Unprivileged ports only: the pods drop every capability, NET_BIND_SERVICE included.
@@ -191,10 +192,8 @@ class Custom(Runtime):
     # weights, for one sequence of the architecture's full context, which the suggestions then name.
     memory_engine = "tgi"
     length_key = "architecture.maxPositionEmbeddings"
-    # The image fetches its own weights unless the service asks for the mounted mirror (`load: gcsfuse` or
-    # `load: hyperdiskml`, with `revision`), whose folder it then finds in $(MODEL_PATH).
-    loads = ("hub", "gcsfuse", "hyperdiskml")
-    mirror_load = "hub"
+    # The image fetches its own weights unless the service names a mounted load of the mirror (with
+    # `revision`), whose folder it then finds in $(MODEL_PATH); it never streams.
 
     @property
     def facts(self) -> ServerFacts:
@@ -265,11 +264,12 @@ class Custom(Runtime):
                 "a group without runAsUser is not applied (the image's user and group stand)",
                 "set runAsUser too, or remove runAsGroup",
             )
-        if s.revision is not None and s.load != "gcsfuse":
+        if s.revision is not None and (s.load is None or not load_path(s.load).reads_mirror):
             yield Problem(
                 f"{path}.revision",
-                "the custom runtime passes no revision to the image, so it would not pin the weights",
-                "give the revision in args (the image's own flag) and remove revision",
+                "the custom runtime passes no revision to an image that fetches its own weights, so it would not "
+                "pin them; a revision pins only a mirror copy the pod mounts",
+                "give the revision in args (the image's own flag) and remove revision, or set a mounted `load`",
             )
 
     # --- rendering --------------------------------------------------------------------------------
@@ -283,11 +283,11 @@ class Custom(Runtime):
     def args(self, name: str, service: Any) -> list[str]:
         return list(service.args)
 
-    def args_from(self, name: str, service: Any, source: Any) -> list[str]:
+    def args_from(self, name: str, service: Any, location: str | None, *, streaming: bool = False) -> list[str]:
         return list(service.args)  # the image is told where the weights are through MODEL_PATH
 
-    def load_env(self, service: Any, source: Any) -> dict[str, str]:
-        return {MODEL_PATH_ENV: source.path}
+    def load_env(self, service: Any, location: str, *, streaming: bool = False) -> dict[str, str]:
+        return {MODEL_PATH_ENV: location}
 
     def env(self, service: Any) -> dict[str, str]:
         return dict(service.env)

@@ -8,7 +8,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from config.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
-from config.mirror import WeightSource
 from config.service_base import ServiceBase
 from runtimes.base import Runtime, flag
 
@@ -64,8 +63,7 @@ class Sglang(Runtime):
     # SGLang's docs ("Loading Models from Object Storage") stream gs:// with --load-format runai_streamer,
     # but whether the lmsysorg/sglang image carries runai-model-streamer[gcs] was not confirmed here: the
     # mounted mirror (plain safetensors files) is the default, the streamer a per-service choice.
-    loads = ("hub", "gcsfuse", "streamer", "hyperdiskml")
-    mirror_load = "gcsfuse"
+    streams_from_bucket = True
 
     def gpus(self, service: Any) -> int:
         return int(service.tensor_parallel_size * service.data_parallel_size)
@@ -81,8 +79,8 @@ class Sglang(Runtime):
             *self.configured_flags(service),
         ]
 
-    def load_args(self, service: Any, source: WeightSource) -> list[str]:
-        return ["--load-format=runai_streamer"] if source.load == "streamer" else []
+    def stream_args(self, service: Any) -> list[str]:
+        return ["--load-format=runai_streamer"]
 
     def shm_gib(self, gpus: int) -> int:
         return SHM_GIB_PER_GPU * gpus

@@ -34,8 +34,6 @@ class Tei(Runtime):
     generates = False
     # No object-store loader: --model-id takes a local folder, so the mirror comes as a FUSE mount or a
     # Hyperdisk ML volume.
-    loads = ("hub", "gcsfuse", "hyperdiskml")
-    mirror_load = "gcsfuse"
     # A TEI service that needs more GPUs gets more single-GPU replicas, never one pod with several.
     parallelism_key: ClassVar[str] = "pool"
 

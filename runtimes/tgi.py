@@ -40,8 +40,6 @@ class Tgi(Runtime):
     fp8_kv_dtype = "fp8_e5m2"  # TGI takes fp8_e4m3fn or fp8_e5m2 (launcher.md)
     # No object-store loader: --model-id takes a local folder, so the mirror comes as a FUSE mount or a
     # Hyperdisk ML volume.
-    loads = ("hub", "gcsfuse", "hyperdiskml")
-    mirror_load = "gcsfuse"
 
     def gpus(self, service: Any) -> int:
         return int(service.num_shard)

@@ -29,7 +29,7 @@ class Triton(Runtime):
     title = "Triton"
     config = TritonService
     parallelism_key = "gpus"
-    loads = ()  # the model repository in `modelRepository` is its only source
+    reads_weights = False  # the model repository in `modelRepository` is its only source
 
     def gpus(self, service: Any) -> int:
         return int(service.gpus)

@@ -8,7 +8,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from config.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
-from config.mirror import WeightSource
 from config.service_base import ServiceBase
 from runtimes.base import SHM_GIB_PER_GPU, Runtime, flag
 
@@ -48,8 +47,7 @@ class Vllm(Runtime):
     # runai_streamer` (Cloud Storage through Application Default Credentials: Workload Identity here).
     # The vllm-openai image bundles the streamer with its GCS backend: vLLM's image build installs
     # "runai-model-streamer[s3,gcs]>=0.15.3" with the openai extras (setup.py extra `runai` likewise).
-    loads = ("hub", "streamer", "gcsfuse", "hyperdiskml")
-    mirror_load = "streamer"
+    streams_from_bucket = True
 
     def gpus(self, service: Any) -> int:
         return int(service.tensor_parallel_size * service.pipeline_parallel_size)
@@ -61,9 +59,7 @@ class Vllm(Runtime):
             args.append("--allow-deprecated-quantization")
         return args + self.configured_flags(service)
 
-    def load_args(self, service: Any, source: WeightSource) -> list[str]:
-        if source.load != "streamer":
-            return []  # a mounted folder: the default safetensors loader reads it
+    def stream_args(self, service: Any) -> list[str]:
         args = ["--load-format=runai_streamer"]
         if service.tensor_parallel_size > 1:
             # Each tensor-parallel rank reads its share and passes it over NVLink ("distributed" streaming;
@@ -71,8 +67,8 @@ class Vllm(Runtime):
             args.append('--model-loader-extra-config={"distributed":true}')
         return args
 
-    def load_env(self, service: Any, source: WeightSource) -> dict[str, str]:
-        return {"RUNAI_STREAMER_CONCURRENCY": str(STREAMER_CONCURRENCY)} if source.load == "streamer" else {}
+    def stream_env(self, service: Any) -> dict[str, str]:
+        return {"RUNAI_STREAMER_CONCURRENCY": str(STREAMER_CONCURRENCY)}
 
     def shm_gib(self, gpus: int) -> int:
         # vLLM's engine processes also exchange tensors through /dev/shm, even on one GPU.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -12,26 +11,16 @@ import pulumi_kubernetes as k8s
 
 import catalog
 import naming
-from catalog.node_model import gcsfuse_sidecar, gcsfuse_sidecar_resources
-from config.mirror import HUB, HYPERDISK_ML, WeightSource
+from config.mirror import WeightSource
 from config.platform import NodePoolConfig
 from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, gpus_per_replica, replica_range
 from infra.identity import bind_workload_identity, workload_identity_member
+from loads import LoadPath, PodAdditions, PodContext, default_path, load_path, mirror
+from loads.facts import ColdStart, estimate
+from loads.hub import HEADROOM_GIB, TMP_GIB
 from runtimes import runtime_of
-from sizing.cold_start import ColdStart, estimate
 from workloads.api_key import ApiKey
-from workloads.deployment import (
-    METADATA_CACHE_GIB,
-    TMP_GIB,
-    MirrorMount,
-    Placement,
-    Secrets,
-    deployment_spec,
-    labels,
-    selector,
-)
-from workloads.hyperdisk_ml import volume_name
-from workloads.model_mirror import READER_KSA, job_seconds, wait_container
+from workloads.deployment import Placement, Secrets, deployment_spec, labels, selector
 from workloads.pod_resources import PodResources, gpu_node_shape, pod_share
 from workloads.probes import (
     await_timeouts,
@@ -65,32 +54,44 @@ def pod_annotations(service: ServiceConfig) -> dict[str, str]:
     return {ARCHITECTURE_ANNOTATION: service.architecture.model_dump_json(by_alias=True)}
 
 
-# The gcsfuse file cache holds the checkpoint once, with room for the files' rounding. [estimate]
-FILE_CACHE_MARGIN = 1.1
+def load_of_pods(weights: WeightSource | None) -> LoadPath:
+    """The load path of a service's pods: its mirror copy's, else the Hub download."""
+    return load_path(weights.load) if weights is not None else default_path()
 
 
-def file_cache_gib(weights: float | None) -> int:
-    """The gcsfuse file cache of a pod: the whole checkpoint (parallel downloads need the file cache)."""
-    return math.ceil((weights if weights is not None else 30.0) * FILE_CACHE_MARGIN) + 1
-
-
-def resources_for(
-    service: ServiceConfig, pool: NodePoolConfig, weights: WeightSource | None = None, gib: float | None = None
-) -> PodResources:
-    """The pod's share of a node of `pool`, with any quantity the service sets explicitly. A pod that
-    loads from the mirror asks for the disk it uses (scratch, metadata, and the gcsfuse file cache), not the
-    node's share: the checkpoint no longer lands on the boot disk. A gcsfuse pod leaves room in its share for
-    the FUSE sidecar the webhook adds (its requests are the pod's annotations)."""
+def node_share(service: ServiceConfig, pool: NodePoolConfig) -> PodResources:
     machine = catalog.machine_types()[pool.machine_type]
     shape = gpu_node_shape(machine, pool.disk_size_gb, pool.local_ssd_count)
-    share = pod_share(shape, pool.gpu.count, gpus_per_replica(service))
-    if weights is not None:
-        disk = TMP_GIB + METADATA_CACHE_GIB + (file_cache_gib(gib) if weights.load == "gcsfuse" else 0)
+    return pod_share(shape, pool.gpu.count, gpus_per_replica(service))
+
+
+def pod_weights(
+    service: ServiceConfig, pool: NodePoolConfig, weights: WeightSource | None, gib: float | None
+) -> tuple[LoadPath, PodContext, PodAdditions]:
+    """The service's load path, what it was told of the pod, and what it adds to the pod."""
+    path = load_of_pods(weights)
+    spec_cache = runtime_of(service).facts_for(service).hf_home
+    ctx = PodContext(
+        source=weights,
+        weights_gib=gib,
+        cache_path=spec_cache,
+        ephemeral_gib=_gib(node_share(service, pool).ephemeral_storage),
+        wait_seconds=mirror.job_seconds(gib) if weights is not None else 0,
+    )
+    return path, ctx, path.pod(ctx)
+
+
+def resources_for(service: ServiceConfig, pool: NodePoolConfig, additions: PodAdditions) -> PodResources:
+    """The pod's share of a node of `pool`, with any quantity the service sets explicitly. A pod whose load
+    path keeps weights off its disk asks for the disk it uses (/tmp, the path's files, the headroom for logs
+    and the writable layer), not the node's share; a sidecar the path brings is taken out of the share."""
+    share = node_share(service, pool)
+    if not additions.hf_token and additions.reader:
+        disk = TMP_GIB + additions.weights_disk_gib + HEADROOM_GIB
         share = replace(share, ephemeral_storage=f"{disk}Gi")
-    if weights is not None and weights.load == "gcsfuse":
-        sidecar = gcsfuse_sidecar_resources({f"gke-gcsfuse/{k}-request": v for k, v in _sidecar_annotations().items()})
-        cpu = int(share.cpu.removesuffix("m")) - sidecar.cpu_milli
-        memory = int(share.memory.removesuffix("Mi")) - sidecar.memory_mib
+    if additions.sidecar is not None:
+        cpu = int(share.cpu.removesuffix("m")) - additions.sidecar.cpu_milli
+        memory = int(share.memory.removesuffix("Mi")) - additions.sidecar.memory_mib
         share = replace(share, cpu=f"{cpu // 100 * 100}m", memory=f"{memory // 256 * 256}Mi")
     o = service.resources
     return replace(
@@ -101,15 +102,14 @@ def resources_for(
     )
 
 
-def _sidecar_annotations() -> dict[str, str]:
-    s = gcsfuse_sidecar()
-    return {"cpu": s["cpu"], "memory": s["memory"], "ephemeral-storage": s["ephemeralStorage"]}
+def _gib(quantity: str) -> int:
+    """ "97Gi" or "2048Mi" (the forms pod_share gives) in whole GiB, rounded down."""
+    return int(quantity[:-2]) if quantity.endswith("Gi") else int(quantity.removesuffix("Mi")) // 1024
 
 
 def cold_start_of(service: ServiceConfig, weights: WeightSource | None) -> ColdStart:
     """The service's estimated time from node ready to serving, on its load path."""
-    spec_generates = runtime_of(service).generates
-    return estimate(weights.load if weights else HUB, weights_gib(service), generates=spec_generates)
+    return estimate(load_of_pods(weights).name, weights_gib(service), generates=runtime_of(service).generates)
 
 
 class ModelServer(pulumi.ComponentResource):
@@ -123,22 +123,15 @@ class ModelServer(pulumi.ComponentResource):
         self.spec = server_spec(name, service, gpu, args.weights)
         gib = weights_gib(service)
         self.cold_start = cold_start_of(service, args.weights)
-        budget = startup_budget_seconds(gib, args.weights.load if args.weights else HUB)
+        path, _, additions = pod_weights(service, pool, args.weights, gib)
+        budget = startup_budget_seconds(gib, path.name)
         # What the startup probe allows, a service's own delay and retries included: the waits cover it.
         window = startup_window_seconds(budget, self.spec.startup_delay_seconds, self.spec.startup_retries)
         gpus = gpus_per_replica(service)
         bucket = self.spec.bucket
         service_account = self._bucket_identity(name, service, bucket, args) if bucket else None
-        mirror = None
-        if args.weights is not None:
-            service_account = READER_KSA  # objectViewer on the mirror through Workload Identity
-            wait = job_seconds(gib)
-            mirror = MirrorMount(
-                file_cache_gib=file_cache_gib(gib) if args.weights.load == "gcsfuse" else 0,
-                wait_seconds=wait,
-                wait_container=wait_container(args.weights, wait),
-                claim=volume_name(args.weights) if args.weights.load == HYPERDISK_ML else None,
-            )
+        if additions.reader:
+            service_account = naming.MIRROR_READER_KSA  # objectViewer on the mirror through Workload Identity
         self.api_key: pulumi.Output[str] | None = None
         api_key_secret = None
         if self.spec.api_key_env:
@@ -174,13 +167,10 @@ class ModelServer(pulumi.ComponentResource):
                 deployment_spec(
                     name,
                     self.spec,
-                    resources_for(service, pool, args.weights, gib),
+                    resources_for(service, pool, additions),
                     Placement(pool.gpu.type, service.pool, gpus),
                     # Only a server that downloads from the Hub gets the token; the mirror's readers never do.
-                    Secrets(
-                        args.hf_token_secret if self.spec.cache_path and args.weights is None else None,
-                        api_key_secret,
-                    ),
+                    Secrets(args.hf_token_secret if additions.hf_token else None, api_key_secret),
                     probes=probes(
                         self.spec.health_path,
                         self.spec.liveness_path,
@@ -194,7 +184,7 @@ class ModelServer(pulumi.ComponentResource):
                     service_account=service_account,
                     model=service.model,
                     annotations=pod_annotations(service),
-                    mirror=mirror,
+                    weights=additions,
                 ),
             ),
             opts=rollout,

@@ -6,8 +6,9 @@ import math
 from typing import Any
 
 from config.services import ServiceConfig
+from loads import load_path
 from runtimes import runtime_of
-from sizing.cold_start import load_paths
+from sizing.files import Served, served
 from sizing.models import checkpoint_quantization, resolve, weight_bytes
 
 STARTUP_PERIOD_SECONDS = 10
@@ -20,14 +21,22 @@ MIN_BUDGET_SECONDS, MAX_BUDGET_SECONDS = 600, 3600
 UNKNOWN_MODEL_BUDGET_SECONDS = 1800
 
 
+def served_files(service: ServiceConfig) -> Served | None:
+    """The files of the service's model@revision its server reads, from the model's lock; None without one."""
+    return served(service.model, service.revision, runtime_of(service).facts_for(service).files)
+
+
 def weights_gib(service: ServiceConfig) -> float | None:
-    """Size of the checkpoint the server downloads: quantized only when the checkpoint itself is
-    (an -AWQ/-GPTQ/-FP8 repository); eetq, bitsandbytes and vLLM's online modes quantize after the
-    full-precision download."""
+    """Size of what the server downloads: the files it reads, from the model's lock; else the checkpoint
+    estimated from the architecture, quantized only when the checkpoint itself is (an -AWQ/-GPTQ/-FP8
+    repository); eetq, bitsandbytes and vLLM's online modes quantize after the full-precision download."""
     runtime = runtime_of(service)
     given = runtime.checkpoint_gib(service)
     if given is not None:
         return given  # the service states it (a custom image loads what it loads)
+    files = served_files(service)
+    if files is not None and files.files:
+        return files.gib
     if service.architecture is not None:
         arch = service.architecture.for_sizing(runtime.architecture_kind)
     else:
@@ -39,11 +48,11 @@ def weights_gib(service: ServiceConfig) -> float | None:
     return weight_bytes(arch, quantization=checkpoint, dtype=None if checkpoint else arch.dtype) / 2**30
 
 
-def startup_budget_seconds(weights: float | None, load: str = "hub") -> int:
+def startup_budget_seconds(weights: float | None, load: str) -> int:
     """What the startup probe allows a server whose weights arrive by `load`."""
     if weights is None:
         return UNKNOWN_MODEL_BUDGET_SECONDS
-    budget = ENGINE_START_SECONDS + load_paths()[load].budget_seconds_per_gib * weights
+    budget = ENGINE_START_SECONDS + load_path(load).facts.budget_seconds_per_gib * weights
     return int(min(max(budget, MIN_BUDGET_SECONDS), MAX_BUDGET_SECONDS))
 
 

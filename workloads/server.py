@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import catalog
 from config.mirror import WeightSource
 from config.services import ServiceConfig
+from loads import load_path
 from runtimes import runtime_of
 
 
@@ -46,11 +47,14 @@ def image_for(service: ServiceConfig, gpu: catalog.Gpu) -> str:
 def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu, weights: WeightSource | None = None) -> ServerSpec:
     runtime = runtime_of(service)
     facts = runtime.facts_for(service)
+    path = load_path(weights.load) if weights is not None else None
+    location = path.model_location(weights) if path is not None and weights is not None else None
+    streaming = path is not None and path.streams
     return ServerSpec(
         runtime=service.runtime,
         image=runtime.image(service, gpu),
-        args=runtime.args_from(name, service, weights) + list(service.extra_args),
-        env=runtime.env(service) | (runtime.load_env(service, weights) if weights else {}),
+        args=runtime.args_from(name, service, location, streaming=streaming) + list(service.extra_args),
+        env=runtime.env(service) | (runtime.load_env(service, location, streaming=streaming) if location else {}),
         port=facts.port,
         metrics_port=facts.metrics_port or facts.port,
         metrics_path=facts.metrics_path,
