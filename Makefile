@@ -5,7 +5,7 @@ ENVS := $(patsubst environments/Pulumi.%.yaml,%,$(wildcard environments/Pulumi.*
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: preview test lint unit previews golden bench diff env clean status smoke
+.PHONY: preview test lint unit previews jobs golden bench diff env clean status smoke
 FROM ?= dev
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
@@ -18,8 +18,8 @@ $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 preview: $(STAMP)
 	$(PY) -m preview $(ENV)
 
-## test: lint, type-check, unit tests, and a preview of every environment
-test: lint unit previews
+## test: lint, type-check, unit tests, a preview of every environment, and the Jobs run as the cluster runs them
+test: lint unit previews jobs
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -29,6 +29,24 @@ lint: $(STAMP)
 
 unit: $(STAMP)
 	$(PY) -m pytest
+
+# The mirror Jobs' hash-pinned packages, for this machine's Python: tests/jobs installs them from here as the
+# pods install them from PyPI (same lock, --require-hashes).
+WHEELHOUSE := .cache/wheelhouse
+$(WHEELHOUSE)/.done: loads/scripts/requirements-mirror.txt loads/scripts/requirements-fill.txt $(STAMP)
+	@echo "wheelhouse: downloading the mirror Jobs' pinned packages (~15 MB, usually under a minute)"
+	PIP_CONFIG_FILE=/dev/null $(PY) -m pip download --quiet --require-hashes --no-deps --only-binary=:all: \
+		-r loads/scripts/requirements-mirror.txt -d $(WHEELHOUSE)
+	touch $@
+
+.PHONY: wheelhouse
+wheelhouse: $(WHEELHOUSE)/.done
+
+## jobs: the mirror and fill Jobs and the wait container under bubblewrap (read-only root, uid 65534) against a
+## Cloud Storage emulator and the fixture Hub
+jobs: $(STAMP) $(WHEELHOUSE)/.done
+	@command -v bwrap >/dev/null || { echo "make jobs needs bubblewrap: apt-get install bubblewrap" >&2; exit 2; }
+	$(PY) -m pytest -m jobs tests/jobs
 
 previews: $(STAMP)
 	@for env in $(ENVS); do $(PY) -m preview $$env --quiet || exit 1; done
@@ -77,4 +95,4 @@ checkov: $(STAMP) $(CHECKOV)
 	$(CHECKOV) --config-file .checkov.yaml -d build/prod/manifests
 
 clean:
-	rm -rf build .venv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build .venv .venv-checkov .cache .pytest_cache .mypy_cache .ruff_cache

@@ -91,7 +91,12 @@ PLATFORM_OBJECTS = (
 # The model mirror's objects: its two service accounts (a service's own Kubernetes one is `<service>-triton`, which never
 # spells these) and its Jobs, `mirror-<hash of model@commit>` (config/mirror.py job_name; no service
 # object is a Job). None of them can take a service's object's name, so no service name is reserved for them.
-MIRROR_OBJECTS = (("ServiceAccount", MIRROR_WRITER_KSA), ("ServiceAccount", MIRROR_READER_KSA))
+MIRROR_SCRIPTS = "model-mirror-scripts"  # the ConfigMap holding the mirror Jobs' scripts and package locks
+MIRROR_OBJECTS = (
+    ("ServiceAccount", MIRROR_WRITER_KSA),
+    ("ServiceAccount", MIRROR_READER_KSA),
+    ("ConfigMap", MIRROR_SCRIPTS),
+)
 HYPERDISK_FILL_SUFFIX = "-fill"
 
 

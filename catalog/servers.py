@@ -8,7 +8,7 @@ is a failing test, never a KeyError at preview time.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -68,11 +68,18 @@ class ServerFacts(BaseModel):
     mirror_load: str | None = None
     # The files of a model repository the server reads (loads/scripts/repo_files.py): `weights`, `fallback`
     # when the repository has none of those, `support` (config, tokenizer, the shards' index).
-    files: dict[Literal["weights", "fallback", "support"], list[str]] = {}
+    files: dict[str, list[str]] = {}
     # Facts a runtime builds from the service (the custom runtime); the catalog's servers leave them unset.
     command: list[str] | None = None  # the container's command; None: the image's entrypoint
     startup_delay_seconds: int = Field(0, ge=0)  # before the first startup probe
     startup_retries: int | None = Field(None, ge=1)  # startup probes before a restart; None: from the model's size
+
+    @model_validator(mode="after")
+    def _file_kinds(self) -> ServerFacts:
+        unknown = set(self.files) - {"weights", "fallback", "support"}
+        if unknown:
+            raise ValueError(f"files: {sorted(unknown)} — the kinds are weights, fallback and support")
+        return self
 
     @model_validator(mode="after")
     def _complete(self) -> ServerFacts:

@@ -233,7 +233,7 @@ def check_loads(
             continue
         pool = (pools or {}).get(s.pool)
         others = tuple(x for x in runtime.loads if x != load)
-        problems.extend(load_path(load).check(path, pool.machine_type if pool else None, others))
+        problems.extend(load_path(load).check(path, (s.pool, pool.machine_type) if pool else None, others))
         if not mirror:
             problems.append(
                 Problem(

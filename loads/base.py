@@ -79,8 +79,8 @@ class LoadPath(ABC):
         """Whether a server with these abilities can take its weights this way."""
         return runtime.reads_folder if self.mounted else runtime.streams_from_bucket if self.streams else True
 
-    def check(self, path: str, machine_type: str | None, others: tuple[str, ...]) -> Iterator[Problem]:
-        """What the path refuses of a service's pool (the machine series that can attach a volume); `others`
+    def check(self, path: str, pool: tuple[str, str] | None, others: tuple[str, ...]) -> Iterator[Problem]:
+        """What the path refuses of a service's pool (name, machine type): the series that attach a volume; `others`
         are the paths the service's runtime could use instead, for the fix."""
         return iter(())
 

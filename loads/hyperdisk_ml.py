@@ -14,14 +14,12 @@ The flow of GKE's "Accelerate AI/ML data loading with Hyperdisk ML"
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 import naming
 from config.mirror import WeightSource
@@ -212,12 +210,12 @@ class HyperdiskMl(LoadPath):
     name = "hyperdiskml"
     mounted = True
 
-    def check(self, path: str, machine_type: str | None, others: tuple[str, ...]) -> Iterator[Problem]:
+    def check(self, path: str, pool: tuple[str, str] | None, others: tuple[str, ...]) -> Iterator[Problem]:
         hdml = facts()
-        if machine_type is not None and not hdml.attachable(machine_type):
+        if pool is not None and not hdml.attachable(pool[1]):
             yield Problem(
                 path,
-                f"a Hyperdisk ML volume cannot be attached to {machine_type}: only the "
+                f"a Hyperdisk ML volume cannot be attached to {pool[1]} (pool {pool[0]}): only the "
                 f"{', '.join(hdml.attachable_series)} machine series can attach one",
                 f"move the service to a pool of one of those series, or use one of {', '.join(others)}",
             )
@@ -275,24 +273,21 @@ class _Classes:
 def _register_classes(ctx: MirrorContext) -> _Classes:
     part_of = {"app.kubernetes.io/part-of": "gke-serving", "app.kubernetes.io/component": "model-mirror"}
     child = pulumi.ResourceOptions(parent=ctx.parent)
-    fill = k8s.storage.v1.StorageClass(
+    fill = _object(
+        "storage.k8s.io/v1",
+        "StorageClass",
         f"{ctx.name}-hdml-fill-class",
-        metadata={"name": FILL_STORAGE_CLASS, "labels": part_of},
-        **_snake(fill_storage_class()),
-        opts=child,
+        {"metadata": {"name": FILL_STORAGE_CLASS, "labels": part_of}, **fill_storage_class()},
+        child,
     )
-    # VolumeSnapshotClass keeps its fields at the top level, which k8s.apiextensions.CustomResource (spec only)
+    # VolumeSnapshotClass keeps its fields at the top level, which the SDK's CustomResource (spec only)
     # cannot send: registered under the provider's own type token, as CustomResource does.
-    images = pulumi.CustomResource(
-        f"kubernetes:{SNAPSHOT_API}:VolumeSnapshotClass",
+    images = _object(
+        SNAPSHOT_API,
+        "VolumeSnapshotClass",
         f"{ctx.name}-hdml-snapshot-class",
-        {
-            "apiVersion": SNAPSHOT_API,
-            "kind": "VolumeSnapshotClass",
-            "metadata": {"name": SNAPSHOT_CLASS, "labels": part_of},
-            **snapshot_class(),
-        },
-        opts=child,
+        {"metadata": {"name": SNAPSHOT_CLASS, "labels": part_of}, **snapshot_class()},
+        child,
     )
     return _Classes(fill, images)
 
@@ -301,59 +296,79 @@ def _register_copy(ctx: MirrorContext, classes: _Classes, placed: Placed) -> pul
     source, key, name = placed.copy.source, naming.short_hash(placed.copy.source.prefix), ctx.name
     volume = volume_name(source)
     meta = {"namespace": ctx.namespace, "labels": mirror.labels(source, "hyperdisk-ml")}
-    fill = k8s.core.v1.PersistentVolumeClaim(
+    fill = _object(
+        "v1",
+        "PersistentVolumeClaim",
         f"{name}-hdml-fill-{key}",
         # WaitForFirstConsumer: the claim binds only when the fill Job's pod is scheduled, so an await for Bound
         # would wait on the Job, which is created after it; the Job's own await covers it.
-        metadata={
-            **meta,
-            "name": f"{volume}{naming.HYPERDISK_FILL_SUFFIX}",
-            "annotations": {"pulumi.com/skipAwait": "true"},
+        {
+            "metadata": {
+                **meta,
+                "name": f"{volume}{naming.HYPERDISK_FILL_SUFFIX}",
+                "annotations": {"pulumi.com/skipAwait": "true"},
+            },
+            "spec": fill_claim(placed),
         },
-        spec=cast(Any, fill_claim(placed)),
-        opts=pulumi.ResourceOptions(parent=ctx.parent, depends_on=[classes.fill]),
+        pulumi.ResourceOptions(parent=ctx.parent, depends_on=[classes.fill]),
     )
     seconds = mirror.job_seconds(placed.copy.gib) + fill_seconds(placed.copy.gib)
     after = [ctx.jobs[source.prefix]] if source.prefix in ctx.jobs else []
-    job = k8s.batch.v1.Job(
+    job = _object(
+        "batch/v1",
+        "Job",
         f"{name}-hdml-job-{key}",
-        metadata={**meta, "name": volume, "annotations": {"gke-serving/model": f"{source.model}@{source.commit}"}},
-        spec=cast(Any, fill_job_spec(placed, ctx.reader_ksa)),
+        {
+            "metadata": {
+                **meta,
+                "name": volume,
+                "annotations": {"gke-serving/model": f"{source.model}@{source.commit}"},
+            },
+            "spec": fill_job_spec(placed, ctx.reader_ksa),
+        },
         # The Job's await (Complete) bounds the fill; the snapshot is taken only after it.
-        opts=pulumi.ResourceOptions(
+        pulumi.ResourceOptions(
             parent=ctx.parent,
             depends_on=[fill, *after],
             custom_timeouts=pulumi.CustomTimeouts(create=_minutes(seconds + 60), update=_minutes(seconds + 60)),
         ),
     )
     image = image_seconds(placed.copy.gib)
-    snap = k8s.apiextensions.CustomResource(
+    snap = _object(
+        SNAPSHOT_API,
+        "VolumeSnapshot",
         f"{name}-hdml-snapshot-{key}",
-        api_version=SNAPSHOT_API,
-        kind="VolumeSnapshot",
         # A custom resource has no built-in await: waitFor makes `pulumi up` wait for the image, bounded by the
         # timeout below, so the claim is not created against a snapshot that is not ready.
-        metadata={**meta, "name": volume, "annotations": {"pulumi.com/waitFor": "jsonpath={.status.readyToUse}=true"}},
-        spec=snapshot(placed),
-        opts=pulumi.ResourceOptions(
+        {
+            "metadata": {
+                **meta,
+                "name": volume,
+                "annotations": {"pulumi.com/waitFor": "jsonpath={.status.readyToUse}=true"},
+            },
+            "spec": snapshot(placed),
+        },
+        pulumi.ResourceOptions(
             parent=ctx.parent,
             depends_on=[job, classes.snapshot],
             custom_timeouts=pulumi.CustomTimeouts(create=_minutes(image), update=_minutes(image)),
         ),
     )
-    klass = k8s.storage.v1.StorageClass(
+    klass = _object(
+        "storage.k8s.io/v1",
+        "StorageClass",
         f"{name}-hdml-class-{key}",
-        metadata={"name": volume, "labels": mirror.labels(source, "hyperdisk-ml")},
-        **_snake(storage_class(placed)),
-        opts=pulumi.ResourceOptions(parent=ctx.parent),
+        {"metadata": {"name": volume, "labels": mirror.labels(source, "hyperdisk-ml")}, **storage_class(placed)},
+        pulumi.ResourceOptions(parent=ctx.parent),
     )
     # Immediate binding: the claim binds once a volume per zone is made from the image; the await for Bound is
     # bounded by the image estimate (the servers' rollout depends on this claim).
-    return k8s.core.v1.PersistentVolumeClaim(
+    return _object(
+        "v1",
+        "PersistentVolumeClaim",
         f"{name}-hdml-{key}",
-        metadata={**meta, "name": volume},
-        spec=cast(Any, read_only_claim(placed)),
-        opts=pulumi.ResourceOptions(
+        {"metadata": {**meta, "name": volume}, "spec": read_only_claim(placed)},
+        pulumi.ResourceOptions(
             parent=ctx.parent,
             depends_on=[snap, klass],
             custom_timeouts=pulumi.CustomTimeouts(create=_minutes(image), update=_minutes(image)),
@@ -365,6 +380,12 @@ def _minutes(seconds: int) -> str:
     return f"{math.ceil(seconds / 60)}m"
 
 
-def _snake(fields: dict[str, Any]) -> dict[str, Any]:
-    """A manifest's top-level fields as the typed resource's keyword arguments (volumeBindingMode -> volume_binding_mode)."""
-    return {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in fields.items()}
+def _object(
+    api_version: str, kind: str, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions
+) -> pulumi.Resource:
+    """A Kubernetes object under the provider's own type token (`kubernetes:<group/version>:<Kind>`), as the typed
+    SDK classes register it: the load paths stay free of the Kubernetes SDK (the policy pack imports them)."""
+    group_version = api_version if "/" in api_version else f"core/{api_version}"
+    return pulumi.CustomResource(
+        f"kubernetes:{group_version}:{kind}", name, {"apiVersion": api_version, "kind": kind, **body}, opts=opts
+    )

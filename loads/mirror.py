@@ -22,7 +22,7 @@ from config.mirror import WeightSource
 SCRIPTS = Path(__file__).parent / "scripts"
 # python:3.12 slim (Debian bookworm), a full version tag; the Job installs its hash-pinned packages at start.
 IMAGE = "python:3.12.11-slim-bookworm"
-SCRIPTS_CONFIGMAP = "model-mirror-scripts"
+SCRIPTS_CONFIGMAP = naming.MIRROR_SCRIPTS
 SCRIPTS_MOUNT = "/job"
 SCRIPT_FILES = ("repo_files.py", "mirror_copy.py", "fill_volume.py", "requirements-mirror.txt", "requirements-fill.txt")
 RUN_AS = 65534  # nobody: the image's root is not needed, every path written is an emptyDir
@@ -102,7 +102,7 @@ def job_env(extra: dict[str, str]) -> list[dict[str, Any]]:
     env = {
         "SCRATCH": SCRATCH,
         "HOME": f"{SCRATCH}/home",
-        "TMPDIR": f"{SCRATCH}/tmp",
+        "TMPDIR": f"{SCRATCH}/tmp",  # noqa: S108 (on the scratch volume: no other folder is writable)
         "PYTHONPATH": f"{SCRATCH}/lib",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
@@ -118,7 +118,11 @@ def job_command(requirements: str, program: str) -> list[str]:
         f'python -m pip install --quiet --no-cache-dir --require-hashes --no-deps --target="$SCRATCH/lib" '
         f"-r {SCRIPTS_MOUNT}/{requirements}"
     )
-    return ["sh", "-c", f'mkdir -p "$HOME" "$TMPDIR" && {install} && exec python {SCRIPTS_MOUNT}/{program}']
+    return [
+        "sh",
+        "-c",
+        f'mkdir -p "$SCRATCH/home" "$SCRATCH/tmp" && {install} && exec python {SCRIPTS_MOUNT}/{program}',
+    ]
 
 
 def job_pod(

@@ -157,8 +157,9 @@ REFUSED = [
     (
         "a revision the image never sees",
         ocr(revision="main"),
-        f"{P}.revision: the custom runtime passes no revision to the image, so it would not pin the weights — give "
-        "the revision in args (the image's own flag) and remove revision",
+        f"{P}.revision: the custom runtime passes no revision to an image that fetches its own weights, so it would "
+        "not pin them; a revision pins only a mirror copy the pod mounts — give the revision in args (the image's own "
+        "flag) and remove revision, or set a mounted `load`",
     ),
     (
         "a group without a user",

@@ -11,12 +11,14 @@ import pytest
 
 from config import parse_environment
 from config.mirror import MARKER, WeightSource
+from loads.facts import estimate, load_facts
+from loads.hyperdisk_ml import facts as hyperdisk_ml
+from loads.hyperdisk_ml import size_gib, volume_name
+from loads.mirror import Copy
 from preview.manifests import validate_manifest
-from sizing.cold_start import estimate, hyperdisk_ml, load_paths
 from tests.conftest import Preview
 from tests.test_config import problems
 from tests.test_model_mirror import L4, SERVICE, SHA, env
-from workloads.hyperdisk_ml import Disk, volume_name
 from workloads.model_mirror import ModelMirrorArgs
 from workloads.server import server_spec
 
@@ -83,10 +85,10 @@ def test_services_sharing_a_model_share_one_disk_over_their_pools_zones() -> Non
     raw = env({}, a=_service("a100"), b=_service("l4"), c=_service("l4", load="gcsfuse"))
     parsed = parse_environment(raw)
     args = ModelMirrorArgs.of(parsed, "serving", "hf-token", {})
-    (disk,) = args.disks
+    (disk,) = args.placed["hyperdiskml"]
     zones = set(parsed.pool_zones(parsed.node_pools["a100"])) | set(parsed.pool_zones(parsed.node_pools["l4"]))
     assert disk.zones == tuple(sorted(zones))
-    assert disk.source.prefix == f"google/gemma-2b/{SHA}"
+    assert disk.copy.source.prefix == f"google/gemma-2b/{SHA}"
 
 
 # --- rendering (prod: llama on a2-highgpu-2g) ---------------------------------------------------------
@@ -134,8 +136,8 @@ def test_prod_renders_fill_volume_job_snapshot_and_read_only_claim(previews: Cal
     (c,) = pod["containers"]
     assert "HF_TOKEN" not in {e["name"] for e in c["env"]}
     assert {"name": "volume", "persistentVolumeClaim": {"claimName": f"{name}-fill"}} in pod["volumes"]
-    script = {e["name"]: e.get("value") for e in c["env"]}["FILL_SCRIPT"]
-    assert script.index("done.write_text") > script.index("download_to_filename")  # the marker comes last
+    assert c["command"][-1].endswith("exec python /job/fill_volume.py")  # from the scripts ConfigMap
+    assert {"name": "scripts", "configMap": {"name": "model-mirror-scripts", "defaultMode": 0o444}} in pod["volumes"]
 
 
 def test_the_rendered_custom_resources_pass_their_schemas(previews: Callable[[str], Preview]) -> None:
@@ -205,7 +207,7 @@ def test_awaits_cannot_hang_pulumi_up(previews: Callable[[str], Preview]) -> Non
 
 
 def test_hyperdisk_ml_is_offered_with_its_source_and_beats_the_hub() -> None:
-    path = load_paths()["hyperdiskml"]
+    path = load_facts()["hyperdiskml"]
     assert path.offered and "11.9x" in path.source and "hyperdisk-ml" in path.source
     hub, disk = estimate("hub", 24.2, generates=True), estimate("hyperdiskml", 24.2, generates=True)
     assert disk.total_seconds is not None and hub.total_seconds is not None
@@ -224,4 +226,7 @@ def test_prod_llama_cold_start_row(previews: Callable[[str], Preview]) -> None:
 
 def test_disk_size_follows_the_checkpoint() -> None:
     source = WeightSource("hyperdiskml", "bkt", "org/m", SHA)
-    assert Disk(source, 100.0, ("z",)).size_gib > Disk(source, 10.0, ("z",)).size_gib
+    assert size_gib(Copy(source, None, {}, 100.0)) > size_gib(Copy(source, None, {}, 10.0))
+    assert (
+        size_gib(Copy(source, {"model.safetensors": 20 * 2**30}, {}, 100.0)) == 23
+    )  # the files, x1.15, not the estimate

@@ -15,9 +15,9 @@ from catalog.node_model import cluster_features, daemonsets_on
 from config import parse_environment
 from config.mirror import COMMIT, ModelMirrorConfig, WeightSource, bucket_name, job_name, mirrored
 from config.services import Autoscaling, ServiceConfig
+from loads.facts import estimate, load_facts
 from policies.rules.node_fit import pod_requests
 from policies.rules.pods import pod_of
-from sizing.cold_start import estimate, load_paths
 from tests.conftest import Preview
 from tests.test_config import VALID, problems
 from workloads.autoscaling import hpa_spec
@@ -198,7 +198,14 @@ def test_one_job_per_model_at_commit_with_a_prefix_scoped_writer(
         assert "nvidia.com/gpu" not in c["resources"]["limits"]
         assert c["securityContext"]["runAsNonRoot"] is True
         assert {"HF_TOKEN", "MODEL", "COMMIT", "BUCKET"} <= {e["name"] for e in c["env"]}
-        assert m["spec"]["backoffLimit"] >= 1 and m["spec"]["activeDeadlineSeconds"] > 0
+        # The deadline is the pod's (time Pending for a node does not count); evictions are not failures.
+        assert m["spec"]["backoffLimit"] >= 1 and pod["activeDeadlineSeconds"] > 0
+        assert "activeDeadlineSeconds" not in m["spec"]
+        assert m["spec"]["podFailurePolicy"]["rules"][0]["onPodConditions"][0]["type"] == "DisruptionTarget"
+        # Every path the Job writes is on its scratch volume: pip finds no temporary directory otherwise.
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert all(env[k].startswith("/scratch/") for k in ("HOME", "TMPDIR", "PYTHONPATH", "HF_HOME"))
+        assert "--require-hashes" in c["command"][-1]
     assert conditions == expected
     job_resources = p.resources("kubernetes:batch/v1:Job")
     assert all(r["options"]["customTimeouts"]["create"] for r in job_resources)
@@ -320,12 +327,12 @@ def test_pod_fits_node_counts_the_injected_sidecar(annotations: dict[str, str], 
 
 
 def test_every_load_has_a_sourced_throughput() -> None:
-    for path in load_paths().values():
+    for path in load_facts().values():
         assert path.source.strip()
-    assert all(p.offered for p in load_paths().values())
-    assert "59 GiB in 48 s" in load_paths()["streamer"].source
-    assert "9x" in load_paths()["gcsfuse"].source
-    assert "11.9x" in load_paths()["hyperdiskml"].source
+    assert all(p.offered for p in load_facts().values())
+    assert "59 GiB in 48 s" in load_facts()["streamer"].source
+    assert "9x" in load_facts()["gcsfuse"].source
+    assert "11.9x" in load_facts()["hyperdiskml"].source
 
 
 def test_the_streamer_is_faster_than_the_hub_and_unknown_sizes_stay_unknown() -> None:

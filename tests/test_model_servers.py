@@ -138,10 +138,10 @@ def test_startup_budget_grows_with_the_weights() -> None:
     big = weights_gib(service(runtime="vllm", model="Qwen/Qwen2.5-72B-Instruct"))
     assert small is not None and big is not None
     assert small < 3 and big > 100
-    assert startup_budget_seconds(small) == 600  # floor: engine start dominates
-    assert startup_budget_seconds(big) == 3600  # ceiling
-    assert startup_budget_seconds(None) == 1800  # a model the catalog does not know
-    assert 600 < startup_budget_seconds(30) < 3600
+    assert startup_budget_seconds(small, "hub") == 600  # floor: engine start dominates
+    assert startup_budget_seconds(big, "hub") == 3600  # ceiling
+    assert startup_budget_seconds(None, "hub") == 1800  # a model the catalog does not know
+    assert 600 < startup_budget_seconds(30, "hub") < 3600
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

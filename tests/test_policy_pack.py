@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
+from importlib.metadata import PackageNotFoundError, distribution, distributions
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +119,18 @@ def test_project_file() -> None:
 _IMPORTED = """
 import json, sys
 import policies.__main__, policies.evaluate
-print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+print(json.dumps(sorted({f for m in list(sys.modules.values()) if (f := getattr(m, "__file__", None))})))
 """
+
+
+def _owners() -> dict[str, str]:
+    """Installed file -> the distribution that installed it (a namespace package such as `google` is shared by
+    several, so its top-level name cannot say which one a module came from)."""
+    found = {}
+    for dist in distributions():
+        for path in dist.files or ():
+            found[str(Path(str(dist.locate_file(path))).resolve())] = dist.metadata["Name"]
+    return found
 
 
 def _closure(names: list[str]) -> set[str]:
@@ -153,8 +163,9 @@ def test_the_packs_requirements_cover_what_its_modules_import() -> None:
     out = subprocess.run(  # noqa: S603 (an argument list, no shell)
         [sys.executable, "-c", _IMPORTED], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
     )
-    owners = packages_distributions()
-    third_party = {d.lower().replace("_", "-") for m in json.loads(out.stdout) for d in owners.get(m, [])}
+    owners = _owners()
+    imported = (str(Path(f).resolve()) for f in json.loads(out.stdout))
+    third_party = {owners[f].lower().replace("_", "-") for f in imported if f in owners}
     assert third_party - _closure(pinned) == set()
     assert "pulumi-gcp" not in third_party  # the program's SDKs stay out of the pack
 

@@ -42,7 +42,8 @@ def wanted(model: str, commit: str) -> dict[str, int]:
         sys.exit(f"{model}@{commit}: the Hub answered for {info.sha}")
     listing = {s.rfilename: (s.lfs.size if s.lfs else s.size) for s in info.siblings or ()}
     if "FILES" not in os.environ:
-        return select(listing, json.loads(os.environ["PATTERNS"]))
+        selected: dict[str, int] = select(listing, json.loads(os.environ["PATTERNS"]))
+        return selected
     files: dict[str, int] = json.loads(os.environ["FILES"])
     differs = sorted(p for p, size in files.items() if listing.get(p) != size)
     if differs:
