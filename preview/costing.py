@@ -11,7 +11,38 @@ from config import Environment
 from config.gateway_checks import EXTERNAL_CLASS
 from config.services import gpus_per_replica, replica_range
 from runtimes import runtime_of
-from sizing.cost import PlatformCostInput, PoolCostInput, ServiceCostInput, estimate_cost
+from loads import load_path
+from sizing.cost import PlatformCostInput, PoolCostInput, ServiceCostInput, StorageCostInput, estimate_cost
+from workloads.model_mirror import copies, placements, weight_sources
+
+BUCKET_PRICE = "gcsStandardGbMonth"
+
+
+def weights_storage(env: Environment) -> tuple[StorageCostInput, ...]:
+    """The mirror bucket's stored bytes (each model@commit once, only the files the servers read) and what each
+    load path keeps beside a copy (Hyperdisk ML: a volume per zone, the disk image, the fill disk)."""
+    sources = weight_sources(env)
+    if not sources:
+        return ()
+    found = copies(env, sources)
+    gib = sum(c.gib or 0.0 for c in found.values())
+    unknown = sum(1 for c in found.values() if c.gib is None)
+    lines = [
+        StorageCostInput(
+            "model mirror bucket",
+            f"{gib:.1f} GiB in {len(found)} model@commit copies"
+            + (f" ({unknown} of unknown size, not counted)" if unknown else ""),
+            BUCKET_PRICE,
+            round(gib, 1),
+        )
+    ]
+    for load, placed in sorted(placements(env, sources, found).items()):
+        for each in placed:
+            lines += [
+                StorageCostInput(d.what, f"{d.gib} GiB x {d.count}", d.kind, d.gib * d.count)
+                for d in load_path(load).cost_lines(each)
+            ]
+    return tuple(lines)
 
 
 def environment_cost(env: Environment) -> dict[str, Any]:
@@ -55,5 +86,6 @@ def environment_cost(env: Environment) -> dict[str, Any]:
         external_gateway=env.gateway.class_name == EXTERNAL_CLASS,
         # The HF token, and one API key per service whose server takes one (workloads/api_key.py).
         secret_versions=1 + sum(1 for s in env.services.values() if s.auth and runtime_of(s).facts_for(s).api_key_env),
+        storage=weights_storage(env),
     )
     return estimate_cost(pools, services, platform)

@@ -30,7 +30,8 @@ EXCLUDED = (
     "load-balancer and NAT data processing (per GiB, incl. the Hugging Face download)",
     "Cloud Logging and Monitoring volume",
     "Artifact Registry",
-    "Cloud Storage for the model mirror (no dated price at hand: each model@commit once, at standard storage)",
+    "Cloud Storage operations on the model mirror (per 10,000 reads and writes)",
+    "Hyperdisk ML provisioned throughput (per MiB/s-month: no dated price at hand)",
 )
 
 
@@ -72,6 +73,17 @@ class PlatformCostInput:
     cloud_nat: bool = True
     external_gateway: bool = True  # the reserved regional address is external (internal addresses are free)
     secret_versions: int = 1  # enabled versions: hfToken and each API key (a rotation disables the previous one)
+    storage: tuple[StorageCostInput, ...] = ()  # what the weights keep: the mirror bucket, volumes, images
+
+
+@dataclass(frozen=True)
+class StorageCostInput:
+    """Storage billed per GB-month whatever the traffic: the mirror's stored bytes, a load path's disks."""
+
+    name: str
+    detail: str
+    price_key: str  # of sizing/platform_prices.yaml regions.<region>
+    gb: float  # GB (or GiB where the price is per GiB) held, times the copies (a volume per zone)
 
 
 @dataclass(frozen=True)
@@ -295,6 +307,20 @@ def _platform(out: _Lines, pools: list[PoolCostInput], p: PlatformCostInput) -> 
                 source=where,
                 date=rdate,
             )
+
+    for item in p.storage:
+        per_gb_month = regional.get(item.price_key)
+        out.add(
+            item.name,
+            item.detail,
+            None if per_gb_month is None else per_gb_month / HOURS_PER_MONTH,
+            item.gb,
+            item.gb,
+            per="GB-hour",
+            source=where,
+            date=rdate,
+            missing=f"{item.name}: {item.price_key} in {region} ({where})",
+        )
 
     fee = prices["cluster"]["managementFeeHourly"]
     out.add(

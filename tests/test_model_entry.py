@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+import sizing.files
 import sizing.models
 from sizing.models import catalog, decoder_params, is_gated, resolve
 from tests.hub_fixture import FixtureHub, FixtureRepo, llama_tensors, safetensors, serve, sharded
@@ -108,6 +109,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hub: FixtureHub) -> Pa
     copy.mkdir()
     shutil.copy(Path(sizing.models.__file__).parent / "models.yaml", copy / "models.yaml")
     monkeypatch.setattr(sizing.models, "CATALOG_ROOT", copy)
+    monkeypatch.setattr(sizing.files, "LOCKS", copy / "locks")
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -142,9 +144,11 @@ def test_writes_an_entry_that_resolve_then_finds(root: Path, capsys: pytest.Capt
     code, out, err = run(root, capsys, "acme/tiny-llama")
     assert (code, err) == (0, "")
     path = root / "models.d" / "acme--tiny-llama.yaml"
+    locked = root / "locks" / "acme--tiny-llama.yaml"
     assert out.splitlines() == [
         f"acme/tiny-llama main = {SHA}",
         f"wrote {path.relative_to(root.parent)}",
+        f"locked {len(REPOS[0].files)} files in {locked.relative_to(root.parent)}",
         "Pin it in the service (environments/Pulumi.<env>.yaml):",
         "      model: acme/tiny-llama",
         f"      revision: {SHA}  # main on https://huggingface.co/acme/tiny-llama/commit/{SHA}",
@@ -178,6 +182,12 @@ def test_writes_an_entry_that_resolve_then_finds(root: Path, capsys: pytest.Capt
     assert entry["params"] == TINY_PARAMS
     assert data["checkpoints"] == {"acme/tiny-llama": "none"}
     assert "gated" not in data
+    # The lock: every file of the repository at the commit with its size, read from the Hub (verified).
+    lock = yaml.safe_load(locked.read_text())
+    assert lock["model"] == "acme/tiny-llama"
+    assert lock["revisions"][SHA]["verified"] is True
+    assert lock["revisions"][SHA]["files"] == {f: len(b) for f, b in sorted(REPOS[0].files.items())}
+    assert sizing.files.lock("acme/tiny-llama", SHA) is not None
     found = resolve("acme/tiny-llama")
     assert found is not None
     assert found[0] == "acme/tiny-llama"

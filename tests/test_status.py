@@ -39,12 +39,15 @@ class Scenario:
     name: str
     expired: bool = False
     edits: dict[str, Any] = field(default_factory=dict)  # list name -> a replacement document
+    logs: dict[str, str] = field(default_factory=dict)  # pod -> the current log of its Job container
     requests: list[str] = field(default_factory=list)
 
     def document(self, kind: str) -> dict[str, Any]:
         if kind in self.edits:
             edited: dict[str, Any] = self.edits[kind]
             return edited
+        if kind == "jobs":  # the recorded states predate the mirror: no Job
+            return {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": []}
         path = FIXTURES / (f"{kind}.json" if kind == "nodes" else f"{self.name}/{kind}.json")
         loaded: dict[str, Any] = json.loads(path.read_text())
         return loaded
@@ -85,11 +88,19 @@ class _Handler(StandInHandler):
             "api/v1/namespaces/serving/pods": "pods",
             "api/v1/namespaces/serving/events": "events",
             "api/v1/nodes": "nodes",
+            "apis/batch/v1/namespaces/serving/jobs": "jobs",
         }
         if url.path.strip("/") in lists:
             document = scenario.document(lists[url.path.strip("/")])
             items = _selected(document["items"], query.get("labelSelector"))
             self._send(200, json.dumps({**document, "items": items}).encode())
+        elif (
+            parts[:5] == ["api", "v1", "namespaces", "serving", "pods"]
+            and parts[-1] == "log"
+            and parts[5] in scenario.logs
+        ):
+            lines = scenario.logs[parts[5]].splitlines(keepends=True)[-int(query.get("tailLines", "100000")) :]
+            self._send(200, "".join(lines).encode(), "text/plain")
         elif parts[:5] == ["api", "v1", "namespaces", "serving", "pods"] and parts[-1] == "log":
             log = FIXTURES / scenario.name / f"{parts[5]}.log"
             if query.get("previous") == "true" and query.get("container") == "server" and log.is_file():
@@ -540,3 +551,91 @@ def test_a_stack_pulumi_does_not_know_is_one_line(
         "status: cannot tell: pulumi has no stack dev: error: no stack named 'dev' found — `pulumi login` to its "
         "backend first\n"
     )
+
+
+# --- the model mirror's Jobs ----------------------------------------------------------------------------
+
+
+def _job(name: str, status: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "serving",
+            "labels": {"app.kubernetes.io/component": "model-mirror"},
+            "annotations": {"gke-serving/model": f"google/gemma-7b@{'f' * 40}"},
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "mirror", "image": "python"}]}}},
+        "status": status,
+    }
+
+
+def _job_pod(job: str, pod: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": pod,
+            "namespace": "serving",
+            "labels": {"job-name": job},
+            "creationTimestamp": "2026-12-06T10:00:00Z",
+        },
+        "spec": {"containers": [{"name": "mirror", "image": "python"}]},
+        "status": {"phase": "Failed"},
+    }
+
+
+def test_a_failed_mirror_job_is_final_with_its_reason_and_last_log_line(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failed = {
+        "failed": 4,
+        "conditions": [
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "BackoffLimitExceeded",
+                "message": "Job has reached the specified backoff limit",
+            }
+        ],
+    }
+    pods = json.loads((FIXTURES / "ready" / "pods.json").read_text())
+    pods["items"].append(_job_pod("mirror-0e3019462bb1", "mirror-0e3019462bb1-x7k2p"))
+    scenario(
+        "ready",
+        edits={
+            "jobs": {
+                "kind": "JobList",
+                "apiVersion": "batch/v1",
+                "metadata": {},
+                "items": [_job("mirror-0e3019462bb1", failed)],
+            },
+            "pods": pods,
+        },
+        logs={
+            "mirror-0e3019462bb1-x7k2p": "model-00001-of-00004.safetensors: 4995496656 bytes\nFileNotFoundError: No usable temporary directory found in ['/tmp']\n"
+        },
+    )
+    run = run_status(api, tmp_path, capsys, "--wait", "1m")
+
+    assert run.code == 2  # waiting cannot fix it: --wait stops at once
+    assert "Weights (model mirror Jobs):" in run.out
+    assert f"  mirror-0e3019462bb1  google/gemma-7b@{'f' * 40}  failing: failed (BackoffLimitExceeded" in run.out
+    assert "      last log line: | FileNotFoundError: No usable temporary directory found in ['/tmp']" in run.out
+    assert run.out.splitlines()[-1] == "exit 2: failing"
+
+
+def test_a_copying_mirror_job_keeps_the_environment_progressing(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = [
+        _job("mirror-aaa", {"active": 1, "failed": 1}),
+        _job("mirror-bbb", {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
+    ]
+    scenario("ready", edits={"jobs": {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": jobs}})
+    run = run_status(api, tmp_path, capsys, "--json")
+
+    assert run.code == 1
+    report = json.loads(run.out)
+    assert [(j["name"], j["state"]) for j in report["mirrorJobs"]] == [
+        ("mirror-aaa", "progressing"),
+        ("mirror-bbb", "ready"),
+    ]
+    assert report["mirrorJobs"][0]["message"] == "copying, 1 failed attempt(s) before"

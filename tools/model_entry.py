@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import yaml
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -34,6 +35,7 @@ from huggingface_hub.errors import (
     SafetensorsParsingError,
 )
 
+import sizing.files
 import sizing.models
 from sizing.models import decoder_params, encoder_params, normalize_dtype
 
@@ -85,6 +87,7 @@ class Described:
     gated: bool
     license: str | None
     notes: list[str] = field(default_factory=list)
+    listing: dict[str, int | None] = field(default_factory=dict)  # every file of the repository at sha, bytes
 
     @property
     def source(self) -> str:
@@ -163,7 +166,7 @@ def describe(repo: str, ref: str, *, timeout: float = 30.0) -> Described:
         if not isinstance(config, dict):
             raise Refused(f"{repo}@{sha[:12]}: config.json is not a JSON object — pick another revision")
         checkpoint = _checkpoint(api, repo, sha, sizes, cache)
-    return Described(repo, ref, sha, config, checkpoint, bool(info.gated), _license(info))
+    return Described(repo, ref, sha, config, checkpoint, bool(info.gated), _license(info), listing=dict(sizes))
 
 
 # --- building the entry ----------------------------------------------------------------------------
@@ -331,6 +334,10 @@ def entry_text(
 # --- writing -----------------------------------------------------------------------------------------
 
 
+def lock_path(repo: str, root: Path) -> Path:
+    return root / "locks" / f"{repo.replace('/', '--')}.yaml"
+
+
 def entry_path(root: Path, repo: str) -> Path:
     return root / "models.d" / f"{repo.replace('/', '--')}.yaml"
 
@@ -362,6 +369,28 @@ def plan(d: Described, root: Path, *, force: bool) -> tuple[Path, str | None]:
     return target, text
 
 
+def lock_text(d: Described, existing: str | None) -> str | None:
+    """The model's lock (sizing/locks/) with this commit's listing, verified: read from the Hub itself. Other
+    commits already locked are kept. None when the Hub gave a file no size (nothing is locked then)."""
+    if any(size is None for size in d.listing.values()):
+        return None
+    revisions: dict[str, Any] = {}
+    if existing:
+        revisions = dict((yaml.safe_load(existing) or {}).get("revisions") or {})
+    revisions[d.sha] = {
+        "verified": True,
+        "source": f"the Hub's listing at this commit ({_endpoint()}), read by `make model REVISION={d.ref}`",
+        "files": dict(sorted(d.listing.items())),
+    }
+    head = [
+        f"# {d.repo}: the repository's files at each pinned commit, path -> bytes (the model lock).",
+        "# Written by `make model` (tools/model_entry.py); the mirror Job copies exactly what each server reads of a",
+        "# verified listing and refuses any difference from the Hub's.",
+    ]
+    body = yaml.safe_dump({"model": d.repo, "revisions": revisions}, sort_keys=False, width=120)
+    return "\n".join(head) + "\n" + body
+
+
 def write(target: Path, text: str) -> None:
     """All or nothing: a temporary file in the same directory, renamed over the target."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -374,6 +403,7 @@ def write(target: Path, text: str) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     sizing.models.reload()
+    sizing.files.lock.cache_clear()
 
 
 def snippet(d: Described) -> str:
@@ -435,6 +465,16 @@ def run(repo: str, ref: str, *, root: Path, force: bool = False, dry_run: bool =
     else:
         write(target, text)
         out.append(f"wrote {shown}")
+    locked = lock_path(d.repo, root)
+    lock = lock_text(d, locked.read_text() if locked.is_file() else None)
+    shown_lock = locked.relative_to(root.parent) if locked.is_relative_to(root.parent) else locked
+    if lock is None:
+        out.append(f"not locked: the Hub gave no size for some files of {repo}@{d.sha[:12]}")
+    elif dry_run:
+        out.append(f"would lock {len(d.listing)} files in {shown_lock}")
+    else:
+        write(locked, lock)
+        out.append(f"locked {len(d.listing)} files in {shown_lock}")
     out += [f"note: {n}" for n in d.notes]
     if d.gated:
         out.append(f"gated: the cluster's hfToken must belong to an account that accepted the license at {HUB}/{repo}")

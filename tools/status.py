@@ -11,7 +11,9 @@ replicas and the rollout's Progressing condition; for every pod that is not read
 and the fix — Pending with the cluster autoscaler's event (GPU stockout, quota, a full pool, no node
 shape that fits), image pull errors, OOMKilled, crash loops with the last log lines and, for LLM
 runtimes, the offline preview's memory-fit estimate (build/<env>/plan.json) and the setting to lower.
-Then the GPU nodes per node pool.
+Then the model mirror's Jobs (the copy of each model@commit into the bucket, and Hyperdisk ML fills): complete,
+copying, waiting for a node, or failed with the Job's reason and its pod's last log line. Then the GPU nodes
+per node pool.
 
 Exit status: 0 every service ready; 1 still progressing (with --wait: the timeout passed); 2 failing
 (with --wait: a failure that waiting cannot fix — a crash loop past --max-restarts, an image that
@@ -45,6 +47,8 @@ from tools.stack import EXIT_CANNOT_TELL, ROOT, CannotTell, duration, environmen
 
 EXIT_READY, EXIT_PROGRESSING, EXIT_FAILING = 0, 1, 2
 SELECTOR = "app.kubernetes.io/component=model-server"  # workloads/deployment.py labels()
+JOB_SELECTOR = "app.kubernetes.io/component=model-mirror"  # loads/mirror.py labels(): mirror and fill Jobs
+MODEL_ANNOTATION = "gke-serving/model"  # model@commit, on each mirror and fill Job
 NAME_LABEL = "app.kubernetes.io/name"  # = the service name
 RUNTIME_LABEL = "gke-serving/runtime"
 POOL_LABEL = "cloud.google.com/gke-nodepool"
@@ -98,6 +102,21 @@ class ServiceReport:
 
 
 @dataclass(frozen=True)
+class JobReport:
+    """One Job that puts weights where the servers read them (loads/mirror.py, loads/hyperdisk_ml.py)."""
+
+    name: str
+    model: str  # model@commit
+    state: State
+    message: str
+    last_line: str | None = None  # the newest pod's last log line, secrets redacted
+
+    @property
+    def final(self) -> bool:
+        return self.state == "failing"  # a failed Job is not retried: `pulumi up` replaces it
+
+
+@dataclass(frozen=True)
 class PoolReport:
     pool: str
     accelerator: str
@@ -113,15 +132,16 @@ class Report:
     namespace: str
     services: list[ServiceReport]
     pools: list[PoolReport]
+    jobs: list[JobReport] = field(default_factory=list)
 
     @property
     def state(self) -> State:
-        states = {s.state for s in self.services}
+        states = {s.state for s in self.services} | {j.state for j in self.jobs}
         return "failing" if "failing" in states else "progressing" if "progressing" in states else "ready"
 
     @property
     def final(self) -> bool:
-        return any(p.final for s in self.services for p in s.pods)
+        return any(p.final for s in self.services for p in s.pods) or any(j.final for j in self.jobs)
 
     @property
     def exit_code(self) -> int:
@@ -134,6 +154,7 @@ class Report:
             "state": self.state,
             "exitCode": exit_code,
             "services": [_camel(asdict(s)) for s in self.services],
+            "mirrorJobs": [_camel(asdict(j)) for j in self.jobs],
             "gpuNodes": [asdict(p) for p in self.pools],
         }
 
@@ -157,7 +178,9 @@ def _when(event: client.CoreV1Event) -> datetime:
     return stamp or _meta(event).creation_timestamp or datetime.min.replace(tzinfo=UTC)
 
 
-def _meta(obj: client.V1Pod | client.V1Deployment | client.V1Node | client.CoreV1Event) -> client.V1ObjectMeta:
+def _meta(
+    obj: client.V1Pod | client.V1Deployment | client.V1Node | client.CoreV1Event | client.V1Job,
+) -> client.V1ObjectMeta:
     return obj.metadata or client.V1ObjectMeta()
 
 
@@ -388,6 +411,28 @@ def diagnose(
     )
 
 
+def job_report(job: client.V1Job, last_line: str | None) -> JobReport:
+    """A mirror or fill Job in words: complete, copying, waiting for a node, or failed with its reason."""
+    meta, status = _meta(job), job.status or client.V1JobStatus()
+    model = (meta.annotations or {}).get(MODEL_ANNOTATION, "?")
+    true = {c.type: c for c in status.conditions or () if c.status == "True"}
+    name = meta.name or "?"
+    if "Complete" in true:
+        return JobReport(name, model, "ready", "complete")
+    if "Failed" in true:
+        failed = true["Failed"]
+        fix = (
+            "the copy outlived its deadline: see the line below, then `pulumi up` replaces the Job"
+            if failed.reason == "DeadlineExceeded"
+            else "read the line below (kubectl logs job/" + name + "), fix the cause, then `pulumi up` replaces the Job"
+        )
+        return JobReport(name, model, "failing", f"failed ({failed.reason}: {failed.message}) — {fix}", last_line)
+    if status.active:
+        retried = f", {status.failed} failed attempt(s) before" if status.failed else ""
+        return JobReport(name, model, "progressing", f"copying{retried}", last_line)
+    return JobReport(name, model, "progressing", "waiting for a system-pool node (time Pending is not counted)")
+
+
 def _rollout(deployment: client.V1Deployment) -> tuple[str, bool]:
     """(the Progressing condition in words, whether the rollout has failed)."""
     conditions = (deployment.status.conditions if deployment.status else None) or []
@@ -538,6 +583,7 @@ class Cluster:
 
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
         self.core, self.apps, self.namespace = client.CoreV1Api(api), client.AppsV1Api(api), namespace
+        self.batch = client.BatchV1Api(api)
         self.host = api.configuration.host
 
     def _call(self, what: str, read: Callable[[], T]) -> T:
@@ -580,6 +626,29 @@ class Cluster:
     def gpu_nodes(self) -> list[client.V1Node]:
         return list(self._call("nodes", lambda: self.core.list_node(label_selector=ACCELERATOR_LABEL).items) or [])
 
+    def jobs(self) -> list[client.V1Job]:
+        items = self._call(
+            "jobs", lambda: self.batch.list_namespaced_job(self.namespace, label_selector=JOB_SELECTOR).items
+        )
+        return list(items or [])
+
+    def job_last_line(self, job: client.V1Job) -> str | None:
+        """The last log line of the Job's newest pod (the Job's own container), or None."""
+        name = _meta(job).name or ""
+        try:
+            pods = self.core.list_namespaced_pod(self.namespace, label_selector=f"job-name={name}").items or []
+            if not pods:
+                return None
+            newest = max(pods, key=lambda p: _meta(p).creation_timestamp or datetime.min.replace(tzinfo=UTC))
+            spec = job.spec.template.spec if job.spec and job.spec.template else None
+            container = spec.containers[0].name if spec and spec.containers else None
+            pod = str(_meta(newest).name)
+            text = self.core.read_namespaced_pod_log(pod, self.namespace, container=container, tail_lines=1)
+        except (ApiException, urllib3.exceptions.HTTPError):
+            return None
+        lines = str(text).splitlines()
+        return redact(lines[-1]) if lines else None
+
     def previous_logs(self, pod: str) -> list[str]:
         """The last lines of the container's previous run; [] when it has none or they cannot be read."""
         try:
@@ -598,7 +667,11 @@ def snapshot(cluster: Cluster, env: str, ctx: Context) -> Report:
         name = (_meta(deployment).labels or {}).get(NAME_LABEL) or _meta(deployment).name
         own = [p for p in pods if (_meta(p).labels or {}).get(NAME_LABEL) == name]
         services.append(service_report(deployment, own, events, ctx, cluster.previous_logs))
-    return Report(env, cluster.namespace, services, pool_reports(cluster.gpu_nodes()))
+    jobs = [
+        job_report(job, None if (job.status and job.status.succeeded) else cluster.job_last_line(job))
+        for job in sorted(cluster.jobs(), key=lambda j: _meta(j).name or "")
+    ]
+    return Report(env, cluster.namespace, services, pool_reports(cluster.gpu_nodes()), jobs)
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -625,6 +698,12 @@ def render(report: Report, exit_code: int) -> str:
                 lines.extend(f"        | {line}" for line in p.logs)
     if not report.services:
         lines.append("  no model-server Deployment in the namespace: has `pulumi up` run?")
+    if report.jobs:
+        lines.append("Weights (model mirror Jobs):")
+    for job in report.jobs:
+        lines.append(f"  {job.name}  {job.model}  {job.state}: {job.message}")
+        if job.last_line:
+            lines.append(f"      last log line: | {job.last_line}")
     lines.append("GPU nodes:" if report.pools else "GPU nodes: none (pools scale from zero until a pod needs one)")
     for pool in report.pools:
         lines.append(
