@@ -10,8 +10,8 @@ from catalog import is_zone
 from config import Environment
 from config.gateway_checks import EXTERNAL_CLASS
 from config.services import gpus_per_replica, replica_range
-from runtimes import runtime_of
 from loads import load_path
+from runtimes import runtime_of
 from sizing.cost import PlatformCostInput, PoolCostInput, ServiceCostInput, StorageCostInput, estimate_cost
 from workloads.model_mirror import copies, placements, weight_sources
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from config import Environment, Problem
 from config.service_checks import P
+from runtimes import runtime_of
 from workloads.model_mirror import weight_sources
 from workloads.model_server import cold_start_of, pod_weights
-from runtimes import runtime_of
 from workloads.probes import startup_budget_seconds, startup_window_seconds, weights_gib
 
 
