@@ -20,7 +20,7 @@ from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.platform_checks import check_platform, pool_zones
 from config.problems import InvalidEnvironment, Problem
 from config.pydantic_errors import problems_from, shown_key
-from config.secrets import SECRETS, credentials_in
+from config.secrets import SECRETS, credential_fix, credentials_in
 from config.service_checks import check_loads, check_services, load_warnings
 from config.services import RUNTIMES, ServiceConfig
 from runtimes import runtime_of
@@ -221,8 +221,7 @@ def _credentials(raw: Mapping[str, Any]) -> list[Problem]:
         Problem(
             path,
             f"holds what looks like {kind}",
-            "remove it, and revoke it if it is real: a credential goes only into a secret key "
-            "(`pulumi config set --secret`), never into a plain setting",
+            credential_fix(path),
         )
         for path, kind in credentials_in({k: v for k, v in raw.items() if k not in secret and not is_config_secret(k)})
     ]

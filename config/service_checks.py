@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 
 import catalog
 from catalog.servers import NoImage
+from config.expansion import platform_secret_env, secret_reference_problems
 from config.mirror import COMMIT, HUB, HYPERDISK_ML
 from config.platform import GatewayConfig, NodePoolConfig
 from config.problems import Problem
 from config.services import ServiceConfig, gpus_per_replica, load_of, replica_range
 from runtimes import runtime_of
+from runtimes.custom import CustomService
 from sizing.cold_start import hyperdisk_ml
 from sizing.models import checkpoint_quantization, is_gated
 
@@ -46,6 +48,7 @@ def check_services(
         found.problems.extend(_gpu_fit(path, service, pool))
         found.problems.extend(_checkpoint_format(path, service, found.warnings))
         found.problems.extend(_auth(path, service, gateway))
+        found.problems.extend(secret_reference_problems(path, _user_strings(service), _secret_env(service)))
         if runtime_of(service).facts_for(service).hf_home and is_gated(service.model):
             found.warnings.append(
                 f"{path}.model: {service.model} is gated on the Hugging Face Hub — accept its license at "
@@ -56,6 +59,21 @@ def check_services(
             found.warnings.append(f"{path}.auth: false — the service answers anyone who reaches the gateway")
     _capacity(services, pools, found)
     return found
+
+
+def _secret_env(service: ServiceConfig) -> tuple[str, ...]:
+    """The variables of the service's container that hold a secret: the platform's, and its API key's."""
+    key_env = runtime_of(service).facts_for(service).api_key_env
+    return (*platform_secret_env(), *([key_env] if key_env else []))
+
+
+def _user_strings(service: ServiceConfig) -> Iterator[tuple[str, str]]:
+    """(config path below the service, text) of every string the user hands to the container."""
+    yield from ((f"extraArgs.{i}", arg) for i, arg in enumerate(service.extra_args))
+    if isinstance(service, CustomService):
+        yield from ((f"args.{i}", arg) for i, arg in enumerate(service.args))
+        yield from ((f"command.{i}", arg) for i, arg in enumerate(service.command or []))
+        yield from ((f"env.{name}", value) for name, value in service.env.items())
 
 
 def gpus_where(test: Callable[[catalog.Gpu], bool]) -> str:

@@ -34,9 +34,6 @@ PATH = r"^/(?:[-A-Za-z0-9/._~!$&'()*+,;=:]|%[0-9a-fA-F]{2}){0,255}$"
 PATH_REFUSED = ("//", "/./", "/../", "%2f", "%2F")
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # a POSIX shell name: what every image's entrypoint can read
 METRIC_NAME = r"^[A-Za-z_:][A-Za-z0-9_:]{0,199}$"  # a Prometheus metric name
-# Variables the platform owns: the Hugging Face token comes only from its Secret (the
-# hf-token-from-secret policy also watches the two legacy names), and the cache path from the runtime.
-PLATFORM_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN", "HF_HOME", "MODEL_PATH")
 # With `load: gcsfuse` the mirror copy's folder is in this variable: `args` can name it as $(MODEL_PATH).
 MODEL_PATH_ENV = "MODEL_PATH"
 # The OpenAI-compatible API most LLM images serve; an image with another API lists its own paths.
@@ -47,6 +44,18 @@ SHUTDOWN_SECONDS = 30
 BYTES_PER_GB = 10**9  # checkpointGb is in GB as the Hugging Face Hub lists file sizes
 
 ServedPath = Annotated[str, Field(pattern=PATH)]
+
+
+def _not_reserved(name: str, fix: str) -> None:
+    """Refuse a variable that changes what runs, which GPUs the server sees, or that the platform sets
+    (catalog/reserved_env.yaml, with the reason and its source)."""
+    reserved = catalog.reserved_env()
+    if name.upper() in reserved:
+        variable = reserved[name.upper()]
+        raise ValueError(
+            f"{name} is reserved: it {variable.why} (source: {variable.source}) — {fix}; a server may set any "
+            "variable but those listed in catalog/reserved_env.yaml"
+        )
 
 
 def _routable(path: str) -> str:
@@ -128,32 +137,24 @@ class CustomService(ServiceBase):
     @field_validator("env")
     @classmethod
     def _plain_env(cls, env: dict[str, str]) -> dict[str, str]:
-        for name, value in env.items():
-            # Neither is echoed: the message would print the credential it refuses.
-            if kind := credential_kind(name):
-                raise ValueError(
-                    f"a variable name holds what looks like {kind} — remove it, and revoke it if it is real"
-                )
+        # A credential in a name or a value is refused by the environment's one detector
+        # (config/secrets.py), which reports it at its path without echoing it.
+        for name in env:
+            if credential_kind(name):
+                continue
             if re.fullmatch(ENV_NAME, name) is None:
                 raise ValueError(
                     f"{name!r} is not an environment variable name — use letters, digits and _, not starting "
                     "with a digit"
                 )
-            if name in PLATFORM_ENV:
-                raise ValueError(f"{name} is set by the platform — remove it from env")
-            if kind := credential_kind(value):
-                raise ValueError(
-                    f"{name} holds what looks like {kind}, and env values sit in plain text in the manifest and "
-                    "the stack state — remove it, and revoke it if it is real (the service's own API key comes "
-                    "through apiKeyEnv)"
-                )
+            _not_reserved(name, "remove it from env")
         return env
 
     @field_validator("api_key_env")
     @classmethod
     def _not_platform(cls, name: str | None) -> str | None:
-        if name in PLATFORM_ENV:
-            raise ValueError(f"{name} is set by the platform — name the variable the image reads its API key from")
+        if name is not None:
+            _not_reserved(name, "name the variable the image reads its API key from")
         return name
 
     @field_validator("health_path")

@@ -379,7 +379,7 @@ def test_a_credential_in_a_plain_setting_is_refused_without_echoing_it() -> None
     found = problems(with_service(runtime="tei", model=token, pool="l4", extraArgs=["--json-output", token]))
     assert found == [
         f"gke-serving:services.svc.{field}: holds what looks like a Hugging Face token (hf_…) — remove it, and "
-        "revoke it if it is real: a credential goes only into a secret key (`pulumi config set --secret`), never "
+        "revoke it if it is real: a credential goes only into a secret key (`pulumi config set --secret <key> ...`), never "
         "into a plain setting"
         for field in ("extraArgs.1", "model")
     ]
@@ -395,8 +395,8 @@ def test_secret_keys_may_hold_credentials(monkeypatch: pytest.MonkeyPatch) -> No
     }
     assert problems(raw) == [
         "gcp:credentials.private_key: holds what looks like a private key (-----BEGIN … PRIVATE KEY-----) — remove "
-        "it, and revoke it if it is real: a credential goes only into a secret key (`pulumi config set --secret`), "
-        "never into a plain setting"
+        "it, and revoke it if it is real: a credential goes only into a secret key (`pulumi config set --secret <key> "
+        "...`), never into a plain setting"
     ]
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", '["gcp:credentials"]')
     parse_environment(raw)
