@@ -14,8 +14,9 @@ from pydantic import TypeAdapter, ValidationError
 import naming
 from config.base import closest
 from config.gateway_checks import check_exposure, check_gateway
-from config.mirror import ModelMirrorConfig
+from config.mirror import ModelMirrorConfig, bucket_name
 from config.monitoring import MonitoringConfig
+from config.names import BUCKET_RULES, bucket_name_problem
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.platform_checks import check_platform, pool_zones
 from config.problems import InvalidEnvironment, Problem
@@ -92,6 +93,8 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
         problems.extend(findings.problems)
     if services is not None and "modelMirror" in sections:
         problems.extend(check_loads(services, sections["modelMirror"] is not None, pools))
+    problems.extend(_buckets(sections.get("modelMirror"), cluster, raw.get("gcp:project"), services or {}))
+    problems.extend(_channels_in_project(raw.get("gcp:project"), sections.get("monitoring")))
     if gateway is not None and gateway.iap is not None and raw.get(IAP_SECRET) in (None, ""):
         problems.append(
             Problem(
@@ -276,6 +279,39 @@ def _names(cluster: ClusterConfig, pools: Mapping[str, Any], services: Mapping[s
                 )
             )
     return problems
+
+
+def _buckets(
+    mirror: ModelMirrorConfig | None, cluster: ClusterConfig | None, project: Any, services: Mapping[str, ServiceConfig]
+) -> list[Problem]:
+    """Bucket names the config gives or derives, by Cloud Storage's naming rules (config/names.py): the
+    mirror's (its own, or the one generated from the cluster's name) and each Triton repository's."""
+    named: list[tuple[str, str | None]] = []
+    if mirror is not None and mirror.bucket is not None:
+        named.append((f"{PROJECT}:modelMirror.bucket", mirror.bucket))
+    elif mirror is not None and cluster is not None and isinstance(project, str):
+        named.append((f"{PROJECT}:cluster.name", bucket_name(mirror, cluster.name, project)))
+    named += [(f"{PROJECT}:services.{name}.modelRepository", runtime_of(s).bucket(s)) for name, s in services.items()]
+    return [
+        Problem(path, f"the bucket name {bucket!r} {why}", f"use {BUCKET_RULES}")
+        for path, bucket in named
+        if bucket is not None and (why := bucket_name_problem(bucket))
+    ]
+
+
+def _channels_in_project(project: Any, monitoring: MonitoringConfig | None) -> list[Problem]:
+    """An alert policy notifies only channels of its own project: Cloud Monitoring refuses another's."""
+    if not isinstance(project, str) or monitoring is None:
+        return []
+    return [
+        Problem(
+            f"{PROJECT}:monitoring.channels.{i}",
+            f"the channel belongs to project {channel.split('/')[1]!r}, and the alerts live in gcp:project {project!r}",
+            f"name a channel of {project} (projects/{project}/notificationChannels/<id>), or create one there",
+        )
+        for i, channel in enumerate(monitoring.channels)
+        if channel.split("/")[1] != project
+    ]
 
 
 def _map_keys(section: str, value: Any) -> list[Problem]:

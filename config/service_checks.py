@@ -239,6 +239,14 @@ def check_loads(
                 problems.append(
                     Problem(path, f"{runtime.title} reads its own model repository; load does not apply", "remove load")
                 )
+            if s.revision is not None:
+                problems.append(
+                    Problem(
+                        f"{P}:services.{name}.revision",
+                        f"{runtime.title} reads its own model repository and takes no revision: it would be dropped",
+                        "remove revision, and pin the model by its version folder in the repository",
+                    )
+                )
             continue
         if load is None or load == HUB:
             continue

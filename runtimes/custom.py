@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from pydantic import Field, field_validator
 
@@ -21,7 +22,7 @@ from config.base import StrictModel
 from config.limits import MAX_CHECKPOINT_GB, MAX_GPUS
 from config.problems import Problem
 from config.secrets import credential_kind
-from config.service_base import IMAGE_PATTERN, MODEL_ID, ServiceBase
+from config.service_base import IMAGE_PATTERN, HubId, ServiceBase, split_image
 from runtimes.base import Runtime, SmokeRequest
 
 # Unprivileged ports only: the pods drop every capability, NET_BIND_SERVICE included.
@@ -30,7 +31,11 @@ MAX_UID = 2**31 - 1  # Kubernetes' runAsUser and runAsGroup are int64, Linux ids
 # An HTTP path as both an HTTPRoute match (Gateway API: RFC 3986 path characters and %-escapes) and a
 # GKE HealthCheckPolicy requestPath (which has no `@`) accept it.
 PATH = r"^/(?:[-A-Za-z0-9/._~!$&'()*+,;=:]|%[0-9a-fA-F]{2}){0,255}$"
-# Gateway API's CEL rules on an HTTPRoute path refuse these; the route would fail at apply time.
+# A probe's path may carry a query (Kubernetes' httpGet path and a GCP health check's requestPath are
+# sent as the request target): the path, then `?` and RFC 3986 query characters.
+HEALTH_PATH = PATH.removesuffix("$") + r"(?:\?(?:[-A-Za-z0-9/._~!$&'()*+,;=:@?]|%[0-9a-fA-F]{2}){0,255})?$"
+# Gateway API's CEL rules on an HTTPRoute path refuse these; the route would fail at apply time. They are
+# looked for in the path as a server decodes it too, so `%2e%2e` is `..` and `%252f` is no way around.
 PATH_REFUSED = ("//", "/./", "/../", "%2f", "%2F")
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # a POSIX shell name: what every image's entrypoint can read
 METRIC_NAME = r"^[A-Za-z_:][A-Za-z0-9_:]{0,199}$"  # a Prometheus metric name
@@ -41,6 +46,7 @@ OPENAI_PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/models"]
 DEFAULT_METRICS_PATH = "/metrics"
 # Seconds the server gets to finish in-flight requests after SIGTERM: Kubernetes' default grace period.
 SHUTDOWN_SECONDS = 30
+MAX_DECODINGS = 4  # percent-decoding rounds before a path is judged: more than any server applies
 BYTES_PER_GB = 10**9  # checkpointGb is in GB as the Hugging Face Hub lists file sizes
 
 ServedPath = Annotated[str, Field(pattern=PATH)]
@@ -58,11 +64,26 @@ def _not_reserved(name: str, fix: str) -> None:
         )
 
 
+def _decodings(path: str) -> Iterator[str]:
+    """`path` as written and as each round of percent-decoding reads it, until it stops changing."""
+    seen = path
+    yield seen
+    for _ in range(MAX_DECODINGS):
+        decoded = unquote(seen)
+        if decoded == seen:
+            return
+        seen = decoded
+        yield seen
+
+
 def _routable(path: str) -> str:
-    if any(bad in path for bad in PATH_REFUSED) or path.endswith(("/.", "/..")):
-        raise ValueError(
-            f"{path!r} holds a sequence an HTTPRoute refuses — remove //, /./, /../ and %2F, and a trailing /. or /.."
-        )
+    only_path = path.partition("?")[0]
+    for form in _decodings(only_path):
+        if any(bad in form for bad in PATH_REFUSED) or form.endswith(("/.", "/..")) or "\\" in form:
+            raise ValueError(
+                f"{path!r} holds a sequence an HTTPRoute refuses or a server reads as another folder (percent-encoded "
+                "ones decoded) — write a plain path: no //, /./, /../, %2F or \\, and no trailing /. or /.."
+            )
     return path
 
 
@@ -81,7 +102,7 @@ class CustomMetrics(StrictModel):
 
 class CustomService(ServiceBase):
     runtime: Literal["custom"]
-    model: str = Field(pattern=MODEL_ID)
+    model: HubId
     """Hugging Face id of the model the image serves. It names the model in the pod's annotation and the
     memory-fit report; the image loads the weights itself (give them in `command` or `args`)."""
     revision: str | None = None
@@ -89,13 +110,13 @@ class CustomService(ServiceBase):
     refused: the platform passes no revision to a custom image, so pin the weights in `args`."""
     image: str = Field(pattern=IMAGE_PATTERN)
     """The server image, pinned by a version tag or a digest (never `latest`)."""
-    command: list[str] | None = Field(None, min_length=1)
+    command: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1)
     """The container's command; default: the image's entrypoint."""
     args: list[str] = []
     """The server's arguments; the platform generates none (`extraArgs` follow these)."""
     port: int = Field(ge=MIN_PORT, le=MAX_PORT)
     """The port the server listens on for its API, 1024 or above (the pods run without NET_BIND_SERVICE)."""
-    health_path: str = Field("/health", pattern=PATH)
+    health_path: str = Field("/health", pattern=HEALTH_PATH)
     """Answers 200 once the model is loaded: the startup, readiness and liveness probes and the load
     balancer's health check ask it (/health: the convention of TEI, TGI, vLLM and llama.cpp)."""
     initial_delay_seconds: int = Field(0, ge=0, le=3600)
@@ -126,8 +147,7 @@ class CustomService(ServiceBase):
     @field_validator("image")
     @classmethod
     def _pinned(cls, image: str) -> str:
-        name, _, digest = image.partition("@")
-        tag = name.rpartition(":")[2] if ":" in name else None
+        _, tag, digest = split_image(image)
         if not digest and tag is None:
             raise ValueError(f"{image!r} has no tag — pin a version tag or a digest (@sha256:...)")
         if not digest and tag == "latest":
@@ -175,11 +195,8 @@ class CustomService(ServiceBase):
 
 def _image_parts(image: str) -> tuple[str, str]:
     """(repository, version): the tag, else the digest."""
-    name, _, digest = image.partition("@")
-    repository, colon, tag = name.rpartition(":")
-    if not colon:
-        repository, tag = name, ""
-    return repository, tag or digest
+    repository, tag, digest = split_image(image)
+    return repository, tag or digest or ""
 
 
 class Custom(Runtime):

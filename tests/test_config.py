@@ -138,8 +138,8 @@ def test_top_level_problems(raw: dict[str, Any], expected: str) -> None:
         ),
         (
             {"name": "Serving_Dev", "location": "us-central1"},
-            "gke-serving:cluster.name: 'Serving_Dev' does not have the expected form — match the pattern "
-            "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+            "gke-serving:cluster.name: 'Serving_Dev' is not a name GKE accepts — write lowercase letters, digits and "
+            "-, starting with a letter and not ending with -, e.g. serving-prod",
         ),
         (
             {"name": "serving-dev", "location": "us-central1", "privateNodes": "yes please"},
@@ -151,8 +151,9 @@ def test_top_level_problems(raw: dict[str, Any], expected: str) -> None:
                 "location": "us-central1",
                 "controlPlane": {"authorizedNetworks": [{"name": "world", "cidr": "0.0.0.0/0"}]},
             },
-            "gke-serving:cluster.controlPlane.authorizedNetworks.world: 0.0.0.0/0 opens the control plane to the "
-            "internet — list the CIDR blocks of your offices and CI runners, or use dnsEndpoint",
+            "gke-serving:cluster.controlPlane.authorizedNetworks.world: the block covers 0.0.0.0/0: the control plane "
+            "would be open to the internet — list only the CIDR blocks of your offices and CI runners (their union must "
+            "not be every address), or use dnsEndpoint",
         ),
         (
             {"name": "serving-dev", "location": "us-central1", "network": {"podsCidr": "10.10.0.0/16"}},

@@ -76,8 +76,8 @@ REFUSED = [
     (
         "a health path without its slash",
         ocr(healthPath="health"),
-        f"{P}.healthPath: 'health' does not have the expected form — match the pattern "
-        "^/(?:[-A-Za-z0-9/._~!$&'()*+,;=:]|%[0-9a-fA-F]{2}){0,255}$",
+        f"{P}.healthPath: 'health' is not an HTTP path — write a path starting with /, of letters, digits and - . _ ~ "
+        "! $ & ' ( ) * + , ; = : / or %-escapes, optionally followed by ?query, e.g. /health or /health?ready=1",
     ),
     (
         "zero retries",
@@ -153,8 +153,8 @@ REFUSED = [
     (
         "a path an HTTPRoute refuses",
         ocr(servedPaths=["/v1//ocr"]),
-        f"{P}.servedPaths: '/v1//ocr' holds a sequence an HTTPRoute refuses — remove //, /./, /../ and %2F, and a "
-        "trailing /. or /..",
+        f"{P}.servedPaths: '/v1//ocr' holds a sequence an HTTPRoute refuses or a server reads as another folder "
+        "(percent-encoded ones decoded) — write a plain path: no //, /./, /../, %2F or \\, and no trailing /. or /..",
     ),
     ("a path twice", ocr(servedPaths=["/a", "/a"]), f"{P}.servedPaths: /a listed more than once — list each path once"),
     (
