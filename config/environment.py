@@ -286,15 +286,20 @@ def _buckets(
 ) -> list[Problem]:
     """Bucket names the config gives or derives, by Cloud Storage's naming rules (config/names.py): the
     mirror's (its own, or the one generated from the cluster's name) and each Triton repository's."""
-    named: list[tuple[str, str | None]] = []
+    given = f"use {BUCKET_RULES}"
+    named: list[tuple[str, str | None, str]] = []
     if mirror is not None and mirror.bucket is not None:
-        named.append((f"{PROJECT}:modelMirror.bucket", mirror.bucket))
+        named.append((f"{PROJECT}:modelMirror.bucket", mirror.bucket, given))
     elif mirror is not None and cluster is not None and isinstance(project, str):
-        named.append((f"{PROJECT}:cluster.name", bucket_name(mirror, cluster.name, project)))
-    named += [(f"{PROJECT}:services.{name}.modelRepository", runtime_of(s).bucket(s)) for name, s in services.items()]
+        generated = bucket_name(mirror, cluster.name, project)
+        fix = f"rename the cluster, or name the bucket in modelMirror.bucket ({BUCKET_RULES})"
+        named.append((f"{PROJECT}:cluster.name", generated, fix))
+    named += [
+        (f"{PROJECT}:services.{name}.modelRepository", runtime_of(s).bucket(s), given) for name, s in services.items()
+    ]
     return [
-        Problem(path, f"the bucket name {bucket!r} {why}", f"use {BUCKET_RULES}")
-        for path, bucket in named
+        Problem(path, f"the bucket name {bucket!r} {why}", fix)
+        for path, bucket, fix in named
         if bucket is not None and (why := bucket_name_problem(bucket))
     ]
 

@@ -75,6 +75,7 @@ PATTERN_WORDS: dict[str, tuple[str, str]] = {
         "a name GKE accepts",
         "lowercase letters, digits and -, starting with a letter and not ending with -, e.g. serving-prod",
     ),
+    r"\S": ("a command element", "a program or an argument, not blank, e.g. /app/server"),
     r"^\d{1,7}(\.\d{1,3})?m?$": ("a CPU amount", "cores as a number or millicores, e.g. 6, 1.5 or 5500m"),
     r"^\d{1,9}(Mi|Gi)$": ("a memory amount", "a whole number of Mi or Gi, e.g. 24Gi or 512Mi"),
     r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$": (

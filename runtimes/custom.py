@@ -46,6 +46,7 @@ OPENAI_PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/models"]
 DEFAULT_METRICS_PATH = "/metrics"
 # Seconds the server gets to finish in-flight requests after SIGTERM: Kubernetes' default grace period.
 SHUTDOWN_SECONDS = 30
+COMMAND_ELEMENT = r"\S"  # an element with something in it: "" or " " names no program and no argument
 MAX_DECODINGS = 4  # percent-decoding rounds before a path is judged: more than any server applies
 BYTES_PER_GB = 10**9  # checkpointGb is in GB as the Hugging Face Hub lists file sizes
 
@@ -110,7 +111,7 @@ class CustomService(ServiceBase):
     refused: the platform passes no revision to a custom image, so pin the weights in `args`."""
     image: str = Field(pattern=IMAGE_PATTERN)
     """The server image, pinned by a version tag or a digest (never `latest`)."""
-    command: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1)
+    command: list[Annotated[str, Field(pattern=COMMAND_ELEMENT)]] | None = Field(None, min_length=1)
     """The container's command; default: the image's entrypoint."""
     args: list[str] = []
     """The server's arguments; the platform generates none (`extraArgs` follow these)."""
