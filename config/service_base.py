@@ -125,7 +125,8 @@ class ServiceBase(StrictModel):
     model: HubId
     """Hugging Face model id, e.g. BAAI/bge-m3 (Triton: the model's name in the repository)."""
     revision: str | None = None
-    """Git revision (commit sha or tag) of the model: pin it so a re-deploy serves the same weights."""
+    """Git revision (commit sha or tag) of the model: pin it so a re-deploy serves the same weights. A 40-hex
+    commit or a plain branch or tag name (git check-ref-format; no `..`, no %-escapes)."""
     pool: str
     """The GPU node pool (a `nodePools` key) the server runs on."""
     replicas: int = Field(1, ge=0, le=MAX_REPLICAS)
@@ -136,7 +137,8 @@ class ServiceBase(StrictModel):
     auth: bool = True
     """Require an API key at the server; false opts out (the preview warns)."""
     extra_args: list[str] = []
-    """Passed to the server after the generated arguments."""
+    """Passed to the server after the generated arguments. Kubernetes expands `$(NAME)` in them, so none may
+    reference a variable that holds a secret (HF_TOKEN, the API-key variable); `$$(NAME)` is the literal text."""
     resources: Resources = Resources()
     architecture: Architecture | None = None
     """Needed for memory sizing when the model is not in the sizing catalog."""

@@ -119,7 +119,8 @@ class CustomService(ServiceBase):
     """The port the server listens on for its API, 1024 or above (the pods run without NET_BIND_SERVICE)."""
     health_path: str = Field("/health", pattern=HEALTH_PATH)
     """Answers 200 once the model is loaded: the startup, readiness and liveness probes and the load
-    balancer's health check ask it (/health: the convention of TEI, TGI, vLLM and llama.cpp)."""
+    balancer's health check ask it (/health: the convention of TEI, TGI, vLLM and llama.cpp); it may carry
+    a query (`/health?ready=1`)."""
     initial_delay_seconds: int = Field(0, ge=0, le=3600)
     """Seconds before the first startup probe."""
     max_retries: int | None = Field(None, ge=1, le=1000)
@@ -129,8 +130,10 @@ class CustomService(ServiceBase):
     gpus: int = Field(1, ge=1, le=MAX_GPUS)
     """GPUs per replica."""
     env: dict[str, str] = {}
-    """Environment variables of the server, plain values only: no credentials, and none the platform sets
-    (HF_TOKEN, HF_HOME, the `apiKeyEnv` variable)."""
+    """Environment variables of the server, plain values only: no credentials, none that change what runs or
+    which GPUs it sees and none the platform sets (catalog/reserved_env.yaml: PATH, LD_PRELOAD, PYTHONPATH,
+    CUDA_VISIBLE_DEVICES, HF_TOKEN, HF_HOME, ...), nor the `apiKeyEnv` variable; no value may reference a
+    secret as `$(NAME)`."""
     api_key_env: str | None = Field(None, pattern=ENV_NAME)
     """The variable the image reads its API key from; the platform fills it from the service's generated
     key. Absent: the image checks no key, and `auth` needs the gateway's Identity-Aware Proxy."""
