@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import catalog
 from catalog.servers import NoImage
@@ -14,7 +15,6 @@ from config.platform import GatewayConfig, NodePoolConfig
 from config.problems import Problem
 from config.services import ServiceConfig, gpus_per_replica, load_of, replica_range
 from runtimes import runtime_of
-from runtimes.custom import CustomService
 from sizing.cold_start import hyperdisk_ml
 from sizing.models import checkpoint_quantization, is_gated
 
@@ -68,12 +68,18 @@ def _secret_env(service: ServiceConfig) -> tuple[str, ...]:
 
 
 def _user_strings(service: ServiceConfig) -> Iterator[tuple[str, str]]:
-    """(config path below the service, text) of every string the user hands to the container."""
-    yield from ((f"extraArgs.{i}", arg) for i, arg in enumerate(service.extra_args))
-    if isinstance(service, CustomService):
-        yield from ((f"args.{i}", arg) for i, arg in enumerate(service.args))
-        yield from ((f"command.{i}", arg) for i, arg in enumerate(service.command or []))
-        yield from ((f"env.{name}", value) for name, value in service.env.items())
+    """(config path below the service, text) of every string value the service gives, whichever field
+    it is: extraArgs, a custom server's args, command and env values, and any field a runtime renders
+    into an argument (a repository path, a served name). Map keys are names, never expanded."""
+    stack: list[tuple[str, Any]] = [("", service.model_dump(by_alias=True, exclude_none=True))]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            yield where, value
+        elif isinstance(value, dict):  # pushed in reverse, so problems come in the file's order
+            stack.extend(reversed([(f"{where}.{key}" if where else str(key), child) for key, child in value.items()]))
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{where}.{i}", child) for i, child in enumerate(value)]))
 
 
 def gpus_where(test: Callable[[catalog.Gpu], bool]) -> str:
