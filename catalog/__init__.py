@@ -148,3 +148,21 @@ def on_demand_machine_for(accelerator: str, at_least: int) -> str | None:
         if m.gpu == accelerator and m.gpus >= at_least and "on-demand" in m.provisioning
     ]
     return min(fits, key=lambda m: (m.gpus, m.vcpus)).name if fits else None
+
+
+@dataclass(frozen=True)
+class ReservedVariable:
+    """An environment variable a custom server may not set (catalog/reserved_env.yaml)."""
+
+    name: str
+    why: str
+    source: str
+    secret: bool  # filled from a Kubernetes Secret by the platform
+
+
+@cache
+def reserved_env() -> dict[str, ReservedVariable]:
+    return {
+        name: ReservedVariable(name=name, why=entry["why"], source=entry["source"], secret=entry.get("secret", False))
+        for name, entry in read("reserved_env.yaml")["variables"].items()
+    }

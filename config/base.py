@@ -17,6 +17,9 @@ class StrictModel(BaseModel):
         frozen=True,
         extra="forbid",
         use_attribute_docstrings=True,
+        # No setting is infinite or not a number: "inf" or "nan" in any float field (a threshold, a
+        # ratio, a size) would pass every bound and reach a manifest or an alert as garbage.
+        allow_inf_nan=False,
     )
 
     @model_validator(mode="before")

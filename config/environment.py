@@ -14,13 +14,14 @@ from pydantic import TypeAdapter, ValidationError
 import naming
 from config.base import closest
 from config.gateway_checks import check_exposure, check_gateway
-from config.mirror import ModelMirrorConfig
+from config.mirror import ModelMirrorConfig, bucket_name
 from config.monitoring import MonitoringConfig
+from config.names import BUCKET_RULES, bucket_name_problem
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.platform_checks import check_platform, pool_zones
 from config.problems import InvalidEnvironment, Problem
 from config.pydantic_errors import problems_from, shown_key
-from config.secrets import SECRETS, credentials_in
+from config.secrets import SECRETS, credential_fix, credentials_in
 from config.service_checks import check_loads, check_services, load_warnings
 from config.services import RUNTIMES, ServiceConfig
 from runtimes import runtime_of
@@ -92,6 +93,8 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
         problems.extend(findings.problems)
     if services is not None and "modelMirror" in sections:
         problems.extend(check_loads(services, sections["modelMirror"] is not None, pools))
+    problems.extend(_buckets(sections.get("modelMirror"), cluster, raw.get("gcp:project"), services or {}))
+    problems.extend(_channels_in_project(raw.get("gcp:project"), sections.get("monitoring")))
     if gateway is not None and gateway.iap is not None and raw.get(IAP_SECRET) in (None, ""):
         problems.append(
             Problem(
@@ -221,8 +224,7 @@ def _credentials(raw: Mapping[str, Any]) -> list[Problem]:
         Problem(
             path,
             f"holds what looks like {kind}",
-            "remove it, and revoke it if it is real: a credential goes only into a secret key "
-            "(`pulumi config set --secret`), never into a plain setting",
+            credential_fix(path),
         )
         for path, kind in credentials_in({k: v for k, v in raw.items() if k not in secret and not is_config_secret(k)})
     ]
@@ -277,6 +279,44 @@ def _names(cluster: ClusterConfig, pools: Mapping[str, Any], services: Mapping[s
                 )
             )
     return problems
+
+
+def _buckets(
+    mirror: ModelMirrorConfig | None, cluster: ClusterConfig | None, project: Any, services: Mapping[str, ServiceConfig]
+) -> list[Problem]:
+    """Bucket names the config gives or derives, by Cloud Storage's naming rules (config/names.py): the
+    mirror's (its own, or the one generated from the cluster's name) and each Triton repository's."""
+    given = f"use {BUCKET_RULES}"
+    named: list[tuple[str, str | None, str]] = []
+    if mirror is not None and mirror.bucket is not None:
+        named.append((f"{PROJECT}:modelMirror.bucket", mirror.bucket, given))
+    elif mirror is not None and cluster is not None and isinstance(project, str):
+        generated = bucket_name(mirror, cluster.name, project)
+        fix = f"rename the cluster, or name the bucket in modelMirror.bucket ({BUCKET_RULES})"
+        named.append((f"{PROJECT}:cluster.name", generated, fix))
+    named += [
+        (f"{PROJECT}:services.{name}.modelRepository", runtime_of(s).bucket(s), given) for name, s in services.items()
+    ]
+    return [
+        Problem(path, f"the bucket name {bucket!r} {why}", fix)
+        for path, bucket, fix in named
+        if bucket is not None and (why := bucket_name_problem(bucket))
+    ]
+
+
+def _channels_in_project(project: Any, monitoring: MonitoringConfig | None) -> list[Problem]:
+    """An alert policy notifies only channels of its own project: Cloud Monitoring refuses another's."""
+    if not isinstance(project, str) or monitoring is None:
+        return []
+    return [
+        Problem(
+            f"{PROJECT}:monitoring.channels.{i}",
+            f"the channel belongs to project {channel.split('/')[1]!r}, and the alerts live in gcp:project {project!r}",
+            f"name a channel of {project} (projects/{project}/notificationChannels/<id>), or create one there",
+        )
+        for i, channel in enumerate(monitoring.channels)
+        if channel.split("/")[1] != project
+    ]
 
 
 def _map_keys(section: str, value: Any) -> list[Problem]:

@@ -8,6 +8,7 @@ from itertools import combinations
 
 import catalog
 from config.base import closest
+from config.names import covers_everything
 from config.platform import ClusterConfig, NodePoolConfig
 from config.problems import Problem
 
@@ -123,13 +124,22 @@ def _network(cluster: ClusterConfig) -> Iterator[Problem]:
     for (a, ca), (b, cb) in combinations(ranges.items(), 2):
         if IPv4Network(ca).overlaps(IPv4Network(cb)):
             yield Problem(f"{P}:cluster.network.{a}", f"{ca} overlaps {b} {cb}", "choose disjoint ranges")
-    for entry in cluster.control_plane.authorized_networks:
-        if IPv4Network(entry.cidr).prefixlen == 0:
-            yield Problem(
-                f"{P}:cluster.controlPlane.authorizedNetworks.{entry.name}",
-                "0.0.0.0/0 opens the control plane to the internet",
-                "list the CIDR blocks of your offices and CI runners, or use dnsEndpoint",
-            )
+    yield from _authorized_networks(cluster)
+
+
+def _authorized_networks(cluster: ClusterConfig) -> Iterator[Problem]:
+    """The blocks' union, not each block: 0.0.0.0/1 and 128.0.0.0/1 open the control plane as 0.0.0.0/0 does."""
+    entries = cluster.control_plane.authorized_networks
+    path = f"{P}:cluster.controlPlane.authorizedNetworks"
+    for whole in covers_everything(e.cidr for e in entries):
+        alone = [e.name for e in entries if covers_everything([e.cidr]) == [whole]]
+        yield Problem(
+            f"{path}.{alone[0]}" if alone else path,
+            f"{'the block covers' if alone else 'together the blocks cover'} {whole}: the control plane would be open to "
+            "the internet",
+            "list only the CIDR blocks of your offices and CI runners (their union must not be every address), "
+            "or use dnsEndpoint",
+        )
 
 
 def _system_pool(cluster: ClusterConfig) -> Iterator[Problem]:

@@ -6,9 +6,9 @@ vocabulary in camelCase (TGI `numShard`, vLLM `tensorParallelSize`).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 import catalog
 from config.base import StrictModel
@@ -22,11 +22,28 @@ from config.limits import (
     MAX_WIDTH,
     MIN_QUEUE_TARGET,
 )
+from config.names import REVISION_RULES, checked_hub_id, revision_problem
 from sizing.models import Architecture as SizingArchitecture
 
-MODEL_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
-# An image reference: repository, then a tag and/or a digest (the image-pinned policy refuses `latest`).
-IMAGE_PATTERN = r"^[^\s:@]+(:[\w][\w.-]*)?(@sha256:[0-9a-f]{64})?$"
+HubId = Annotated[str, AfterValidator(checked_hub_id)]
+# An image reference as the distribution/reference grammar writes it (github.com/distribution/reference,
+# regexp.go): an optional registry host with an optional port (`registry.example.com:5000/`), lowercase
+# path components joined by `.`, `_`, `__` or dashes, then a tag and/or a digest (the image-pinned
+# policy refuses `latest`).
+_IMAGE_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]{1,5})?"
+_IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_PATTERN = rf"^(?:{_IMAGE_HOST}/)?{_IMAGE_COMPONENT}(?:/{_IMAGE_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?$"
+
+
+def split_image(image: str) -> tuple[str, str | None, str | None]:
+    """(repository, tag, digest) of an image reference; a registry port (`host:5000/img`) is no tag."""
+    name, at, digest = image.partition("@")
+    repository, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:
+        return name, None, digest if at else None
+    return repository, tag, digest if at else None
+
+
 # Pod annotation carrying a service's explicit `architecture` (JSON, environment-file keys), so the
 # memory-fit policy can size models the catalog does not know from the rendered Deployment alone.
 ARCHITECTURE_ANNOTATION = "gke-serving/architecture"
@@ -105,10 +122,11 @@ class Architecture(StrictModel):
 
 
 class ServiceBase(StrictModel):
-    model: str = Field(pattern=MODEL_ID)
+    model: HubId
     """Hugging Face model id, e.g. BAAI/bge-m3 (Triton: the model's name in the repository)."""
     revision: str | None = None
-    """Git revision (commit sha or tag) of the model: pin it so a re-deploy serves the same weights."""
+    """Git revision (commit sha or tag) of the model: pin it so a re-deploy serves the same weights. A 40-hex
+    commit or a plain branch or tag name (git check-ref-format; no `..`, no %-escapes)."""
     pool: str
     """The GPU node pool (a `nodePools` key) the server runs on."""
     replicas: int = Field(1, ge=0, le=MAX_REPLICAS)
@@ -119,7 +137,8 @@ class ServiceBase(StrictModel):
     auth: bool = True
     """Require an API key at the server; false opts out (the preview warns)."""
     extra_args: list[str] = []
-    """Passed to the server after the generated arguments."""
+    """Passed to the server after the generated arguments. Kubernetes expands `$(NAME)` in them, so none may
+    reference a variable that holds a secret (HF_TOKEN, the API-key variable); `$$(NAME)` is the literal text."""
     resources: Resources = Resources()
     architecture: Architecture | None = None
     """Needed for memory sizing when the model is not in the sizing catalog."""
@@ -134,3 +153,11 @@ class ServiceBase(StrictModel):
         if value is not None and value not in known:
             raise ValueError(f"{value!r} is not a load path: use one of {', '.join(known)}")
         return value
+
+    @field_validator("revision")
+    @classmethod
+    def _plain_revision(cls, revision: str | None) -> str | None:
+        # It becomes part of a Hub URL and of the mirror's object path: `../` or `%2e%2e` would walk out.
+        if revision is not None and (why := revision_problem(revision)):
+            raise ValueError(f"the revision {why} — write {REVISION_RULES}")
+        return revision

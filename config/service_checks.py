@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import catalog
 from catalog.servers import NoImage
+from config.expansion import platform_secret_env, secret_reference_problems
 from config.mirror import COMMIT
 from config.platform import GatewayConfig, NodePoolConfig
 from config.problems import Problem
@@ -46,6 +48,7 @@ def check_services(
         found.problems.extend(_gpu_fit(path, service, pool))
         found.problems.extend(_checkpoint_format(path, service, found.warnings))
         found.problems.extend(_auth(path, service, gateway))
+        found.problems.extend(secret_reference_problems(path, _user_strings(service), _secret_env(service)))
         if runtime_of(service).facts_for(service).hf_home and is_gated(service.model):
             found.warnings.append(
                 f"{path}.model: {service.model} is gated on the Hugging Face Hub — accept its license at "
@@ -56,6 +59,27 @@ def check_services(
             found.warnings.append(f"{path}.auth: false — the service answers anyone who reaches the gateway")
     _capacity(services, pools, found)
     return found
+
+
+def _secret_env(service: ServiceConfig) -> tuple[str, ...]:
+    """The variables of the service's container that hold a secret: the platform's, and its API key's."""
+    key_env = runtime_of(service).facts_for(service).api_key_env
+    return (*platform_secret_env(), *([key_env] if key_env else []))
+
+
+def _user_strings(service: ServiceConfig) -> Iterator[tuple[str, str]]:
+    """(config path below the service, text) of every string value the service gives, whichever field
+    it is: extraArgs, a custom server's args, command and env values, and any field a runtime renders
+    into an argument (a repository path, a served name). Map keys are names, never expanded."""
+    stack: list[tuple[str, Any]] = [("", service.model_dump(by_alias=True, exclude_none=True))]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            yield where, value
+        elif isinstance(value, dict):  # pushed in reverse, so problems come in the file's order
+            stack.extend(reversed([(f"{where}.{key}" if where else str(key), child) for key, child in value.items()]))
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{where}.{i}", child) for i, child in enumerate(value)]))
 
 
 def gpus_where(test: Callable[[catalog.Gpu], bool]) -> str:
@@ -220,6 +244,14 @@ def check_loads(
             if s.load is not None:
                 problems.append(
                     Problem(path, f"{runtime.title} reads its own model repository; load does not apply", "remove load")
+                )
+            if s.revision is not None:
+                problems.append(
+                    Problem(
+                        f"{P}:services.{name}.revision",
+                        f"{runtime.title} reads its own model repository and takes no revision: it would be dropped",
+                        "remove revision, and pin the model by its version folder in the repository",
+                    )
                 )
             continue
         if load is None or not load_path(load).reads_mirror:

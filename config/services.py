@@ -9,9 +9,9 @@ from __future__ import annotations
 from config.service_base import (
     ARCHITECTURE_ANNOTATION,
     MODEL_ANNOTATION,
-    MODEL_ID,
     Architecture,
     Autoscaling,
+    HubId,
     Resources,
     ServiceBase,
 )
@@ -21,10 +21,10 @@ from runtimes import RUNTIMES, ServiceConfig, runtime_of
 __all__ = [
     "ARCHITECTURE_ANNOTATION",
     "MODEL_ANNOTATION",
-    "MODEL_ID",
     "RUNTIMES",
     "Architecture",
     "Autoscaling",
+    "HubId",
     "Resources",
     "ServiceBase",
     "ServiceConfig",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,25 @@ MAX_EXPANDED_CHARS = 4 * MAX_FILE_BYTES
 class _UniqueKeyLoader(yaml.SafeLoader):
     """A YAML loader that refuses duplicate keys, as the Pulumi CLI does (a second `embed:` would
     otherwise silently replace the first), and reads dates as the strings Pulumi passes on."""
+
+    def scan_to_next_token(self) -> None:
+        """PyYAML's scanner, which takes a tab only as the start of a token, with YAML 1.2's rule (and
+        the Go decoder's, which the Pulumi CLI uses): a tab separates tokens inside a flow collection
+        (`[a,\tb]`) and after the first token of a line; only a tab in a line's indentation is refused."""
+        if self.index == 0 and self.peek() == "\ufeff":  # type: ignore[no-untyped-call]
+            self.forward()  # type: ignore[no-untyped-call]
+        indentation = self.column == 0
+        while True:
+            while self.peek() == " " or (self.peek() == "\t" and (self.flow_level or not indentation)):  # type: ignore[no-untyped-call]
+                self.forward()  # type: ignore[no-untyped-call]
+            if self.peek() == "#":  # type: ignore[no-untyped-call]
+                while self.peek() not in "\0\r\n\x85\u2028\u2029":  # type: ignore[no-untyped-call]
+                    self.forward()  # type: ignore[no-untyped-call]
+            if not self.scan_line_break():  # type: ignore[no-untyped-call]
+                return
+            indentation = True
+            if not self.flow_level:
+                self.allow_simple_key = True
 
 
 # Pulumi's YAML decoder hands `revision: 2024-06-01` to the program as a string, not a date.
@@ -107,16 +127,33 @@ def read_environment_file(path: Path) -> StackConfig:
                     f"remove it and run `pulumi config set --secret {_name(key)} {SECRETS[_name(key)]}`",
                 )
             )
+        elif unrepresentable := list(_not_json(value, key)):
+            problems.extend(unrepresentable)
         else:
-            try:
-                values[key] = value if isinstance(value, str) else json.dumps(value, allow_nan=False)
-            except (TypeError, ValueError):
-                problems.append(
-                    Problem(key, "the value holds something other than text, numbers, lists and maps", "quote it")
-                )
+            values[key] = value if isinstance(value, str) else json.dumps(value, allow_nan=False)
     if problems:
         raise InvalidEnvironment(problems)
     return StackConfig(values, secret_keys)
+
+
+def _not_json(value: Any, path: str) -> Iterator[Problem]:
+    """A Problem per field whose value Pulumi cannot pass on as JSON: `.nan` and `.inf`, a `!!set`, a
+    `!!binary`, each at its own path, so one such field is one problem, not a refused section."""
+    if isinstance(value, float) and not math.isfinite(value):
+        written = ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+        yield Problem(path, f"{written} is not a finite number", "write a number, e.g. 10")
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from _not_json(child, f"{path}.{shown_key(key)}")
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _not_json(child, f"{path}.{i}")
+    elif isinstance(value, set | frozenset):
+        yield Problem(path, "a set (!!set) is not a config value", "write a list, e.g. [a, b]")
+    elif isinstance(value, bytes):
+        yield Problem(path, "binary data (!!binary) is not a config value", "write the text itself, quoted")
+    elif not isinstance(value, str | int | float | bool) and value is not None:
+        yield Problem(path, f"a {type(value).__name__} is not a config value", "write text, a number, a list or a map")
 
 
 def _name(key: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from pydantic import Field, field_validator
 
@@ -21,7 +22,7 @@ from config.base import StrictModel
 from config.limits import MAX_CHECKPOINT_GB, MAX_GPUS
 from config.problems import Problem
 from config.secrets import credential_kind
-from config.service_base import IMAGE_PATTERN, MODEL_ID, ServiceBase
+from config.service_base import IMAGE_PATTERN, HubId, ServiceBase, split_image
 from loads import load_path
 from runtimes.base import Runtime, SmokeRequest
 
@@ -31,13 +32,14 @@ MAX_UID = 2**31 - 1  # Kubernetes' runAsUser and runAsGroup are int64, Linux ids
 # An HTTP path as both an HTTPRoute match (Gateway API: RFC 3986 path characters and %-escapes) and a
 # GKE HealthCheckPolicy requestPath (which has no `@`) accept it.
 PATH = r"^/(?:[-A-Za-z0-9/._~!$&'()*+,;=:]|%[0-9a-fA-F]{2}){0,255}$"
-# Gateway API's CEL rules on an HTTPRoute path refuse these; the route would fail at apply time.
+# A probe's path may carry a query (Kubernetes' httpGet path and a GCP health check's requestPath are
+# sent as the request target): the path, then `?` and RFC 3986 query characters.
+HEALTH_PATH = PATH.removesuffix("$") + r"(?:\?(?:[-A-Za-z0-9/._~!$&'()*+,;=:@?]|%[0-9a-fA-F]{2}){0,255})?$"
+# Gateway API's CEL rules on an HTTPRoute path refuse these; the route would fail at apply time. They are
+# looked for in the path as a server decodes it too, so `%2e%2e` is `..` and `%252f` is no way around.
 PATH_REFUSED = ("//", "/./", "/../", "%2f", "%2F")
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # a POSIX shell name: what every image's entrypoint can read
 METRIC_NAME = r"^[A-Za-z_:][A-Za-z0-9_:]{0,199}$"  # a Prometheus metric name
-# Variables the platform owns: the Hugging Face token comes only from its Secret (the
-# hf-token-from-secret policy also watches the two legacy names), and the cache path from the runtime.
-PLATFORM_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN", "HF_HOME", "MODEL_PATH")
 # With `load: gcsfuse` the mirror copy's folder is in this variable: `args` can name it as $(MODEL_PATH).
 MODEL_PATH_ENV = "MODEL_PATH"
 # The OpenAI-compatible API most LLM images serve; an image with another API lists its own paths.
@@ -45,16 +47,45 @@ OPENAI_PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/models"]
 DEFAULT_METRICS_PATH = "/metrics"
 # Seconds the server gets to finish in-flight requests after SIGTERM: Kubernetes' default grace period.
 SHUTDOWN_SECONDS = 30
+COMMAND_ELEMENT = r"\S"  # an element with something in it: "" or " " names no program and no argument
+MAX_DECODINGS = 4  # percent-decoding rounds before a path is judged: more than any server applies
 BYTES_PER_GB = 10**9  # checkpointGb is in GB as the Hugging Face Hub lists file sizes
 
 ServedPath = Annotated[str, Field(pattern=PATH)]
 
 
-def _routable(path: str) -> str:
-    if any(bad in path for bad in PATH_REFUSED) or path.endswith(("/.", "/..")):
+def _not_reserved(name: str, fix: str) -> None:
+    """Refuse a variable that changes what runs, which GPUs the server sees, or that the platform sets
+    (catalog/reserved_env.yaml, with the reason and its source)."""
+    reserved = catalog.reserved_env()
+    if name.upper() in reserved:
+        variable = reserved[name.upper()]
         raise ValueError(
-            f"{path!r} holds a sequence an HTTPRoute refuses — remove //, /./, /../ and %2F, and a trailing /. or /.."
+            f"{name} is reserved: it {variable.why} (source: {variable.source}) — {fix}; a server may set any "
+            "variable but those listed in catalog/reserved_env.yaml"
         )
+
+
+def _decodings(path: str) -> Iterator[str]:
+    """`path` as written and as each round of percent-decoding reads it, until it stops changing."""
+    seen = path
+    yield seen
+    for _ in range(MAX_DECODINGS):
+        decoded = unquote(seen)
+        if decoded == seen:
+            return
+        seen = decoded
+        yield seen
+
+
+def _routable(path: str) -> str:
+    only_path = path.partition("?")[0]
+    for form in _decodings(only_path):
+        if any(bad in form for bad in PATH_REFUSED) or form.endswith(("/.", "/..")) or "\\" in form:
+            raise ValueError(
+                f"{path!r} holds a sequence an HTTPRoute refuses or a server reads as another folder (percent-encoded "
+                "ones decoded) — write a plain path: no //, /./, /../, %2F or \\, and no trailing /. or /.."
+            )
     return path
 
 
@@ -73,7 +104,7 @@ class CustomMetrics(StrictModel):
 
 class CustomService(ServiceBase):
     runtime: Literal["custom"]
-    model: str = Field(pattern=MODEL_ID)
+    model: HubId
     """Hugging Face id of the model the image serves. It names the model in the pod's annotation and the
     memory-fit report; the image loads the weights itself (give them in `command` or `args`)."""
     revision: str | None = None
@@ -81,15 +112,16 @@ class CustomService(ServiceBase):
     refused: the platform passes no revision to a custom image, so pin the weights in `args`."""
     image: str = Field(pattern=IMAGE_PATTERN)
     """The server image, pinned by a version tag or a digest (never `latest`)."""
-    command: list[str] | None = Field(None, min_length=1)
+    command: list[Annotated[str, Field(pattern=COMMAND_ELEMENT)]] | None = Field(None, min_length=1)
     """The container's command; default: the image's entrypoint."""
     args: list[str] = []
     """The server's arguments; the platform generates none (`extraArgs` follow these)."""
     port: int = Field(ge=MIN_PORT, le=MAX_PORT)
     """The port the server listens on for its API, 1024 or above (the pods run without NET_BIND_SERVICE)."""
-    health_path: str = Field("/health", pattern=PATH)
+    health_path: str = Field("/health", pattern=HEALTH_PATH)
     """Answers 200 once the model is loaded: the startup, readiness and liveness probes and the load
-    balancer's health check ask it (/health: the convention of TEI, TGI, vLLM and llama.cpp)."""
+    balancer's health check ask it (/health: the convention of TEI, TGI, vLLM and llama.cpp); it may carry
+    a query (`/health?ready=1`)."""
     initial_delay_seconds: int = Field(0, ge=0, le=3600)
     """Seconds before the first startup probe."""
     max_retries: int | None = Field(None, ge=1, le=1000)
@@ -99,8 +131,10 @@ class CustomService(ServiceBase):
     gpus: int = Field(1, ge=1, le=MAX_GPUS)
     """GPUs per replica."""
     env: dict[str, str] = {}
-    """Environment variables of the server, plain values only: no credentials, and none the platform sets
-    (HF_TOKEN, HF_HOME, the `apiKeyEnv` variable)."""
+    """Environment variables of the server, plain values only: no credentials, none that change what runs or
+    which GPUs it sees and none the platform sets (catalog/reserved_env.yaml: PATH, LD_PRELOAD, PYTHONPATH,
+    CUDA_VISIBLE_DEVICES, HF_TOKEN, HF_HOME, ...), nor the `apiKeyEnv` variable; no value may reference a
+    secret as `$(NAME)`."""
     api_key_env: str | None = Field(None, pattern=ENV_NAME)
     """The variable the image reads its API key from; the platform fills it from the service's generated
     key. Absent: the image checks no key, and `auth` needs the gateway's Identity-Aware Proxy."""
@@ -118,8 +152,7 @@ class CustomService(ServiceBase):
     @field_validator("image")
     @classmethod
     def _pinned(cls, image: str) -> str:
-        name, _, digest = image.partition("@")
-        tag = name.rpartition(":")[2] if ":" in name else None
+        _, tag, digest = split_image(image)
         if not digest and tag is None:
             raise ValueError(f"{image!r} has no tag — pin a version tag or a digest (@sha256:...)")
         if not digest and tag == "latest":
@@ -129,32 +162,24 @@ class CustomService(ServiceBase):
     @field_validator("env")
     @classmethod
     def _plain_env(cls, env: dict[str, str]) -> dict[str, str]:
-        for name, value in env.items():
-            # Neither is echoed: the message would print the credential it refuses.
-            if kind := credential_kind(name):
-                raise ValueError(
-                    f"a variable name holds what looks like {kind} — remove it, and revoke it if it is real"
-                )
+        # A credential in a name or a value is refused by the environment's one detector
+        # (config/secrets.py), which reports it at its path without echoing it.
+        for name in env:
+            if credential_kind(name):
+                continue
             if re.fullmatch(ENV_NAME, name) is None:
                 raise ValueError(
                     f"{name!r} is not an environment variable name — use letters, digits and _, not starting "
                     "with a digit"
                 )
-            if name in PLATFORM_ENV:
-                raise ValueError(f"{name} is set by the platform — remove it from env")
-            if kind := credential_kind(value):
-                raise ValueError(
-                    f"{name} holds what looks like {kind}, and env values sit in plain text in the manifest and "
-                    "the stack state — remove it, and revoke it if it is real (the service's own API key comes "
-                    "through apiKeyEnv)"
-                )
+            _not_reserved(name, "remove it from env")
         return env
 
     @field_validator("api_key_env")
     @classmethod
     def _not_platform(cls, name: str | None) -> str | None:
-        if name in PLATFORM_ENV:
-            raise ValueError(f"{name} is set by the platform — name the variable the image reads its API key from")
+        if name is not None:
+            _not_reserved(name, "name the variable the image reads its API key from")
         return name
 
     @field_validator("health_path")
@@ -175,11 +200,8 @@ class CustomService(ServiceBase):
 
 def _image_parts(image: str) -> tuple[str, str]:
     """(repository, version): the tag, else the digest."""
-    name, _, digest = image.partition("@")
-    repository, colon, tag = name.rpartition(":")
-    if not colon:
-        repository, tag = name, ""
-    return repository, tag or digest
+    repository, tag, digest = split_image(image)
+    return repository, tag or digest or ""
 
 
 class Custom(Runtime):

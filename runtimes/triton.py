@@ -16,8 +16,8 @@ GRPC_PORT = 8001
 
 class TritonService(ServiceBase):
     runtime: Literal["triton"]
-    model: str = Field(pattern=r"^[\w.-]+$")
-    """The model's name in the repository (its folder name)."""
+    model: str = Field(pattern=r"^[A-Za-z0-9_](?:\.?[\w-])*$")
+    """The model's name in the repository (its folder name: no `..`, not starting with `.` or `-`)."""
     model_repository: str = Field(pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$")
     """gs:// path of the Triton model repository, read through Workload Identity."""
     gpus: int = Field(1, ge=1, le=MAX_GPUS)

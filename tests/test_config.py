@@ -138,8 +138,8 @@ def test_top_level_problems(raw: dict[str, Any], expected: str) -> None:
         ),
         (
             {"name": "Serving_Dev", "location": "us-central1"},
-            "gke-serving:cluster.name: 'Serving_Dev' does not have the expected form — match the pattern "
-            "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+            "gke-serving:cluster.name: 'Serving_Dev' is not a name GKE accepts — write lowercase letters, digits and "
+            "-, starting with a letter and not ending with -, e.g. serving-prod",
         ),
         (
             {"name": "serving-dev", "location": "us-central1", "privateNodes": "yes please"},
@@ -151,8 +151,9 @@ def test_top_level_problems(raw: dict[str, Any], expected: str) -> None:
                 "location": "us-central1",
                 "controlPlane": {"authorizedNetworks": [{"name": "world", "cidr": "0.0.0.0/0"}]},
             },
-            "gke-serving:cluster.controlPlane.authorizedNetworks.world: 0.0.0.0/0 opens the control plane to the "
-            "internet — list the CIDR blocks of your offices and CI runners, or use dnsEndpoint",
+            "gke-serving:cluster.controlPlane.authorizedNetworks.world: the block covers 0.0.0.0/0: the control plane "
+            "would be open to the internet — list only the CIDR blocks of your offices and CI runners (their union must "
+            "not be every address), or use dnsEndpoint",
         ),
         (
             {"name": "serving-dev", "location": "us-central1", "network": {"podsCidr": "10.10.0.0/16"}},
@@ -379,7 +380,7 @@ def test_a_credential_in_a_plain_setting_is_refused_without_echoing_it() -> None
     found = problems(with_service(runtime="tei", model=token, pool="l4", extraArgs=["--json-output", token]))
     assert found == [
         f"gke-serving:services.svc.{field}: holds what looks like a Hugging Face token (hf_…) — remove it, and "
-        "revoke it if it is real: a credential goes only into a secret key (`pulumi config set --secret`), never "
+        "revoke it if it is real: a credential goes only into a secret key (`pulumi config set --secret <key> ...`), never "
         "into a plain setting"
         for field in ("extraArgs.1", "model")
     ]
@@ -395,8 +396,8 @@ def test_secret_keys_may_hold_credentials(monkeypatch: pytest.MonkeyPatch) -> No
     }
     assert problems(raw) == [
         "gcp:credentials.private_key: holds what looks like a private key (-----BEGIN … PRIVATE KEY-----) — remove "
-        "it, and revoke it if it is real: a credential goes only into a secret key (`pulumi config set --secret`), "
-        "never into a plain setting"
+        "it, and revoke it if it is real: a credential goes only into a secret key (`pulumi config set --secret <key> "
+        "...`), never into a plain setting"
     ]
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", '["gcp:credentials"]')
     parse_environment(raw)

@@ -51,6 +51,7 @@ def test_a_minimal_custom_service_parses_and_takes_its_defaults() -> None:
     assert s.served_paths == ["/v1/chat/completions", "/v1/completions", "/v1/models"]
 
 
+RESERVED = "; a server may set any variable but those listed in catalog/reserved_env.yaml"
 REFUSED = [
     (
         "no image",
@@ -75,8 +76,8 @@ REFUSED = [
     (
         "a health path without its slash",
         ocr(healthPath="health"),
-        f"{P}.healthPath: 'health' does not have the expected form — match the pattern "
-        "^/(?:[-A-Za-z0-9/._~!$&'()*+,;=:]|%[0-9a-fA-F]{2}){0,255}$",
+        f"{P}.healthPath: 'health' is not an HTTP path — write a path starting with /, of letters, digits and - . _ ~ "
+        "! $ & ' ( ) * + , ; = : / or %-escapes, optionally followed by ?query, e.g. /health or /health?ready=1",
     ),
     (
         "zero retries",
@@ -91,20 +92,27 @@ REFUSED = [
     ("root", ocr(runAsUser=0), f"{P}.runAsUser: 0: input should be greater than or equal to 1 — change the value"),
     (
         "HF_TOKEN in env",
-        ocr(env={"HF_TOKEN": "x"}),
-        f"{P}.env: HF_TOKEN is set by the platform — remove it from env",
+        ocr(env={"HF_TOKEN": ""}),
+        f"{P}.env: HF_TOKEN is reserved: it carries the Hugging Face token, which the platform fills from its "
+        f"Secret (source: platform) — remove it from env{RESERVED}",
     ),
-    ("HF_HOME in env", ocr(env={"HF_HOME": "/data"}), f"{P}.env: HF_HOME is set by the platform — remove it from env"),
+    (
+        "HF_HOME in env",
+        ocr(env={"HF_HOME": "/data"}),
+        f"{P}.env: HF_HOME is reserved: it is where the platform mounts the model cache (source: platform) — remove "
+        f"it from env{RESERVED}",
+    ),
     (
         "the API-key variable in env",
-        ocr(env={"OCR_API_KEY": "x"}),
+        ocr(env={"OCR_API_KEY": ""}),
         f"{P}.env.OCR_API_KEY: OCR_API_KEY is the service's apiKeyEnv: the platform fills it from the generated key "
         "— remove it from env",
     ),
     (
         "the token as the API-key variable",
         ocr(apiKeyEnv="HF_TOKEN"),
-        f"{P}.apiKeyEnv: HF_TOKEN is set by the platform — name the variable the image reads its API key from",
+        f"{P}.apiKeyEnv: HF_TOKEN is reserved: it carries the Hugging Face token, which the platform fills from its "
+        f"Secret (source: platform) — name the variable the image reads its API key from{RESERVED}",
     ),
     (
         "not a variable name",
@@ -145,8 +153,8 @@ REFUSED = [
     (
         "a path an HTTPRoute refuses",
         ocr(servedPaths=["/v1//ocr"]),
-        f"{P}.servedPaths: '/v1//ocr' holds a sequence an HTTPRoute refuses — remove //, /./, /../ and %2F, and a "
-        "trailing /. or /..",
+        f"{P}.servedPaths: '/v1//ocr' holds a sequence an HTTPRoute refuses or a server reads as another folder "
+        "(percent-encoded ones decoded) — write a plain path: no //, /./, /../, %2F or \\, and no trailing /. or /..",
     ),
     ("a path twice", ocr(servedPaths=["/a", "/a"]), f"{P}.servedPaths: /a listed more than once — list each path once"),
     (
@@ -181,16 +189,14 @@ def test_a_credential_in_env_is_refused_without_being_echoed() -> None:
     found = problems(with_service(**ocr(env={"OCR_LICENSE": GOOGLE_KEY})))
     assert found == [
         f"{P}.env.OCR_LICENSE: holds what looks like a Google API key (AIza…) — remove it, and revoke it if it is "
-        "real: a credential goes only into a secret key (`pulumi config set --secret`), never into a plain setting",
-        f"{P}.env: OCR_LICENSE holds what looks like a Google API key (AIza…), and env values sit in plain text in "
-        "the manifest and the stack state — remove it, and revoke it if it is real (the service's own API key comes "
-        "through apiKeyEnv)",
+        "real: a credential goes only into a secret key (`pulumi config set --secret <key> ...`), never into a plain "
+        "setting",
     ]
     assert not any(GOOGLE_KEY in p for p in found)
     # In a variable's name, the environment's own check reports it at the map, and nothing else repeats it.
     assert problems(with_service(**ocr(env={GOOGLE_KEY: "x"}))) == [
         f"{P}.env: holds what looks like a Google API key (AIza…) in a key — remove it, and revoke it if it is real: "
-        "a credential goes only into a secret key (`pulumi config set --secret`), never into a plain setting"
+        "a credential goes only into a secret key (`pulumi config set --secret <key> ...`), never into a plain setting"
     ]
 
 

@@ -141,18 +141,20 @@ L4, T4, L4X2, A100 = "l4", "t4", "l4x2", "a100"
         ),
         (
             {"runtime": "triton", "model": "m", "pool": L4, "modelRepository": "s3://b/m", "auth": False},
-            "gke-serving:services.svc.modelRepository: 's3://b/m' does not have the expected form — match the pattern "
-            "^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$",
+            "gke-serving:services.svc.modelRepository: 's3://b/m' is not a Cloud Storage path — write "
+            "gs://<bucket>/<folder>, the bucket in lowercase letters, digits, -, _ and ., e.g. gs://acme-models/triton",
         ),
         (
             {"runtime": "vllm", "model": "gemma-7b", "pool": L4},
-            "gke-serving:services.svc.model: 'gemma-7b' does not have the expected form — match the pattern "
-            "^[A-Za-z0-9][\\w.-]*/[\\w.-]+$",
+            "gke-serving:services.svc.model: 'gemma-7b' is not a Hugging Face model id — write namespace/name of "
+            "letters, digits, _, - and ., each part starting and ending with a letter, digit or _, without -- or .., "
+            "not ending in .git, the name at most 96 characters (e.g. BAAI/bge-m3)",
         ),
         (
             {"runtime": "vllm", "model": "a/b", "pool": L4, "image": "vllm/vllm-openai:latest extra"},
-            "gke-serving:services.svc.image: 'vllm/vllm-openai:latest extra' does not have the expected form — match "
-            "the pattern ^[^\\s:@]+(:[\\w][\\w.-]*)?(@sha256:[0-9a-f]{64})?$",
+            "gke-serving:services.svc.image: 'vllm/vllm-openai:latest extra' is not an image reference — write "
+            "[registry[:port]/]repository[:tag][@sha256:<64 hex>], the repository in lowercase letters, digits, ., _ and -, "
+            "e.g. registry.example.com:5000/team/server:1.2.3",
         ),
         (
             {"runtime": "vllm", "model": "a/b", "pool": L4, "autoscaling": {"minReplicas": 3, "maxReplicas": 2}},
