@@ -44,6 +44,7 @@ class ServerFacts(BaseModel):
     flags: dict[str, str]  # config key -> flag of the pinned version
     generated: list[str]
     removed: dict[str, str]
+    refused: dict[str, str] = {}  # options that weaken auth or isolation -> why, for extraArgs
     api_key_env: str | None  # None: no key of its own; the gateway's IAP guards it
     served_paths: list[str] = Field(min_length=1, max_length=16)  # an HTTPRoute takes 16 rules
     admin_paths: list[str]
