@@ -46,6 +46,8 @@ class ServerFacts(BaseModel):
     removed: dict[str, str]
     refused: dict[str, str] = {}  # options that weaken auth or isolation -> why, for extraArgs
     api_key_env: str | None  # None: no key of its own; the gateway's IAP guards it
+    # Why the platform gives the server no key, where it has a check of its own the platform cannot use.
+    no_api_key_reason: str | None = None
     served_paths: list[str] = Field(min_length=1, max_length=16)  # an HTTPRoute takes 16 rules
     admin_paths: list[str]
     shutdown_seconds: int = Field(gt=0)

@@ -169,10 +169,11 @@ def _checkpoint_format(path: str, s: ServiceConfig, warnings: list[str]) -> Iter
 
 
 def _auth(path: str, s: ServiceConfig, gateway: GatewayConfig) -> Iterator[Problem]:
-    if s.auth and runtime_of(s).facts_for(s).api_key_env is None and gateway.iap is None:
+    facts = runtime_of(s).facts_for(s)
+    if s.auth and facts.api_key_env is None and gateway.iap is None:
         yield Problem(
             f"{path}.auth",
-            f"{runtime_of(s).title} has no API-key check of its own",
+            facts.no_api_key_reason or f"{runtime_of(s).title} has no API-key check of its own",
             "enable Identity-Aware Proxy on the gateway (gateway.iap.oauthClientId and the secret "
             "iapClientSecret), or set auth: false (the route is then open to anyone who reaches the gateway)",
         )
