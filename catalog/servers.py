@@ -67,6 +67,8 @@ class ServerFacts(BaseModel):
     fp8_quantize: list[str] = []
     checkpoint_quantization: dict[str, str] = {}
     online_quantization: list[str] = []
+    # Quantization value -> the lowest compute capability its kernels run on, where above the server's own.
+    quantization_min_compute_capability: dict[str, float] = {}
     # Facts a runtime builds from the service (the custom runtime); the catalog's servers leave them unset.
     command: list[str] | None = None  # the container's command; None: the image's entrypoint
     startup_delay_seconds: int = Field(0, ge=0)  # before the first startup probe

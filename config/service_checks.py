@@ -98,6 +98,14 @@ def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Prob
                     f"{gpu.name} has no bf16 support (compute capability {gpu.compute_capability} < 8.0)",
                     or_pool_of("use float16", lambda g: g.supports_bf16),
                 )
+    floor = facts.quantization_min_compute_capability.get(quant) if quant else None
+    if quant and floor is not None and gpu.compute_capability < floor:
+        yield Problem(
+            f"{path}.{runtime.quantization_key}",
+            f"{runtime.title}'s {quant} kernels need compute capability {floor}, {gpu.name} has {gpu.compute_capability}",
+            # awq_marlin -> awq: the same checkpoint through the server's plain kernel, which runs lower.
+            or_pool_of(f"use {quant.split('_')[0]}", lambda g: g.compute_capability >= floor),
+        )
     if quant in facts.fp8_quantize and not gpu.supports_fp8:
         yield Problem(
             f"{path}.{runtime.quantization_key}",
