@@ -8,6 +8,22 @@ STAMP := .venv/.installed
 .PHONY: preview test lint unit previews jobs golden bench diff env clean status smoke
 FROM ?= dev
 
+# The variables a user sets (ENV NAME FROM MODEL REVISION BASE ARGS) reach the shell unquoted, so a recipe
+# takes each through `checked` (ARGS through `checked_args`) before any shell sees it: its text as typed
+# ($(value): a `$(shell ...)` in it is never expanded) must be one word of these characters, not starting
+# with `-` (ARGS: words that may), else make stops with one line naming the variable, and exit 2.
+WORD_CHARS := a b c d e f g h i j k l m n o p q r s t u v w x y z A B C D E F G H I J K L M N O P Q R S T U V W X Y Z \
+	0 1 2 3 4 5 6 7 8 9 . _ / @ : -
+# $(1) with every character of the list $(2) removed: empty when $(1) holds only those characters.
+without = $(if $(2),$(call without,$(subst $(firstword $(2)),,$(1)),$(wordlist 2,$(words $(2)),$(2))),$(1))
+# The value of variable $(1) if it is one word of WORD_CHARS (and the characters $(3)) not starting with -;
+# $(2) is an example of a good value for the message.
+checked = $(if $(and $(filter 1,$(words $(value $(1)))),$(if $(filter -%,$(value $(1))),,ok),$(if \
+	$(call without,$(value $(1)),$(WORD_CHARS) $(3)),,ok)),$(value $(1)),$(error $(1)='$(value $(1))' is refused: \
+	give one word of letters, digits and . _ / @ : -$(if $(3), $(3)), not starting with -, e.g. $(1)=$(2)))
+checked_args = $(if $(strip $(call without,$(value ARGS),$(WORD_CHARS) =)),$(error ARGS='$(value ARGS)' is refused: give \
+	options made of letters, digits and . _ / @ : = -, e.g. ARGS="--json --wait 30m"),$(value ARGS))
+
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
@@ -16,7 +32,7 @@ $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 
 ## preview: offline preview of ENV (default dev): tree, policies, cost; build/$(ENV)/
 preview: $(STAMP)
-	$(PY) -m preview $(ENV)
+	$(PY) -m preview $(call checked,ENV,dev)
 
 ## test: lint, type-check, unit tests, a preview of every environment, and the Jobs run as the cluster runs them
 test: lint unit previews jobs
@@ -57,14 +73,12 @@ golden: $(STAMP)
 
 ## env: a new environment NAME from FROM (default dev): its environment file and policy config
 env: $(STAMP)
-	@test -n "$(NAME)" || { echo "usage: make env NAME=<name> [FROM=dev]" >&2; exit 2; }
-	$(PY) -m tools.new_environment $(NAME) --from $(FROM)
+	$(PY) -m tools.new_environment $(call checked,NAME,qa) --from $(call checked,FROM,dev)
 
 ## model: catalog entry for MODEL from the Hub at REVISION (default main), and the commit to pin
 .PHONY: model
 model: $(STAMP)
-	@test -n "$(MODEL)" || { echo "usage: make model MODEL=<org/name> [REVISION=<branch|tag|commit>] [FORCE=1]" >&2; exit 2; }
-	$(PY) -m tools.model_entry $(MODEL) --revision $(or $(REVISION),main) $(if $(FORCE),--force)
+	$(PY) -m tools.model_entry $(call checked,MODEL,BAAI/bge-m3) --revision $(if $(value REVISION),$(call checked,REVISION,main),main) $(if $(value FORCE),--force)
 
 ## bench: preview wall time and memory for 10/50/200 services against the bare mock engine
 bench: $(STAMP)
@@ -72,15 +86,15 @@ bench: $(STAMP)
 
 ## diff: per-object diff of ENV's rendered manifests between BASE and the working tree
 diff: $(STAMP)
-	$(PY) -m tools.manifest_diff --env $(ENV) --base $(BASE)
+	$(PY) -m tools.manifest_diff --env $(call checked,ENV,prod) --base $(call checked,BASE,origin/main,~ ^)
 
 ## status: ENV's model servers after a deploy: rollouts, why a pod is not ready, GPU nodes (ARGS="--json --wait 30m")
 status: $(STAMP)
-	$(PY) -m tools.status $(ENV) $(ARGS)
+	$(PY) -m tools.status $(call checked,ENV,prod) $(checked_args)
 
 ## smoke: one authenticated request per service of ENV through its gateway (keys never printed)
 smoke: $(STAMP)
-	$(PY) -m tools.smoke $(ENV) $(ARGS)
+	$(PY) -m tools.smoke $(call checked,ENV,prod) $(checked_args)
 
 ## checkov: checkov over the rendered prod manifests; fails on any check .checkov.yaml does not allow
 # checkov pins packaging<24, which requirements-dev.txt does not allow: it gets a venv of its own.

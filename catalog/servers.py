@@ -44,7 +44,10 @@ class ServerFacts(BaseModel):
     flags: dict[str, str]  # config key -> flag of the pinned version
     generated: list[str]
     removed: dict[str, str]
+    refused: dict[str, str] = {}  # options that weaken auth or isolation -> why, for extraArgs
     api_key_env: str | None  # None: no key of its own; the gateway's IAP guards it
+    # Why the platform gives the server no key, where it has a check of its own the platform cannot use.
+    no_api_key_reason: str | None = None
     served_paths: list[str] = Field(min_length=1, max_length=16)  # an HTTPRoute takes 16 rules
     admin_paths: list[str]
     shutdown_seconds: int = Field(gt=0)
@@ -69,6 +72,8 @@ class ServerFacts(BaseModel):
     # The files of a model repository the server reads (loads/scripts/repo_files.py): `weights`, `fallback`
     # when the repository has none of those, `support` (config, tokenizer, the shards' index).
     files: dict[str, list[str]] = {}
+    # Quantization value -> the lowest compute capability its kernels run on, where above the server's own.
+    quantization_min_compute_capability: dict[str, float] = {}
     # Facts a runtime builds from the service (the custom runtime); the catalog's servers leave them unset.
     command: list[str] | None = None  # the container's command; None: the image's entrypoint
     startup_delay_seconds: int = Field(0, ge=0)  # before the first startup probe

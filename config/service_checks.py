@@ -122,6 +122,14 @@ def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Prob
                     f"{gpu.name} has no bf16 support (compute capability {gpu.compute_capability} < 8.0)",
                     or_pool_of("use float16", lambda g: g.supports_bf16),
                 )
+    floor = facts.quantization_min_compute_capability.get(quant) if quant else None
+    if quant and floor is not None and gpu.compute_capability < floor:
+        yield Problem(
+            f"{path}.{runtime.quantization_key}",
+            f"{runtime.title}'s {quant} kernels need compute capability {floor}, {gpu.name} has {gpu.compute_capability}",
+            # awq_marlin -> awq: the same checkpoint through the server's plain kernel, which runs lower.
+            or_pool_of(f"use {quant.split('_')[0]}", lambda g: g.compute_capability >= floor),
+        )
     if quant in facts.fp8_quantize and not gpu.supports_fp8:
         yield Problem(
             f"{path}.{runtime.quantization_key}",
@@ -193,10 +201,11 @@ def _checkpoint_format(path: str, s: ServiceConfig, warnings: list[str]) -> Iter
 
 
 def _auth(path: str, s: ServiceConfig, gateway: GatewayConfig) -> Iterator[Problem]:
-    if s.auth and runtime_of(s).facts_for(s).api_key_env is None and gateway.iap is None:
+    facts = runtime_of(s).facts_for(s)
+    if s.auth and facts.api_key_env is None and gateway.iap is None:
         yield Problem(
             f"{path}.auth",
-            f"{runtime_of(s).title} has no API-key check of its own",
+            facts.no_api_key_reason or f"{runtime_of(s).title} has no API-key check of its own",
             "enable Identity-Aware Proxy on the gateway (gateway.iap.oauthClientId and the secret "
             "iapClientSecret), or set auth: false (the route is then open to anyone who reaches the gateway)",
         )

@@ -43,8 +43,15 @@ DEBUG_ENV = "GKE_SERVING_DEBUG"
 ENV_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 DASHBOARD_FILE = "dashboard.json"  # the Cloud Monitoring dashboard, as the API receives it
 DASHBOARD_TYPE = "gcp:monitoring/dashboard:Dashboard"
-# What the preview writes into its output folder; it replaces that folder whole, so nothing else may be there.
-OUTPUT_ENTRIES = frozenset({"plan.json", "manifests", DASHBOARD_FILE})
+# The file that marks a folder as one the preview created: the preview replaces its output folder whole, so
+# it writes only into a new or empty folder or one holding this marker (files named plan.json or manifests
+# prove nothing: a user's folder can hold those too).
+MARKER = ".gke-serving-preview"
+MARKER_TEXT = "Written by `python -m preview`, which replaces this folder whole on every run.\n"
+# What the preview writes into its output folder; nothing else may be there.
+OUTPUT_ENTRIES = frozenset({MARKER, "plan.json", "manifests", DASHBOARD_FILE})
+# Kernel file systems: nothing can be created there, whatever the permissions say.
+PSEUDO_FILESYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
 class _Interrupts:
@@ -122,12 +129,8 @@ def preview_environment(
         return EXIT_INVALID
     # Absolute but not resolved: a symlink is refused below rather than followed.
     out = Path(os.path.abspath(out_dir)) if out_dir else ROOT / "build" / env
-    if foreign := _foreign_entries(out):
-        print(
-            f"error: {out} holds {', '.join(foreign[:5])}, which the preview did not write, and the preview "
-            "replaces its output folder whole — pass an --out-dir that is new, empty or an earlier preview's",
-            file=sys.stderr,
-        )
+    if refusal := _out_dir_refusal(out, default=out_dir is None):
+        print(f"error: --out-dir {out}: {refusal}", file=sys.stderr)
         return EXIT_INVALID
     try:
         code = _preview(env, out, quiet=quiet, env_file=env_file)
@@ -276,11 +279,37 @@ def _kubernetes_version(config: StackConfig) -> str:
     return str(cluster.get("kubernetesVersion", ClusterConfig.model_fields["kubernetes_version"].default))
 
 
-def _foreign_entries(out: Path) -> list[str]:
-    """What is in `out` that a preview did not write (the preview replaces `out` whole)."""
-    if out.is_symlink() or (out.exists() and not out.is_dir()) or out == out.parent:
-        return [str(out)]
-    return sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_ENTRIES) if out.exists() else []
+def _out_dir_refusal(out: Path, *, default: bool = False) -> str | None:
+    """Why the preview may not make `out` its output folder (what is wrong — the fix); None if it may. The
+    default folder (build/<env> of this repository, ignored by git) written before the marker existed holds
+    only the preview's own entries: it is the preview's, and adopted."""
+    fix = "pass an --out-dir that is new, empty or an earlier preview's (it holds " + MARKER + ")"
+    if out == out.parent or out.is_symlink() or (out.exists() and not out.is_dir()):
+        return f"not a folder the preview can own — {fix}"
+    if any(out.is_relative_to(pseudo) for pseudo in PSEUDO_FILESYSTEMS):
+        return f"inside a kernel file system, where nothing can be written — {fix}"
+    if not out.exists():
+        return _parent_refusal(out, fix)
+    entries = sorted(p.name for p in out.iterdir())
+    earlier_default = default and set(entries) <= OUTPUT_ENTRIES
+    if entries and MARKER not in entries and not earlier_default:
+        return f"holds {', '.join(entries[:5])} and the preview did not create it (no {MARKER}) — {fix}"
+    foreign = [name for name in entries if name not in OUTPUT_ENTRIES]
+    if foreign:
+        return f"holds {', '.join(foreign[:5])}, which the preview did not write — move them out, or {fix}"
+    return _parent_refusal(out, fix)
+
+
+def _parent_refusal(out: Path, fix: str) -> str | None:
+    """The nearest existing folder above `out` must be one the preview can create folders in."""
+    above = out.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        return f"{above} is a file, not a folder — {fix}"
+    if not os.access(above, os.W_OK | os.X_OK):
+        return f"{above} is not writable by this user — {fix}"
+    return None
 
 
 def _write(out: Path, plan: dict[str, Any], manifests: list[Manifest]) -> None:
@@ -292,6 +321,7 @@ def _write(out: Path, plan: dict[str, Any], manifests: list[Manifest]) -> None:
     staging.mkdir()  # not mkdtemp: its 0700 would become the output's mode
     INTERRUPTS.staging.add(staging)
     try:
+        (staging / MARKER).write_text(MARKER_TEXT)
         (staging / "plan.json").write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n")
         if board := dashboard_json(plan):
             (staging / DASHBOARD_FILE).write_text(board)

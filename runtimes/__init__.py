@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from runtimes.base import BadFlag, Runtime, flag
+from runtimes.base import BadFlag, Runtime
 from runtimes.custom import Custom, CustomService
 from runtimes.sglang import Sglang, SglangService
 from runtimes.tei import Tei, TeiService
@@ -43,6 +43,5 @@ __all__ = [
     "TgiService",
     "TritonService",
     "VllmService",
-    "flag",
     "runtime_of",
 ]

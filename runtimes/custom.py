@@ -323,8 +323,8 @@ class Custom(Runtime):
 
     # --- reading a rendered pod (policies) --------------------------------------------------------
 
-    def flag_names(self, key: str) -> list[str]:
-        return []  # no flag of the image is known to the platform
+    def option_of(self, key: str) -> str | None:
+        return None  # no option of the image is known to the platform
 
     def served_model(self, args: Sequence[str]) -> str | None:
         return None  # the image names its model its own way; the pod's annotation names it

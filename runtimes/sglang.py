@@ -9,7 +9,8 @@ from pydantic import Field
 
 from config.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
 from config.service_base import ServiceBase
-from runtimes.base import Runtime, flag
+from runtimes import cli
+from runtimes.base import Runtime
 
 # The image has no entrypoint: the pod's arguments are the whole command (docs: python3 -m
 # sglang.launch_server ...). It listens on 127.0.0.1 unless told otherwise.
@@ -59,7 +60,6 @@ class Sglang(Runtime):
         "maxNumBatchedTokens": "--chunked-prefill-size",
         "maxModelLen": "--context-length",
     }
-    short_flags = {"tensorParallelSize": "--tensor-parallel-size", "dataParallelSize": "--data-parallel-size"}
     # SGLang's docs ("Loading Models from Object Storage") stream gs:// with --load-format runai_streamer,
     # but whether the lmsysorg/sglang image carries runai-model-streamer[gcs] was not confirmed here: the
     # mounted mirror (plain safetensors files) is the default, the streamer a per-service choice.
@@ -86,7 +86,7 @@ class Sglang(Runtime):
         return SHM_GIB_PER_GPU * gpus
 
     def served_model(self, args: Sequence[str]) -> str | None:
-        return flag(args, "--model-path", "--model")
+        return cli.value_of(self.name, args, "--model-path")  # --model is its alias
 
     def parallelism(self, args: Sequence[str]) -> tuple[int | None, str]:
         tp, dp = self.count(args, "tensorParallelSize") or 1, self.count(args, "dataParallelSize") or 1

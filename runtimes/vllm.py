@@ -9,7 +9,8 @@ from pydantic import Field
 
 from config.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
 from config.service_base import ServiceBase
-from runtimes.base import SHM_GIB_PER_GPU, Runtime, flag
+from runtimes import cli
+from runtimes.base import SHM_GIB_PER_GPU, Runtime
 
 # Threads (and GCS clients) the Run:ai Model Streamer reads with; its default is 16 (runai-model-streamer
 # docs/src/env-vars.md). [estimate] 32 keeps a 16-32 Gbps GPU VM's network busy with ~64-256 MiB reads.
@@ -39,9 +40,8 @@ class Vllm(Runtime):
     memory_engine = "vllm"
     length_key = "maxModelLen"
     fp8_kv_dtype = "fp8"
-    # server-cli.md: `--tensor-parallel-size` / `-tp`; --max-num-batched-tokens changes memory use
-    # but is not an environment-file key (it comes through extraArgs).
-    short_flags = {"tensorParallelSize": "-tp", "pipelineParallelSize": "-pp"}
+    # --max-num-batched-tokens changes memory use but is not an environment-file key (it comes through
+    # extraArgs); -tp and the other spellings resolve through catalog/server_options.yaml.
     extra_flags = {"maxNumBatchedTokens": "--max-num-batched-tokens"}
     # docs.vllm.ai models/extensions/runai_model_streamer: `vllm serve gs://<bucket>/<path> --load-format
     # runai_streamer` (Cloud Storage through Application Default Credentials: Workload Identity here).
@@ -77,7 +77,7 @@ class Vllm(Runtime):
     def served_model(self, args: Sequence[str]) -> str | None:
         if args and not args[0].startswith("-"):
             return args[0]
-        return flag(args, "--model")
+        return cli.value_of(self.name, args, "--model")
 
     def parallelism(self, args: Sequence[str]) -> tuple[int | None, str]:
         tp, pp = self.count(args, "tensorParallelSize") or 1, self.count(args, "pipelineParallelSize") or 1

@@ -321,6 +321,32 @@ def test_not_a_model_id(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert refused(root, capsys, "bge-m3") == "'bge-m3' is not a Hub model id — use <org>/<name>, e.g. BAAI/bge-m3"
 
 
+@pytest.mark.parametrize(
+    ("repo", "reason"),
+    [
+        (
+            "a/..",
+            "Repo id must use alphanumeric chars, '-', '_' or '.'. The name cannot start or end with '-' or '.' "
+            "and the maximum length is 96: 'a/..'.",
+        ),
+        ("acme/tiny--llama", "Cannot have -- or .. in repo_id: 'acme/tiny--llama'."),
+        ("acme/tiny.git", "Repo_id cannot end by '.git': 'acme/tiny.git'."),
+        (
+            "acme/-tiny",
+            "Repo id must use alphanumeric chars, '-', '_' or '.'. The name cannot start or end with '-' "
+            "or '.' and the maximum length is 96: 'acme/-tiny'.",
+        ),
+    ],
+)
+def test_an_id_the_hub_client_refuses_is_refused_before_any_request(
+    root: Path, capsys: pytest.CaptureFixture[str], hub: FixtureHub, repo: str, reason: str
+) -> None:
+    assert (
+        refused(root, capsys, repo) == f"{repo!r} is not a Hub model id ({reason}) — use <org>/<name>, e.g. BAAI/bge-m3"
+    )
+    assert hub.requests == []
+
+
 def test_a_config_without_the_fields_the_catalog_needs(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert refused(root, capsys, "acme/broken") == (
         f"acme/broken@{SHA[:12]}: config.json lacks hidden_size, vocab_size, which the catalog needs — pick another "

@@ -63,6 +63,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def earlier_output(out: Path) -> dict[str, bytes]:
     """What an earlier run left in `out`: a plan and a manifest this run would not write."""
     (out / "manifests").mkdir(parents=True)
+    (out / ".gke-serving-preview").write_text("Written by `python -m preview`\n")
     (out / "plan.json").write_text('{"stack": "earlier"}\n')
     (out / "manifests" / "serving_deployment_gone.yaml").write_text("kind: Deployment\n")
     return snapshot(out)
@@ -89,7 +90,11 @@ def test_the_same_environment_gives_byte_identical_output(tmp_path: Path) -> Non
     assert (
         files
         == sorted(files)
-        == sorted(name.removeprefix("manifests/") for name in first if name not in ("plan.json", "dashboard.json"))
+        == sorted(
+            name.removeprefix("manifests/")
+            for name in first
+            if name not in ("plan.json", "dashboard.json", ".gke-serving-preview")
+        )
     )
 
 
@@ -218,7 +223,7 @@ def test_an_output_folder_with_other_files_is_not_replaced(tmp_path: Path, capsy
     (out / "notes.txt").write_text("mine\n")
     assert preview_environment("dev", str(out), quiet=True) == EXIT_INVALID
     assert (out / "notes.txt").read_text() == "mine\n"
-    assert "holds notes.txt, which the preview did not write" in capsys.readouterr().err
+    assert "holds notes.txt and the preview did not create it (no .gke-serving-preview)" in capsys.readouterr().err
     link = tmp_path / "link"
     link.symlink_to(out)
     assert preview_environment("dev", str(link), quiet=True) == EXIT_INVALID
@@ -307,3 +312,71 @@ def test_the_first_ctrl_c_stops_the_run_with_130_and_no_partial_output(phase: st
         assert err.strip() == "interrupted: no partial output was written"
     assert snapshot(out) == before
     assert leftovers(tmp_path) == []
+
+
+def test_a_folder_holding_plan_json_and_manifests_is_not_the_previews_without_its_marker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "mine"
+    (out / "manifests").mkdir(parents=True)
+    (out / "manifests" / "notes.yaml").write_text("mine\n")
+    (out / "plan.json").write_text("{}\n")
+    assert preview_environment("dev", str(out), quiet=True) == EXIT_INVALID
+    assert (out / "manifests" / "notes.yaml").read_text() == "mine\n"
+    assert capsys.readouterr().err == (
+        f"error: --out-dir {out}: holds manifests, plan.json and the preview did not create it (no "
+        ".gke-serving-preview) — pass an --out-dir that is new, empty or an earlier preview's (it holds "
+        ".gke-serving-preview)\n"
+    )
+
+
+def test_the_preview_replaces_only_a_folder_it_marked(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert preview_environment("dev", str(out), quiet=True) == 0
+    assert (out / ".gke-serving-preview").is_file()
+    assert preview_environment("dev", str(out), quiet=True) == 0
+
+
+def out_dir_error(out: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "preview", "dev", "--out-dir", out, "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("file/out", "{tmp}/file is a file, not a folder"),
+        ("file/a/b", "{tmp}/file is a file, not a folder"),
+        ("/proc/gke-serving-out", "inside a kernel file system, where nothing can be written"),
+        ("/proc/self/out", "inside a kernel file system, where nothing can be written"),
+    ],
+)
+def test_an_out_dir_nothing_can_be_written_to_is_exit_2_in_one_line(where: str, reason: str, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("a file\n")
+    out = where if where.startswith("/") else str(tmp_path / where)
+    done = out_dir_error(out)
+    assert done.returncode == EXIT_INVALID, done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: --out-dir {out}: {reason.format(tmp=tmp_path)} — pass an --out-dir that is new, empty or an "
+        "earlier preview's (it holds .gke-serving-preview)"
+    ]
+    assert (tmp_path / "file").read_text() == "a file\n"
+
+
+@pytest.mark.skipif(os.getuid() == 0, reason="root may write into any folder (CI runs as a plain user)")
+def test_an_out_dir_under_a_folder_the_user_cannot_write_is_exit_2_in_one_line(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    done = out_dir_error(str(locked / "out"))
+    assert done.returncode == EXIT_INVALID, done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: --out-dir {locked / 'out'}: {locked} is not writable by this user — pass an --out-dir that is new, "
+        "empty or an earlier preview's (it holds .gke-serving-preview)"
+    ]

@@ -122,7 +122,12 @@ def test_sglang_settings_are_checked_like_vllms(fields: dict[str, Any], expected
 
 def test_sglang_with_auth_needs_the_gateways_iap() -> None:
     (problem,) = problems(env(**QWEN, auth=True))
-    assert problem.startswith("gke-serving:services.chat.auth: SGLang has no API-key check of its own")
+    assert problem == (
+        "gke-serving:services.chat.auth: SGLang's bearer --api-key comes only from its command line (the pod spec "
+        "and its start-up log would show it), so the platform passes none — enable Identity-Aware Proxy on the "
+        "gateway (gateway.iap.oauthClientId and the secret iapClientSecret), or set auth: false (the route is then "
+        "open to anyone who reaches the gateway)"
+    )
 
 
 def test_data_parallel_copies_each_hold_the_whole_model() -> None:

@@ -29,11 +29,13 @@ from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
+    HFValidationError,
     LocalEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
     SafetensorsParsingError,
 )
+from huggingface_hub.utils._validators import validate_repo_id
 
 import sizing.files
 import sizing.models
@@ -447,8 +449,9 @@ def refusal(e: BaseException, repo: str, ref: str) -> str:
 
 def run(repo: str, ref: str, *, root: Path, force: bool = False, dry_run: bool = False, timeout: float = 30.0) -> str:
     """The lines to print; raises Refused with the one line to print instead."""
-    if not REPO_ID.fullmatch(repo):
-        raise Refused(f"{repo!r} is not a Hub model id — use <org>/<name>, e.g. BAAI/bge-m3")
+    problem = hub_id_problem(repo)
+    if problem:
+        raise Refused(problem)
     try:
         d = describe(repo, ref, timeout=timeout)
     except Refused:
@@ -480,6 +483,20 @@ def run(repo: str, ref: str, *, root: Path, force: bool = False, dry_run: bool =
         out.append(f"gated: the cluster's hfToken must belong to an account that accepted the license at {HUB}/{repo}")
     out.append(snippet(d).rstrip())
     return "\n".join(out)
+
+
+def hub_id_problem(repo: str) -> str | None:
+    """Why `repo` is not a model id the Hub takes, before any request: <org>/<name>, then the Hub client's
+    own rules (huggingface_hub validate_repo_id, utils/_validators.py: at most 96 characters of letters,
+    digits, -, _ and . per part, not starting or ending with - or ., no -- or .., not ending in .git)."""
+    fix = "use <org>/<name>, e.g. BAAI/bge-m3"
+    if not REPO_ID.fullmatch(repo):
+        return f"{repo!r} is not a Hub model id — {fix}"
+    try:
+        validate_repo_id(repo)
+    except HFValidationError as e:
+        return f"{repo!r} is not a Hub model id ({_reason(e)}) — {fix}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
