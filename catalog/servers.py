@@ -20,6 +20,17 @@ class NoImage(ValueError):
     """The server publishes no image for a GPU architecture; the message says which and why."""
 
 
+class MemoryDefault(BaseModel):
+    """One GPU-memory band of a server's own memory defaults (SGLang's handle_gpu_memory_settings)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
+
+    below_mib: int | None  # None: every larger GPU
+    chunked_prefill: int = Field(gt=0)
+    max_batch: int = Field(gt=0)
+    max_batch_tp4: int = Field(gt=0)  # with tensor parallel 4 or more
+
+
 class ServerFacts(BaseModel):
     """One server's block of catalog/servers.yaml."""
 
@@ -30,6 +41,7 @@ class ServerFacts(BaseModel):
     port: int = Field(gt=0, lt=65536)
     health: str
     liveness: str | None = None  # defaults to health
+    liveness_timeout_seconds: int = Field(10, gt=0)  # longer than the liveness handler's own wait
     ready: str | None = None  # a cheaper readiness path than `health`, where the server has one
     metrics_port: int | None = Field(None, gt=0, lt=65536)  # defaults to port
     metrics_path: str
@@ -67,6 +79,7 @@ class ServerFacts(BaseModel):
     fp8_quantize: list[str] = []
     checkpoint_quantization: dict[str, str] = {}
     online_quantization: list[str] = []
+    memory_defaults: list[MemoryDefault] = []  # by ascending GPU memory; the last band has below_mib None
     # The load path a service gets when the environment has a mirror (catalog/load_paths.yaml); None: the Hub.
     mirror_load: str | None = None
     # The files of a model repository the server reads (loads/scripts/repo_files.py): `weights`, `fallback`

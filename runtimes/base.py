@@ -48,7 +48,6 @@ class Runtime(ABC):
     length_key: ClassVar[str | None] = None  # the context-length setting, for memory sizing
     batch_key: ClassVar[str | None] = None  # the prefill-batch setting, for memory sizing
     fp8_kv_dtype: ClassVar[str | None] = None  # the kvCacheDtype value of an fp8 KV cache, for fixes
-    default_memory_fraction: ClassVar[float | None] = None  # share of GPU memory assumed when unset
     generates: ClassVar[bool] = True  # streams generated text (long requests) rather than embedding
     # Options the policies read off a rendered pod that are not config keys (the memory model's words).
     extra_flags: ClassVar[dict[str, str]] = {}
@@ -75,6 +74,10 @@ class Runtime(ABC):
     def mirror_load(self, service: Any) -> str:
         """The load path a service gets by default when the environment has a mirror (catalog `mirrorLoad`)."""
         return self.facts_for(service).mirror_load or default_path().name
+
+    def default_memory_fraction(self, gpu: catalog.Gpu, args: Sequence[str]) -> float | None:
+        """The share of GPU memory the server takes when the pod's arguments set none; None: the engine's."""
+        return None
 
     @property
     def architecture_kind(self) -> str:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+import catalog
 from config.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
 from config.service_base import ServiceBase
 from runtimes import cli
@@ -18,9 +19,10 @@ LAUNCH = ["python3", "-m", "sglang.launch_server"]
 # docs/get_started/install.md runs the container with --shm-size 32g on 8-GPU hosts: 4 GiB a GPU
 # for its tokenizer/scheduler IPC and NCCL [estimate].
 SHM_GIB_PER_GPU = 4
-# mem_fraction_static defaults per GPU memory (server_args); the memory fit assumes this share when
-# the service sets none [estimate: the value 0.5.23 picks for 24-80 GB GPUs lies between 0.8 and 0.88].
-DEFAULT_MEM_FRACTION_STATIC = 0.85
+# memory_hook.py's reservation (catalog/servers.yaml memoryDefaults): a floor, activations per prefill token,
+# slack per GPU of the model's split, CUDA graphs per decode batch entry, and a floor above 60 GiB (MiB).
+RESERVED_BASE_MIB, MIB_PER_PREFILL_TOKEN, MIB_PER_SPLIT_EIGHTH, MIB_PER_GRAPH_BATCH = 512, 1.5, 1024, 2
+LARGE_GPU_MIB, LARGE_GPU_RESERVED_MIB = 60 * 1024, 10 * 1024
 
 
 class SglangService(ServiceBase):
@@ -52,7 +54,6 @@ class Sglang(Runtime):
     memory_engine = "vllm"  # weights + KV cache in a fixed share of GPU memory, as vLLM
     length_key = "contextLength"
     fp8_kv_dtype = "fp8_e5m2"
-    default_memory_fraction = DEFAULT_MEM_FRACTION_STATIC
     # The memory model's vLLM words for SGLang's flags.
     extra_flags = {
         "gpuMemoryUtilization": "--mem-fraction-static",
@@ -67,6 +68,25 @@ class Sglang(Runtime):
 
     def gpus(self, service: Any) -> int:
         return int(service.tensor_parallel_size * service.data_parallel_size)
+
+    def default_memory_fraction(self, gpu: catalog.Gpu, args: Sequence[str]) -> float | None:
+        """mem_fraction_static as SGLang 0.5.23 computes it when unset: 0.70 on an L4, 0.84 on an H100."""
+        band = next(b for b in self.facts.memory_defaults if b.below_mib is None or gpu.usable_mib < b.below_mib)
+        tp = self.count(args, "tensorParallelSize") or 1
+        chunk = self.count(args, "chunkedPrefillSize") or band.chunked_prefill
+        batch = band.max_batch_tp4 if tp >= 4 else band.max_batch
+        running = self.count(args, "maxRunningRequests")
+        if running is not None:
+            batch = min(batch, running)
+        reserved = (
+            RESERVED_BASE_MIB
+            + max(chunk, 2048) * MIB_PER_PREFILL_TOKEN
+            + tp / 8 * MIB_PER_SPLIT_EIGHTH
+            + batch * MIB_PER_GRAPH_BATCH
+        )
+        if gpu.usable_mib > LARGE_GPU_MIB:
+            reserved = max(reserved, LARGE_GPU_RESERVED_MIB)
+        return round((gpu.usable_mib - reserved) / gpu.usable_mib, 3)
 
     def args(self, name: str, service: Any) -> list[str]:
         return [

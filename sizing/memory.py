@@ -93,6 +93,7 @@ class FitRequest:
     cuda_memory_fraction: float | None = None  # TGI, default 1.0
     length_key: str | None = None  # the setting suggestions name for the context length
     fp8_kv_dtype: str | None = None  # the setting suggestions name for an fp8 KV cache
+    server: str | None = None  # the server as messages name it (SGLang runs the vLLM model); None: the engine's
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,7 @@ def _vllm_budget(req: FitRequest, total_gib: float, max_len: int, kv_bytes: floa
         max_len=max_len,
         prefill_tokens=0,
         block=VLLM_BLOCK_SIZE,
-        usable_phrase=f"vLLM may use {util:.2f} x {total_gib:.1f} = {usable:.1f} GiB",
+        usable_phrase=f"{req.server or 'vLLM'} may use {util:.2f} x {total_gib:.1f} = {usable:.1f} GiB",
         overhead_phrase=", ".join(parts),
         weights_label="",
     )
@@ -253,7 +254,7 @@ def _tgi_budget(
         max_len=max_len,
         prefill_tokens=prefill,
         block=1,
-        usable_phrase=f"TGI may use {fraction:.2f} x {total_gib:.1f} = {usable:.1f} GiB",
+        usable_phrase=f"{req.server or 'TGI'} may use {fraction:.2f} x {total_gib:.1f} = {usable:.1f} GiB",
         overhead_phrase=(
             f"CUDA context, prefill warm-up of {prefill} tokens, {round((1 - TGI_WIGGLE_ROOM) * 100)}% wiggle room"
         ),

@@ -145,7 +145,7 @@ def test_data_parallel_copies_each_hold_the_whole_model() -> None:
     assert parallelism("sglang", server_container.args) == (2, "SGLang tensor parallel 1 x data parallel 2")
     request = fit_request(pod)
     assert request.tensor_parallel == 1  # the memory of one copy: the weights are not split by dp
-    assert request.gpu_memory_utilization == 0.85  # SGLang's own default share, not vLLM's 0.92
+    assert request.gpu_memory_utilization == 0.701  # SGLang's own default on an L4, not vLLM's 0.92
     assert estimate(request).fits
 
 
@@ -167,3 +167,38 @@ def test_staging_serves_an_sglang_service_that_autoscales_on_its_queue(previews:
     assert hpa_metric_name("sglang:num_queue_reqs") == "prometheus.googleapis.com|sglang:num_queue_reqs|gauge"
     memory = {row["service"]: row for row in preview.plan["memory"]}
     assert memory["chat"]["fits"] and memory["chat"]["headroomGib"] > 5
+
+
+@pytest.mark.parametrize(
+    ("gpu", "args", "fraction"),
+    [
+        # (23034 - (512 + 4096 x 1.5 + 1/8 x 1024 + 48 x 2)) / 23034: about 0.70, as the issue measured.
+        ("nvidia-l4", [], 0.701),
+        ("nvidia-tesla-t4", [], 0.757),  # 2k chunked prefill, 8 graph batches
+        ("nvidia-h100-80gb", [], 0.835),  # 8k chunked prefill, 256 graph batches
+        ("nvidia-h100-80gb", ["--tp-size=4"], 0.824),  # 512 graph batches, more parallel slack
+        ("nvidia-l4", ["--chunked-prefill-size=8192"], 0.435),  # a larger prefill reserves more activations
+        ("nvidia-l4", ["--max-running-requests=8"], 0.705),  # the graph's batch is capped by running requests
+    ],
+)
+def test_the_default_memory_share_is_sglangs_own_per_gpu(gpu: str, args: list[str], fraction: float) -> None:
+    assert REGISTRY["sglang"].default_memory_fraction(catalog.gpus()[gpu], args) == fraction
+
+
+def test_an_sglang_fit_message_names_sglang() -> None:
+    service = parse_environment(env(**QWEN, maxRunningRequests=512, contextLength=32768, pool="t4")).services["chat"]
+    pod = pod_of(
+        "kubernetes:apps/v1:Deployment",
+        deployment(server(*REGISTRY["sglang"].args("chat", service), gpus="1"), name="chat", runtime="sglang"),
+    )
+    assert pod is not None
+    explained = estimate(fit_request(pod)).explain()
+    assert "SGLang may use" in explained and "vLLM" not in explained
+
+
+def test_sglang_liveness_waits_longer_than_its_health_handler(previews: Any) -> None:
+    (container,) = previews("staging").manifest("Deployment", "chat")["spec"]["template"]["spec"]["containers"]
+    liveness = container["livenessProbe"]
+    assert liveness["httpGet"]["path"] == "/health"
+    assert liveness["timeoutSeconds"] > 20  # /health waits up to 20 s for one generated token
+    assert liveness["periodSeconds"] > liveness["timeoutSeconds"]

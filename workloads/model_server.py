@@ -177,6 +177,7 @@ class ModelServer(pulumi.ComponentResource):
                         budget,
                         initial_delay_seconds=self.spec.startup_delay_seconds,
                         max_retries=self.spec.startup_retries,
+                        liveness_timeout_seconds=self.spec.liveness_timeout_seconds,
                     ),
                     rollout_deadline=rollout_seconds(window),
                     replicas=None if args.autoscaled else service.replicas,

@@ -12,6 +12,7 @@ from sizing.files import Served, served
 from sizing.models import checkpoint_quantization, resolve, weight_bytes
 
 STARTUP_PERIOD_SECONDS = 10
+LIVENESS_PERIOD_SECONDS, LIVENESS_TIMEOUT_SECONDS, LIVENESS_WINDOW_SECONDS = 15, 10, 60
 # Budget = fixed engine start (CUDA init, warm-up, CUDA graphs) + time per GiB of weights on the service's
 # load path (catalog/load_paths.yaml budgetSecondsPerGib: the Hub's 30 s/GiB — a download at ~40 MiB/s,
 # then a load from disk — or a margin over the mirror paths' published throughput). [estimate]; the GKE
@@ -104,11 +105,14 @@ def probes(
     *,
     initial_delay_seconds: int = 0,
     max_retries: int | None = None,
+    liveness_timeout_seconds: int = LIVENESS_TIMEOUT_SECONDS,
 ) -> dict[str, dict[str, Any]]:
     """startupProbe holds the other two back until the server answers once, so a pod still
     downloading weights is never restarted by its liveness probe. `max_retries` replaces the
-    failureThreshold the budget gives (a custom runtime's own number)."""
+    failureThreshold the budget gives (a custom runtime's own number). The liveness check waits longer
+    than the server's own liveness handler may (SGLang's /health waits up to 20 s for one token)."""
     threshold = max_retries if max_retries is not None else math.ceil(budget_seconds / STARTUP_PERIOD_SECONDS)
+    period = max(LIVENESS_PERIOD_SECONDS, liveness_timeout_seconds + 5)
     return {
         "startupProbe": {
             "httpGet": {"path": health_path, "port": "http"},
@@ -124,10 +128,10 @@ def probes(
             "failureThreshold": 3,
         },
         "livenessProbe": {
-            # A busy server may answer slowly; four missed checks a minute apart mean it is stuck.
+            # A busy server may answer slowly; a minute of missed checks (at least two) means it is stuck.
             "httpGet": {"path": liveness_path, "port": "http"},
-            "periodSeconds": 15,
-            "timeoutSeconds": 10,
-            "failureThreshold": 4,
+            "periodSeconds": period,
+            "timeoutSeconds": liveness_timeout_seconds,
+            "failureThreshold": max(2, LIVENESS_WINDOW_SECONDS // period),
         },
     }

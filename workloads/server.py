@@ -22,6 +22,7 @@ class ServerSpec:
     metrics_path: str
     health_path: str
     liveness_path: str
+    liveness_timeout_seconds: int
     cache_path: str | None  # where the Hugging Face cache volume is mounted; None: no Hub download
     api_key_env: str | None
     run_as_user: int | None
@@ -60,6 +61,7 @@ def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu, weights: We
         metrics_path=facts.metrics_path,
         health_path=facts.health,
         liveness_path=facts.liveness or facts.health,
+        liveness_timeout_seconds=facts.liveness_timeout_seconds,
         cache_path=facts.hf_home,
         api_key_env=facts.api_key_env if service.auth else None,
         run_as_user=facts.run_as_user,

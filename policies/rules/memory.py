@@ -100,12 +100,15 @@ def fit_request(pod: Pod) -> FitRequest:
         # TEI's "length" is its batch; the encoder model reads the batch, not a context length.
         max_len=_number(runtime, args, len_key, int) if known.memory_engine != ENCODER else None,
         max_batch_prefill_tokens=_number(runtime, args, batch_key, int),
-        gpu_memory_utilization=_number(runtime, args, "gpuMemoryUtilization", float) or known.default_memory_fraction,
+        gpu_memory_utilization=(
+            _number(runtime, args, "gpuMemoryUtilization", float) or known.default_memory_fraction(gpu, args)
+        ),
         max_num_seqs=_number(runtime, args, "maxNumSeqs", int),
         max_num_batched_tokens=_number(runtime, args, "maxNumBatchedTokens", int),
         cuda_memory_fraction=_number(runtime, args, "cudaMemoryFraction", float),
         length_key=known.length_key,
         fp8_kv_dtype=known.fp8_kv_dtype,
+        server=known.title,
     )
 
 
