@@ -11,7 +11,7 @@ from loads import default_path, load_path
 from loads.facts import estimate
 from runtimes import runtime_of
 from workloads.model_mirror import weight_sources
-from workloads.probes import startup_budget_seconds, weights_gib
+from workloads.probes import served_files, startup_budget_seconds, weights_gib
 
 
 def cold_start_report(env: Environment) -> dict[str, Any]:
@@ -30,6 +30,7 @@ def cold_start_report(env: Environment) -> dict[str, Any]:
                 "service": name,
                 "load": path,
                 "weightsGib": None if gib is None else round(gib, 1),
+                "sizedFrom": _sized_from(service),
                 "imagePullSeconds": est.image_pull_seconds,
                 "weightsSeconds": est.weights_seconds,
                 "warmupSeconds": est.warmup_seconds,
@@ -40,6 +41,17 @@ def cold_start_report(env: Environment) -> dict[str, Any]:
         )
     used = sorted({str(r["load"]) for r in rows})
     return {"services": rows, "sources": {p: load_path(p).facts.source for p in used}}
+
+
+def _sized_from(service: Any) -> str:
+    """Where the weights' size comes from: the model's lock (read from the Hub, or collected by hand), the
+    service's own figure, or its architecture (an estimate of the checkpoint)."""
+    if runtime_of(service).checkpoint_gib(service) is not None:
+        return "service"
+    files = served_files(service)
+    if files is not None and files.files:
+        return "lock" if files.lock.verified else "lock (by hand)"
+    return "architecture"
 
 
 def _seconds(value: int | None) -> str:
@@ -56,14 +68,14 @@ def cold_start_table(report: dict[str, Any]) -> str:
     lines = [
         "\nCold start per service (estimate, node ready to serving; catalog/load_paths.yaml):",
         f"    {'service':<12} {'load':<11} {'weights':>8} {'image':>7} {'load':>7} {'warm-up':>8} {'estimate':>9}"
-        f" {'budget was':>11} {'budget':>8}",
+        f" {'budget was':>11} {'budget':>8}  sized from",
     ]
     for r in rows:
         gib = "?" if r["weightsGib"] is None else f"{r['weightsGib']:.1f}G"
         lines.append(
             f"    {r['service']:<12} {r['load']:<11} {gib:>8} {_seconds(r['imagePullSeconds']):>7} "
             f"{_seconds(r['weightsSeconds']):>7} {_seconds(r['warmupSeconds']):>8} {_seconds(r['estimateSeconds']):>9}"
-            f" {_seconds(r['hubBudgetSeconds']):>11} {_seconds(r['budgetSeconds']):>8}"
+            f" {_seconds(r['hubBudgetSeconds']):>11} {_seconds(r['budgetSeconds']):>8}  {r['sizedFrom']}"
         )
     for path, source in report["sources"].items():
         lines.append(f"    {path}: {source}")
