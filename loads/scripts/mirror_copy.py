@@ -27,9 +27,11 @@ MARKER = ".complete"
 
 def present(bucket: storage.Bucket, name: str) -> storage.Blob | None:
     """The object, or None when it does not exist. The writer may read only under its own prefix (an IAM
-    condition on resource.name) and has no storage.objects.list on the bucket; Cloud Storage then answers a
-    request for a missing object with 403, not 404 (Cloud Storage docs, "Request endpoints"/IAM permissions:
-    without storage.objects.list a request for a nonexistent object returns 403)."""
+    condition on resource.name) and so has no storage.objects.list on the bucket: then Cloud Storage answers a
+    GET of a missing object with 403, not 404 — its error reads "Permission ... denied on resource (or it may
+    not exist)" (reported in seung-lab/cloud-volume#260, googleapis/google-api-php-client#1791; no sentence of
+    Cloud Storage's documentation saying it was found). A 403 is read as absent here: a real denial fails the
+    upload that follows, loudly."""
     try:
         return bucket.get_blob(name)
     except exceptions.Forbidden:
