@@ -476,7 +476,7 @@ def test_two_triton_services_with_a_long_common_prefix_get_different_accounts() 
     parse_environment(raw)
 
 
-def test_a_cluster_name_that_takes_a_triton_account_id_is_refused() -> None:
+def test_a_cluster_name_that_takes_a_bucket_reader_account_id_is_refused() -> None:
     raw = with_key("gke-serving:cluster", {"name": "lab", "location": "us-central1-a"})
     raw["gke-serving:services"] = {"metrics": TRITON}
     assert problems(raw) == [
