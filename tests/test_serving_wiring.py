@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from catalog.servers import server_facts
+from policies.evaluate import duration_seconds
 from preview.engine import ProgramRun, Registration, run_program
 from preview.envfile import read_environment_file
 from preview.manifests import manifests_of
@@ -244,6 +245,31 @@ def test_metrics_adapter_is_deployed_with_its_own_identity(run: ProgramRun) -> N
         if r.inputs["role"] == "roles/iam.workloadIdentityUser" and "custom-metrics" in r.inputs["member"]
     )
     assert binding["member"].endswith(f"[{ksa['metadata']['namespace']}/{ksa['metadata']['name']}]")
+
+
+def test_the_adapters_awaits_outlast_its_startup_probe(run: ProgramRun) -> None:
+    """`pulumi up` and the rollout deadline wait at least as long as the startup probe lets the adapter
+    start; a shorter wait fails an update whose pods are still allowed to come up."""
+    (adapter,) = [
+        r
+        for r in of_type(run, "kubernetes:apps/v1:Deployment")
+        if r.inputs["metadata"]["name"] == "custom-metrics-stackdriver-adapter"
+    ]
+    (server,) = adapter.inputs["spec"]["template"]["spec"]["containers"]
+    probe = server["startupProbe"]
+    window = probe.get("initialDelaySeconds", 0) + probe["periodSeconds"] * probe["failureThreshold"]
+    timeouts = adapter.options["customTimeouts"]
+    assert duration_seconds(timeouts["create"]) >= window
+    assert duration_seconds(timeouts["update"]) >= window * adapter.inputs["spec"]["replicas"]
+    assert adapter.inputs["spec"].get("progressDeadlineSeconds", 600) >= window  # Kubernetes' default: 600
+
+
+def test_only_the_adapter_mounts_its_service_account_token(run: ProgramRun) -> None:
+    """The adapter calls the API server; a model server's or the mirror's pod never does."""
+    accounts = {r.inputs["metadata"]["name"]: r.inputs for r in of_type(run, "kubernetes:core/v1:ServiceAccount")}
+    mounted = {n for n, a in accounts.items() if a.get("automountServiceAccountToken", True)}
+    assert mounted == {"custom-metrics-stackdriver-adapter"}
+    assert "resnet-triton" in accounts  # Triton reads its bucket as its own account
 
 
 def test_without_autoscaling_there_is_no_adapter_and_no_hpa(previews: Callable[[str], Any]) -> None:
