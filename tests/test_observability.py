@@ -263,3 +263,21 @@ def test_managed_dcgm_metrics_are_on_and_modelled_on_gpu_nodes(previews: object,
     on_gpu = {d.name for d in daemonsets_on(gpu=True, features=NODE_FEATURES)}
     on_cpu = {d.name for d in daemonsets_on(gpu=False, features=NODE_FEATURES)}
     assert "dcgm-exporter" in on_gpu and "dcgm-exporter" not in on_cpu
+
+
+@pytest.mark.parametrize("field", sorted(AlertThresholds.model_fields))
+def test_every_alert_threshold_changes_the_rendered_policies(field: str) -> None:
+    """A threshold the environment may set that no row of workloads/alerts.yaml reads would be a setting
+    with no effect."""
+    services = [
+        ServiceMetrics("gemma", "vllm", 8000, "vllm:num_requests_waiting", None, None, None),
+        ServiceMetrics("embed", "tei", 80, None, None, None, None),
+    ]
+    default = AlertThresholds()
+    value = getattr(default, field)
+    changed = default.model_copy(update={field: value + 1 if isinstance(value, int) else value * 0.9})
+
+    def rendered(t: AlertThresholds) -> list[dict[str, Any]]:
+        return [a.args([], {}) for a in alerts("prod", SCOPE, services, t)]
+
+    assert rendered(changed) != rendered(default)
