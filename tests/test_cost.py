@@ -16,10 +16,12 @@ from sizing.cost import (
     PlatformCostInput,
     PoolCostInput,
     ServiceCostInput,
+    StorageCostInput,
     estimate_cost,
     format_cost,
     hourly_price,
     missing_price,
+    platform_lines,
 )
 
 ROOT = Path(__file__).parents[1]
@@ -327,3 +329,31 @@ def test_secret_manager_counts_the_hf_token_and_every_api_key(previews: Any) -> 
     # staging: detector (Triton) and chat (SGLang) take no key of their own.
     (line,) = [line for line in previews("staging").plan["cost"]["lines"] if line["name"] == "Secret Manager"]
     assert line["detail"] == "5 versions, free tier 6"
+
+
+def test_every_row_of_the_platform_table_bills_in_some_environment() -> None:
+    """Each row of sizing/platform_lines.yaml renders for the platform it is written for: a `when` or a
+    value name the renderer does not give fails here, not in an environment that happens to need it."""
+    pool = PoolCostInput("a", "g2-standard-8", "nvidia-l4", 1, "us-central1", True, 0, 2, "pd-balanced", 200, 2)
+    rendered: set[tuple[str, str]] = set()
+    for zonal, nat, external in [(True, True, True), (False, False, False)]:
+        platform = PlatformCostInput(
+            "us-central1",
+            zonal=zonal,
+            system_machine_type="e2-standard-4",
+            system_min_nodes=1,
+            system_max_nodes=2,
+            cloud_nat=nat,
+            external_gateway=external,
+            storage=(StorageCostInput("model mirror", "12 GiB", "gcsStandardGbMonth", 12.0),),
+        )
+        rendered |= {(line["name"], line["detail"]) for line in estimate_cost([pool], [], platform)["lines"]}
+    names = {name for name, _ in rendered}
+    assert {"system pool", "boot disk system", "boot disk a", "local SSD a", "model mirror", "Cloud NAT"} <= names
+    assert {d for n, d in rendered if n in {"cluster fee", "static IP"}} == {
+        "zonal: 0 if the account's free-tier cluster",
+        "regional, no free tier",
+        "external, reserved, in use",
+        "internal (free)",
+    }
+    assert len(platform_lines()) == len({(row["name"], row.get("when")) for row in platform_lines()})
