@@ -148,12 +148,7 @@ class Platform(pulumi.ComponentResource):
         HfToken(
             f"{name}-hf-token",
             HfTokenArgs(
-                project=env.project,
-                secret_id=f"{env.cluster.name}-hf-token",
-                token=args.hf_token,
-                namespace=self.namespace,
-                provider=self.provider,
-                labels=labels,
+                env.project, f"{env.cluster.name}-hf-token", labels, self.namespace, args.hf_token, self.provider
             ),
             opts=after_apis,
         )

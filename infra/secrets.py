@@ -18,24 +18,32 @@ HF_TOKEN_SECRET_NAME = naming.HF_TOKEN_SECRET  # the Kubernetes Secret the model
 
 @dataclass(frozen=True)
 class MirroredSecretArgs:
+    """Where a secret is kept: the arguments every mirrored secret's component has."""
+
     project: str
     secret_id: str  # the Secret Manager secret's id
     gcp_labels: Mapping[str, str]  # GCP label keys: lowercase letters, digits, `_` and `-` only
-    value: pulumi.Output[str]  # a secret Output
-    k8s_name: str  # the Kubernetes Secret's name
-    namespace: pulumi.Input[str]
-    k8s_labels: Mapping[str, str]
-    key: str  # the Kubernetes Secret's one key, which the pods read
+    namespace: pulumi.Input[str]  # where its Kubernetes Secret lives
+
+
+@dataclass(frozen=True)
+class KubernetesSecret:
+    name: str
+    labels: Mapping[str, str]
+    key: str  # the Secret's one key, which the pods read
 
 
 def mirrored_secret(
     name: str,
     args: MirroredSecretArgs,
+    value: pulumi.Output[str],
+    k8s_secret: KubernetesSecret,
     opts: pulumi.ResourceOptions,
     k8s_opts: pulumi.ResourceOptions | None = None,
 ) -> gcp.secretmanager.Secret:
-    """`{name}-secret` in Secret Manager, its `{name}-version` holding the value, and `{name}-k8s`, the
-    Kubernetes Secret the pods read it from. `k8s_opts` (the Kubernetes object's options) default to `opts`."""
+    """`{name}-secret` in Secret Manager, its `{name}-version` holding `value` (a secret Output), and
+    `{name}-k8s`, the Kubernetes Secret the pods read it from. `k8s_opts` (the Kubernetes object's
+    options) default to `opts`."""
     secret = gcp.secretmanager.Secret(
         f"{name}-secret",
         project=args.project,
@@ -47,29 +55,25 @@ def mirrored_secret(
     gcp.secretmanager.SecretVersion(
         f"{name}-version",
         secret=secret.id,
-        secret_data=args.value,
+        secret_data=value,
         # Keep the previous version disabled rather than destroyed, so a bad rotation can be undone.
         deletion_policy="DISABLE",
         opts=opts,
     )
     k8s.core.v1.Secret(
         f"{name}-k8s",
-        metadata={"name": args.k8s_name, "namespace": args.namespace, "labels": dict(args.k8s_labels)},
+        metadata={"name": k8s_secret.name, "namespace": args.namespace, "labels": dict(k8s_secret.labels)},
         type="Opaque",
-        string_data={args.key: args.value},
+        string_data={k8s_secret.key: value},
         opts=k8s_opts or opts,
     )
     return secret
 
 
 @dataclass(frozen=True)
-class HfTokenArgs:
-    project: str
-    secret_id: str
+class HfTokenArgs(MirroredSecretArgs):
     token: pulumi.Output[str]  # a secret Output
-    namespace: pulumi.Input[str]
     provider: k8s.Provider  # the cluster's: the platform creates its provider, so no parent passes one down
-    labels: Mapping[str, str]  # the GCP labels of the secret
 
 
 class HfToken(pulumi.ComponentResource):
@@ -77,19 +81,10 @@ class HfToken(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: HfTokenArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:infra:HfToken", name, None, opts)
-        secret = mirrored_secret(
-            name,
-            MirroredSecretArgs(
-                project=args.project,
-                secret_id=args.secret_id,
-                gcp_labels=args.labels,
-                value=args.token,
-                k8s_name=HF_TOKEN_SECRET_NAME,
-                namespace=args.namespace,
-                k8s_labels={"app.kubernetes.io/part-of": "gke-serving"},
-                key=HF_TOKEN_KEY,
-            ),
+        k8s_secret = KubernetesSecret(HF_TOKEN_SECRET_NAME, {"app.kubernetes.io/part-of": "gke-serving"}, HF_TOKEN_KEY)
+        child, in_cluster = (
             pulumi.ResourceOptions(parent=self),
-            k8s_opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            pulumi.ResourceOptions(parent=self, provider=args.provider),
         )
+        secret = mirrored_secret(name, args, args.token, k8s_secret, child, k8s_opts=in_cluster)
         self.register_outputs({"secretId": secret.secret_id})

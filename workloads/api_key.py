@@ -8,17 +8,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_random as random
 
-from infra.secrets import MirroredSecretArgs, mirrored_secret
+from infra.secrets import KubernetesSecret, MirroredSecretArgs, mirrored_secret
 from workloads.deployment import API_KEY_SECRET_KEY
 
 
 @dataclass(frozen=True)
-class ApiKeyArgs:
-    project: str
-    secret_id: str  # the Secret Manager secret's id
-    namespace: pulumi.Input[str]
+class ApiKeyArgs(MirroredSecretArgs):
     labels: Mapping[str, str]  # the Kubernetes Secret's
-    gcp_labels: Mapping[str, str]  # the Secret Manager secret's
 
 
 class ApiKey(pulumi.ComponentResource):
@@ -32,18 +28,5 @@ class ApiKey(pulumi.ComponentResource):
         password = random.RandomPassword(f"{name}-value", length=48, special=False, opts=child)
         self.value = pulumi.Output.secret(password.result)
         self.secret_name = name
-        secret = mirrored_secret(
-            name,
-            MirroredSecretArgs(
-                project=args.project,
-                secret_id=args.secret_id,
-                gcp_labels=args.gcp_labels,
-                value=self.value,
-                k8s_name=name,
-                namespace=args.namespace,
-                k8s_labels=args.labels,
-                key=API_KEY_SECRET_KEY,
-            ),
-            child,
-        )
+        secret = mirrored_secret(name, args, self.value, KubernetesSecret(name, args.labels, API_KEY_SECRET_KEY), child)
         self.register_outputs({"secretId": secret.secret_id})
