@@ -51,13 +51,8 @@ class NodeServiceAccount(pulumi.ComponentResource):
         )
         member = iam_member(account)
         for role in NODE_ROLES:
-            gcp.projects.IAMMember(
-                f"{name}-{role.removeprefix('roles/').replace('.', '-')}",
-                project=args.project,
-                role=role,
-                member=member,
-                opts=child,
-            )
+            key = role.removeprefix("roles/").replace(".", "-")
+            gcp.projects.IAMMember(f"{name}-{key}", project=args.project, role=role, member=member, opts=child)
         self.email = account.email
         self.register_outputs({"email": self.email})
 
@@ -126,3 +121,12 @@ def workload_identity(
         opts=ksa_opts or opts,
     )
     return WorkloadIdentity(account, iam_member(account), args.ksa)
+
+
+def grant_bucket_read(
+    name: str, bucket: pulumi.Input[str], identity: WorkloadIdentity, opts: pulumi.ResourceOptions
+) -> gcp.storage.BucketIAMMember:
+    """Let `identity` read (list and get, never write) the objects of `bucket`."""
+    return gcp.storage.BucketIAMMember(
+        name, bucket=bucket, role="roles/storage.objectViewer", member=identity.member, opts=opts
+    )

@@ -31,7 +31,7 @@ import naming
 from config import Environment
 from config.mirror import WeightSource, bucket_name, job_name
 from config.services import ServiceConfig, load_of
-from infra.identity import WorkloadIdentity, WorkloadIdentityArgs, workload_identity
+from infra.identity import WorkloadIdentity, WorkloadIdentityArgs, grant_bucket_read, workload_identity
 from infra.secrets import HF_TOKEN_KEY
 from loads import MirrorContext, Placed, load_path, load_paths, mirror
 from loads.mirror import Copy
@@ -171,13 +171,7 @@ class ModelMirror(pulumi.ComponentResource):
             after_bucket = pulumi.ResourceOptions(parent=self, depends_on=[created])
         writer = self._identity(name, "writer", naming.mirror_writer_account_id(args.cluster), WRITER_KSA, args)
         reader = self._identity(name, "reader", naming.mirror_reader_account_id(args.cluster), READER_KSA, args)
-        gcp.storage.BucketIAMMember(
-            f"{name}-reader-objects",
-            bucket=bucket,
-            role="roles/storage.objectViewer",
-            member=reader.member,
-            opts=after_bucket,
-        )
+        grant_bucket_read(f"{name}-reader-objects", bucket, reader, after_bucket)
         self.reader_ksa = READER_KSA
         self.sources = args.sources
         self.jobs = {}

@@ -6,7 +6,6 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import pulumi
-import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 import catalog
@@ -14,7 +13,7 @@ import naming
 from config.mirror import WeightSource
 from config.platform import NodePoolConfig
 from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, gpus_per_replica, replica_range
-from infra.identity import WorkloadIdentityArgs, workload_identity
+from infra.identity import WorkloadIdentityArgs, grant_bucket_read, workload_identity
 from loads import LoadPath, PodAdditions, PodContext, default_path, load_path, mirror
 from loads.facts import ColdStart, estimate
 from loads.hub import HEADROOM_GIB, TMP_GIB
@@ -229,11 +228,5 @@ class ModelServer(pulumi.ComponentResource):
             ),
             child,
         )
-        gcp.storage.BucketIAMMember(
-            f"{name}-bucket-reader",
-            bucket=bucket,
-            role="roles/storage.objectViewer",
-            member=identity.member,
-            opts=child,
-        )
+        grant_bucket_read(f"{name}-bucket-reader", bucket, identity, child)
         return identity.ksa
