@@ -202,22 +202,6 @@ def test_all_ready_exits_0_with_every_service_and_the_gpu_nodes(
     assert run.err == ""
 
 
-def test_gpu_stockout_names_the_zone_and_the_fix(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("stockout")
-    run = run_status(api, tmp_path, capsys)
-
-    assert run.code == 2
-    assert "gemma  vllm    failing" in run.out
-    # The latest event is "in backoff after failed scale-up": the diagnosis goes back to FailedScaleUp.
-    assert (
-        "gemma-7d8f9c6b5-r8n2d  Pending: GPU stockout in us-central1-a: GCE has no nvidia-l4 capacity for a new node "
-        "of pool l4 (the cluster autoscaler's FailedScaleUp); it keeps retrying" in run.out
-    )
-    assert "fix: add zones to the pool (nodePools.l4.zones) or use spot/flex-start capacity" in run.out
-
-
 def test_quota_exceeded_is_final_and_says_which_quota(
     api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -235,76 +219,92 @@ def test_quota_exceeded_is_final_and_says_which_quota(
     assert "GPUS_ALL_REGIONS), or lower nodePools.l4.maxNodes" in run.out
 
 
-def test_no_node_shape_fits_points_at_the_preview_table(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("nofit")
-    run = run_status(api, tmp_path, capsys)
-
-    assert run.code == 2
-    assert (
-        "Pending: no node shape fits: a new node of pool l4 would not run it (pod didn't trigger scale-up: "
-        "1 Insufficient memory, 1 node(s) didn't match Pod's node affinity/selector)" in run.out
-    )
+# scenario: (the failing service, its pod's line, the fix under it, the last log line shown or None)
+FAILING = {
+    "stockout": (
+        "gemma",
+        "gemma-7d8f9c6b5-r8n2d  Pending: GPU stockout in us-central1-a: GCE has no nvidia-l4 capacity for a new node "
+        "of pool l4 (the cluster autoscaler's FailedScaleUp); it keeps retrying",
+        "fix: add zones to the pool (nodePools.l4.zones) or use spot/flex-start capacity",
+        None,
+    ),
     # The pod's own requests (memory 40Gi) against the preview's pod-fits-node row for the pool's machine.
-    assert (
-        "the pod requests cpu 7100m, ephemeral-storage 93Gi, memory 40Gi, nvidia.com/gpu 1; a g2-standard-8 node "
-        "gives pods cpu 7306m, memory 27426Mi, ephemeral-storage 97Gi" in run.out
-    )
-    assert (
+    "nofit": (
+        "gemma",
+        "gemma-7d8f9c6b5-w4k8s  Pending: no node shape fits: a new node of pool l4 would not run it (pod didn't "
+        "trigger scale-up: 1 Insufficient memory, 1 node(s) didn't match Pod's node affinity/selector); the pod "
+        "requests cpu 7100m, ephemeral-storage 93Gi, memory 40Gi, nvidia.com/gpu 1; a g2-standard-8 node gives "
+        "pods cpu 7306m, memory 27426Mi, ephemeral-storage 97Gi",
         "fix: compare the pod's requests with a node of pool l4 in the preview's pod-fits-node table "
-        "(`make preview ENV=dev`): lower services.gemma.resources or use a larger machine type" in run.out
-    )
+        "(`make preview ENV=dev`): lower services.gemma.resources or use a larger machine type",
+        None,
+    ),
+    "oomkilled": (
+        "gemma",
+        "gemma-7d8f9c6b5-t6m3j  OOMKilled: the server was killed for using more than its memory limit of 26368Mi "
+        "(OOMKilled, 2 restarts)",
+        "fix: raise services.gemma.resources.memory (a g2-standard-8 node gives pods 27426 MiB), or use a machine "
+        "type with more memory for the model's weights while they load",
+        "| Loading safetensors checkpoint shards:  50% Completed | 1/2 [00:41<00:41, 41.02s/it]",
+    ),
+    "crashloop": (
+        "gemma",
+        "gemma-7d8f9c6b5-b2x9f  CrashLoopBackOff: the server keeps crashing (5 restarts, last exit code 1): out of "
+        "GPU memory; the preview estimated 5.22 GiB of weights and 0.88 GiB of KV cache against 20.69 GiB usable "
+        "on nvidia-l4 (headroom 12.37 GiB)",
+        "fix: lower services.gemma.maxModelLen (the KV cache grows with it), or quantize, or use a GPU with more "
+        "memory",
+        "| RuntimeError: Engine core initialization failed. See root cause above.",
+    ),
+    "imagepull": (
+        "embed",
+        "embed-6c9b7f5d4-z5c7h  ImagePullBackOff: cannot pull image "
+        "ghcr.io/huggingface/text-embeddings-inference:89-1.9.9: Failed to pull image "
+        '"ghcr.io/huggingface/text-embeddings-inference:89-1.9.9": rpc error: code = NotFound desc = failed to '
+        'pull and unpack image "ghcr.io/huggingface/text-embeddings-inference:89-1.9.9": failed to resolve '
+        'reference "ghcr.io/huggingface/text-embeddings-inference:89-1.9.9": '
+        "ghcr.io/huggingface/text-embeddings-inference:89-1.9.9: not found",
+        "fix: check the image name and tag (services.embed.image, or the runtime's pinned image) and that the "
+        "nodes' service account may read the registry",
+        None,
+    ),
+}
 
 
-def test_oomkilled_names_the_limit_and_the_setting(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("name", sorted(FAILING))
+def test_a_failing_pod_is_named_with_its_reason_and_its_fix(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
-    scenario("oomkilled")
+    failing, pod, fix, last_log = FAILING[name]
+    scenario(name)
     run = run_status(api, tmp_path, capsys)
 
     assert run.code == 2
-    assert (
-        "gemma-7d8f9c6b5-t6m3j  OOMKilled: the server was killed for using more than its memory limit of 26368Mi "
-        "(OOMKilled, 2 restarts)" in run.out
-    )
-    assert "fix: raise services.gemma.resources.memory (a g2-standard-8 node gives pods 27426 MiB)" in run.out
-    assert "| Loading safetensors checkpoint shards:  50% Completed" in run.out
+    lines = [line.strip() for line in run.out.splitlines()]
+    states = {words[0]: words[2] for words in map(str.split, lines[1:]) if words[1:2] in (["tei"], ["vllm"])}
+    assert states == {"embed": "ready", "gemma": "ready"} | {failing: "failing"}
+    at = lines.index(pod)
+    assert lines[at + 1] == fix
+    if last_log is not None:
+        assert lines[at + 2].startswith("last ") and lines[at + 2].endswith(" log lines of the previous run:")
+        assert lines[lines.index("GPU nodes:") - 1] == last_log
+    else:
+        assert not lines[at + 2].startswith("last ")
+    assert lines[-1] == "exit 2: failing"
 
 
-def test_crash_loop_shows_the_last_log_lines_and_the_memory_fit(
+def test_a_crash_log_never_repeats_a_key(
     api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     scenario("crashloop")
     run = run_status(api, tmp_path, capsys)
 
-    assert run.code == 2
-    assert (
-        "gemma-7d8f9c6b5-b2x9f  CrashLoopBackOff: the server keeps crashing (5 restarts, last exit code 1): out of "
-        "GPU memory; the preview estimated 5.22 GiB of weights and 0.88 GiB of KV cache against 20.69 GiB usable "
-        "on nvidia-l4 (headroom 12.37 GiB)" in run.out
-    )
-    assert "fix: lower services.gemma.maxModelLen (the KV cache grows with it)" in run.out
-    assert "last 8 log lines of the previous run:" in run.out
-    assert "| RuntimeError: Engine core initialization failed. See root cause above." in run.out
     # The server logged its arguments: a key among them is not repeated.
+    (arguments,) = [line for line in run.out.splitlines() if "args: Namespace(" in line]
+    assert "api_key='[redacted]'" in arguments
     assert "sk-should-never-be-printed" not in run.out
-    assert any("/pods/gemma-7d8f9c6b5-b2x9f/log?" in r and "tailLines=20" in r for r in api.scenario.requests)
-
-
-def test_image_pull_error_names_the_image_and_the_registry_message(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("imagepull")
-    run = run_status(api, tmp_path, capsys)
-
-    assert run.code == 2
-    assert (
-        "embed-6c9b7f5d4-z5c7h  ImagePullBackOff: cannot pull image "
-        "ghcr.io/huggingface/text-embeddings-inference:89-1.9.9: Failed to pull image" in run.out
-    )
-    assert "89-1.9.9: not found" in run.out
-    assert "gemma  vllm    ready" in run.out
+    (log,) = [r for r in api.scenario.requests if "/pods/gemma-7d8f9c6b5-b2x9f/log?" in r]
+    assert "tailLines=20" in log
 
 
 def test_a_rollout_in_progress_exits_1(
