@@ -7,7 +7,6 @@ with the Deployment's probe), not with values copied from the code under test.
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,55 +21,8 @@ from preview.manifests import manifests_of
 from preview.plan import REDACTED, build_plan, redact
 from workloads.deployment import PRESTOP_SECONDS
 
-ENV = textwrap.dedent("""\
-    config:
-      gcp:project: acme-ml-test
-      gcp:region: us-central1
-      gke-serving:cluster:
-        name: serving-test
-        location: us-central1
-      gke-serving:nodePools:
-        l4:
-          machineType: g2-standard-8
-          gpu: {type: nvidia-l4, count: 1}
-          maxNodes: 6
-        a100:
-          machineType: a2-highgpu-2g
-          gpu: {type: nvidia-tesla-a100, count: 2}
-          maxNodes: 2
-      gke-serving:hfToken:
-        secure: v1:placeholder
-      gke-serving:gateway:
-        className: gke-l7-rilb   # internal: resnet runs without auth, which an external gateway refuses
-        domain: llm.example.com
-        requestTimeoutSeconds: 900
-        embeddingTimeoutSeconds: 45
-      gke-serving:services:
-        embed:
-          runtime: tei
-          model: BAAI/bge-m3
-          pool: l4
-        gemma:
-          runtime: vllm
-          model: google/gemma-7b-AWQ
-          pool: l4
-          quantization: awq
-          maxModelLen: 4096
-          autoscaling: {minReplicas: 1, maxReplicas: 3, targetQueueSize: 4}
-        llama:
-          runtime: tgi
-          model: meta-llama/Llama-2-13b-hf
-          pool: a100
-          numShard: 2
-          quantize: eetq
-        resnet:
-          runtime: triton
-          model: resnet50
-          modelRepository: gs://acme-models/triton
-          pool: l4
-          auth: false
-          autoscaling: {minReplicas: 1, maxReplicas: 2}
-    """)
+# Four runtimes on two pools, one autoscaled on its queue and one without auth behind an internal gateway.
+ENV = (Path(__file__).parent / "fixtures" / "environments" / "serving-wiring.yaml").read_text()
 SERVICES = ("embed", "gemma", "llama", "resnet")
 LLMS = ("gemma", "llama", "resnet")
 QUEUE_METRICS = {"gemma": "vllm:num_requests_waiting", "resnet": "nv_inference_pending_request_count"}

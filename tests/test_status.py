@@ -219,63 +219,16 @@ def test_quota_exceeded_is_final_and_says_which_quota(
     assert "GPUS_ALL_REGIONS), or lower nodePools.l4.maxNodes" in run.out
 
 
-# scenario: (the failing service, its pod's line, the fix under it, the last log line shown or None)
-FAILING = {
-    "stockout": (
-        "gemma",
-        "gemma-7d8f9c6b5-r8n2d  Pending: GPU stockout in us-central1-a: GCE has no nvidia-l4 capacity for a new node "
-        "of pool l4 (the cluster autoscaler's FailedScaleUp); it keeps retrying",
-        "fix: add zones to the pool (nodePools.l4.zones) or use spot/flex-start capacity",
-        None,
-    ),
-    # The pod's own requests (memory 40Gi) against the preview's pod-fits-node row for the pool's machine.
-    "nofit": (
-        "gemma",
-        "gemma-7d8f9c6b5-w4k8s  Pending: no node shape fits: a new node of pool l4 would not run it (pod didn't "
-        "trigger scale-up: 1 Insufficient memory, 1 node(s) didn't match Pod's node affinity/selector); the pod "
-        "requests cpu 7100m, ephemeral-storage 93Gi, memory 40Gi, nvidia.com/gpu 1; a g2-standard-8 node gives "
-        "pods cpu 7306m, memory 27426Mi, ephemeral-storage 97Gi",
-        "fix: compare the pod's requests with a node of pool l4 in the preview's pod-fits-node table "
-        "(`make preview ENV=dev`): lower services.gemma.resources or use a larger machine type",
-        None,
-    ),
-    "oomkilled": (
-        "gemma",
-        "gemma-7d8f9c6b5-t6m3j  OOMKilled: the server was killed for using more than its memory limit of 26368Mi "
-        "(OOMKilled, 2 restarts)",
-        "fix: raise services.gemma.resources.memory (a g2-standard-8 node gives pods 27426 MiB), or use a machine "
-        "type with more memory for the model's weights while they load",
-        "| Loading safetensors checkpoint shards:  50% Completed | 1/2 [00:41<00:41, 41.02s/it]",
-    ),
-    "crashloop": (
-        "gemma",
-        "gemma-7d8f9c6b5-b2x9f  CrashLoopBackOff: the server keeps crashing (5 restarts, last exit code 1): out of "
-        "GPU memory; the preview estimated 5.22 GiB of weights and 0.88 GiB of KV cache against 20.69 GiB usable "
-        "on nvidia-l4 (headroom 12.37 GiB)",
-        "fix: lower services.gemma.maxModelLen (the KV cache grows with it), or quantize, or use a GPU with more "
-        "memory",
-        "| RuntimeError: Engine core initialization failed. See root cause above.",
-    ),
-    "imagepull": (
-        "embed",
-        "embed-6c9b7f5d4-z5c7h  ImagePullBackOff: cannot pull image "
-        "ghcr.io/huggingface/text-embeddings-inference:89-1.9.9: Failed to pull image "
-        '"ghcr.io/huggingface/text-embeddings-inference:89-1.9.9": rpc error: code = NotFound desc = failed to '
-        'pull and unpack image "ghcr.io/huggingface/text-embeddings-inference:89-1.9.9": failed to resolve '
-        'reference "ghcr.io/huggingface/text-embeddings-inference:89-1.9.9": '
-        "ghcr.io/huggingface/text-embeddings-inference:89-1.9.9: not found",
-        "fix: check the image name and tag (services.embed.image, or the runtime's pinned image) and that the "
-        "nodes' service account may read the registry",
-        None,
-    ),
-}
+# The recorded states where a pod fails, each with what status must say of it (expected.yaml beside it).
+FAILING = sorted(p.parent.name for p in FIXTURES.glob("*/expected.yaml"))
 
 
-@pytest.mark.parametrize("name", sorted(FAILING))
+@pytest.mark.parametrize("name", FAILING)
 def test_a_failing_pod_is_named_with_its_reason_and_its_fix(
     api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
-    failing, pod, fix, last_log = FAILING[name]
+    expected = yaml.safe_load((FIXTURES / name / "expected.yaml").read_text())
+    failing, pod, fix, last_log = expected["failing"], expected["pod"], expected["fix"], expected.get("lastLog")
     scenario(name)
     run = run_status(api, tmp_path, capsys)
 
