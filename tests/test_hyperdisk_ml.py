@@ -17,6 +17,7 @@ from loads.hyperdisk_ml import facts as hyperdisk_ml
 from loads.hyperdisk_ml import size_gib, volume_name
 from loads.mirror import Copy
 from preview.manifests import validate_manifest
+from tests.args import flags
 from tests.conftest import Preview
 from tests.test_config import problems
 from tests.test_model_mirror import SHA, env
@@ -162,7 +163,7 @@ def test_llama_mounts_its_volume_read_only_where_its_model_id_points(previews: C
     (server,) = pod["containers"]
     (mount,) = [m for m in server["volumeMounts"] if m["name"] == volume["name"]]
     assert mount["readOnly"] is True
-    assert f"--model-id={mount['mountPath']}" in server["args"]
+    assert flags(server["args"])["--model-id"] == mount["mountPath"]
     assert mount["mountPath"] == f"/models/{LLAMA}/{LLAMA_COMMIT}"
     assert "HF_TOKEN" not in {e["name"] for e in server.get("env", [])}
     assert "gke-gcsfuse/volumes" not in deployment["spec"]["template"]["metadata"]["annotations"]
