@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -178,14 +178,26 @@ def scenario(api: _KubeApi) -> Any:
     return choose
 
 
+StatusOf = Callable[..., Run]
+
+
+@pytest.fixture
+def status_of(api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> StatusOf:
+    """Serve a recorded state (with Scenario's options: `edits`, `expired`) and run `make status` on it
+    with `args`."""
+
+    def run(name: str, *args: str, **options: Any) -> Run:
+        scenario(name, **options)
+        return run_status(api, tmp_path, capsys, *args)
+
+    return run
+
+
 # --- one snapshot per recorded state --------------------------------------------------------------
 
 
-def test_all_ready_exits_0_with_every_service_and_the_gpu_nodes(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("ready")
-    run = run_status(api, tmp_path, capsys)
+def test_all_ready_exits_0_with_every_service_and_the_gpu_nodes(status_of: StatusOf) -> None:
+    run = status_of("ready")
 
     assert run.code == 0, run.err
     lines = run.out.splitlines()
@@ -202,15 +214,11 @@ def test_all_ready_exits_0_with_every_service_and_the_gpu_nodes(
     assert run.err == ""
 
 
-def test_quota_exceeded_is_final_and_says_which_quota(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_quota_exceeded_is_final_and_says_which_quota(status_of: StatusOf) -> None:
     events = json.loads((FIXTURES / "stockout" / "events.json").read_text())
     for event in events["items"]:
         event["message"] = event["message"].replace("GCE out of resources", "GCE quota exceeded")
-    scenario("stockout", edits={"events": events})
-
-    run = run_status(api, tmp_path, capsys, "--wait", "1h", "--interval", "0.1")
+    run = status_of("stockout", "--wait", "1h", "--interval", "0.1", edits={"events": events})
 
     assert run.code == 2  # no waiting: quota does not come back by itself
     assert "Pending: GPU quota exceeded in us-central1-a: the cluster autoscaler could not add a node to pool l4" in (
@@ -224,13 +232,10 @@ FAILING = sorted(p.parent.name for p in FIXTURES.glob("*/expected.yaml"))
 
 
 @pytest.mark.parametrize("name", FAILING)
-def test_a_failing_pod_is_named_with_its_reason_and_its_fix(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
-) -> None:
+def test_a_failing_pod_is_named_with_its_reason_and_its_fix(status_of: StatusOf, name: str) -> None:
     expected = yaml.safe_load((FIXTURES / name / "expected.yaml").read_text())
     failing, pod, fix, last_log = expected["failing"], expected["pod"], expected["fix"], expected.get("lastLog")
-    scenario(name)
-    run = run_status(api, tmp_path, capsys)
+    run = status_of(name)
 
     assert run.code == 2
     lines = [line.strip() for line in run.out.splitlines()]
@@ -246,11 +251,8 @@ def test_a_failing_pod_is_named_with_its_reason_and_its_fix(
     assert lines[-1] == "exit 2: failing"
 
 
-def test_a_crash_log_never_repeats_a_key(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("crashloop")
-    run = run_status(api, tmp_path, capsys)
+def test_a_crash_log_never_repeats_a_key(status_of: StatusOf, api: _KubeApi) -> None:
+    run = status_of("crashloop")
 
     # The server logged its arguments: a key among them is not repeated.
     (arguments,) = [line for line in run.out.splitlines() if "args: Namespace(" in line]
@@ -260,11 +262,8 @@ def test_a_crash_log_never_repeats_a_key(
     assert "tailLines=20" in log
 
 
-def test_a_rollout_in_progress_exits_1(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("progressing")
-    run = run_status(api, tmp_path, capsys)
+def test_a_rollout_in_progress_exits_1(status_of: StatusOf) -> None:
+    run = status_of("progressing")
 
     assert run.code == 1
     assert "gemma  vllm    progressing  desired 1  updated 1  ready 1  available 1  rollout in progress" in run.out
@@ -276,11 +275,8 @@ def test_a_rollout_in_progress_exits_1(
 # --- --wait and --json ----------------------------------------------------------------------------
 
 
-def test_wait_times_out_with_1(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("progressing")
-    run = run_status(api, tmp_path, capsys, "--wait", "0.5s", "--interval", "0.1")
+def test_wait_times_out_with_1(status_of: StatusOf, api: _KubeApi) -> None:
+    run = status_of("progressing", "--wait", "0.5s", "--interval", "0.1")
 
     assert run.code == 1
     polls = [r for r in api.scenario.requests if r.startswith("/apis/apps/v1/namespaces/serving/deployments")]
@@ -288,32 +284,23 @@ def test_wait_times_out_with_1(
     assert run.err.splitlines()[-1] == "timed out after 0.5 s: not every service is ready"
 
 
-def test_wait_stops_at_a_failure_waiting_cannot_fix(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("imagepull")
-    run = run_status(api, tmp_path, capsys, "--wait", "1h", "--interval", "0.1")
+def test_wait_stops_at_a_failure_waiting_cannot_fix(status_of: StatusOf, api: _KubeApi) -> None:
+    run = status_of("imagepull", "--wait", "1h", "--interval", "0.1")
 
     assert run.code == 2
     assert len([r for r in api.scenario.requests if "/deployments" in r]) == 1
 
 
-def test_wait_keeps_polling_through_a_stockout(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_wait_keeps_polling_through_a_stockout(status_of: StatusOf, api: _KubeApi) -> None:
     # GCE stock comes back and the autoscaler retries, so waiting can end it: polled until the timeout.
-    scenario("stockout")
-    run = run_status(api, tmp_path, capsys, "--wait", "0.3s", "--interval", "0.1")
+    run = status_of("stockout", "--wait", "0.3s", "--interval", "0.1")
 
     assert run.code == 1
     assert len([r for r in api.scenario.requests if "/deployments" in r]) >= 2
 
 
-def test_wait_returns_0_as_soon_as_all_are_ready(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("ready")
-    run = run_status(api, tmp_path, capsys, "--wait", "1h")
+def test_wait_returns_0_as_soon_as_all_are_ready(status_of: StatusOf, api: _KubeApi) -> None:
+    run = status_of("ready", "--wait", "1h")
 
     assert run.code == 0
     assert len([r for r in api.scenario.requests if "/deployments" in r]) == 1
@@ -575,15 +562,14 @@ def test_a_failed_mirror_job_is_final_with_its_reason_and_last_log_line(
     assert run.out.splitlines()[-1] == "exit 2: failing"
 
 
-def test_a_copying_mirror_job_keeps_the_environment_progressing(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_copying_mirror_job_keeps_the_environment_progressing(status_of: StatusOf) -> None:
     jobs = [
         _job("mirror-aaa", {"active": 1, "failed": 1}),
         _job("mirror-bbb", {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
     ]
-    scenario("ready", edits={"jobs": {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": jobs}})
-    run = run_status(api, tmp_path, capsys, "--json")
+    run = status_of(
+        "ready", "--json", edits={"jobs": {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": jobs}}
+    )
 
     assert run.code == 1
     report = json.loads(run.out)
