@@ -32,6 +32,11 @@ def service(name: str, namespace: str = "serving") -> dict[str, Any]:
     }
 
 
+def core(kind: str, metadata: dict[str, Any], **body: Any) -> dict[str, Any]:
+    """An object of the core API group (v1): a ConfigMap, a Secret."""
+    return {"apiVersion": "v1", "kind": kind, "metadata": metadata, **body}
+
+
 def write(directory: Path, filename: str, *objects: dict[str, Any]) -> Path:
     path = directory / filename
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,12 +214,7 @@ def test_same_kind_and_name_in_two_api_groups_get_distinct_labels() -> None:
 
 
 def test_multi_line_strings_diff_line_by_line() -> None:
-    config = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "c", "namespace": "serving"},
-        "data": {"config.yaml": "a: 1\nb: 2\nc: 3\n"},
-    }
+    config = core("ConfigMap", {"name": "c", "namespace": "serving"}, data={"config.yaml": "a: 1\nb: 2\nc: 3\n"})
     changed = {**config, "data": {"config.yaml": "a: 1\nb: 20\nc: 3\n"}}
     identity = md.identity_of(config, "c.yaml")
 
@@ -226,13 +226,12 @@ def test_multi_line_strings_diff_line_by_line() -> None:
 
 
 def test_secret_values_never_appear_but_their_changes_do() -> None:
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "hf-token", "namespace": "serving"},
-        "data": {"token": "aGZfc2VjcmV0"},
-        "stringData": {"plain": "hf_secret"},
-    }
+    secret = core(
+        "Secret",
+        {"name": "hf-token", "namespace": "serving"},
+        data={"token": "aGZfc2VjcmV0"},
+        stringData={"plain": "hf_secret"},
+    )
     rotated = {**secret, "data": {"token": "aGZfbmV3"}, "stringData": {"plain": "hf_new"}}
     identity = md.identity_of(secret, "s.yaml")
 
@@ -289,12 +288,7 @@ def test_markdown_report_collapses_each_object_into_a_diff_block(tmp_path: Path)
 
 
 def test_markdown_fence_outgrows_backticks_in_the_content() -> None:
-    config = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "readme"},
-        "data": {"README.md": "```sh\nmake\n```\n"},
-    }
+    config = core("ConfigMap", {"name": "readme"}, data={"README.md": "```sh\nmake\n```\n"})
 
     report = md.render_markdown(md.diff_manifests({}, {md.identity_of(config, "x"): config}), "dev", "HEAD")
 
@@ -304,12 +298,7 @@ def test_markdown_fence_outgrows_backticks_in_the_content() -> None:
 
 def test_markdown_cuts_very_long_diffs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(md, "MARKDOWN_DIFF_LINES", 5)
-    config = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "big"},
-        "data": {f"key{i:02}": "v" for i in range(20)},
-    }
+    config = core("ConfigMap", {"name": "big"}, data={f"key{i:02}": "v" for i in range(20)})
     (diff,) = md.diff_manifests({}, {md.identity_of(config, "x"): config})
 
     report = md.render_markdown([diff], "prod", "origin/main")
