@@ -367,6 +367,14 @@ def set_environment(repo: Path, env: str, objects: list[dict[str, Any]], **extra
     path.write_text(yaml.safe_dump({"objects": objects, **extra}))
 
 
+def pool_changed(repo: Path, pool: dict[str, Any]) -> None:
+    """dev with a pd-balanced node pool at HEAD, and `pool` in its place in the working tree."""
+    add_preview(repo)
+    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-balanced")])
+    commit_all(repo)
+    set_environment(repo, "dev", [deployment("embed")], resources=[pool])
+
+
 def add_preview(repo: Path) -> None:
     (repo / "preview").mkdir()
     (repo / "preview" / "__init__.py").write_text("")
@@ -543,10 +551,7 @@ def test_outside_a_git_checkout_is_a_usage_error(
 def test_a_disk_type_change_prints_the_node_recreation_and_its_warning_first(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_preview(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-balanced")])
-    commit_all(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-ssd", max_nodes=3)])
+    pool_changed(repo, node_pool("pd-ssd", max_nodes=3))
 
     status, out, _ = run(capsys, "--env", "dev", "--base", "HEAD")
 
@@ -628,10 +633,7 @@ def test_a_gcp_type_without_rules_is_named_in_a_note(repo: Path, capsys: pytest.
 def test_markdown_shows_gcp_warnings_outside_the_collapsed_changes(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_preview(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-balanced")])
-    commit_all(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-ssd")])
+    pool_changed(repo, node_pool("pd-ssd"))
 
     _, out, _ = run(capsys, "--env", "dev", "--base", "HEAD", "--markdown")
 
