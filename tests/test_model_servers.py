@@ -85,26 +85,17 @@ def test_tgi_arguments_use_the_pinned_flag_names() -> None:
 
 
 def test_vllm_takes_the_model_as_positional_argument_and_a_stable_name() -> None:
-    spec = server_spec(
-        "gemma",
-        service(
-            runtime="vllm",
-            model="google/gemma-7b-AWQ",
-            quantization="awq",
-            maxModelLen=4096,
-            kvCacheDtype="fp8_e5m2",
-            revision="abc123",
-        ),
-        L4,
-    )
+    gemma = {"runtime": "vllm", "model": "google/gemma-7b-AWQ", "quantization": "awq", "maxModelLen": 4096}
+    spec = server_spec("gemma", service(**gemma, kvCacheDtype="fp8_e5m2", revision="abc123"), L4)
     assert spec.args[:3] == ["google/gemma-7b-AWQ", "--port=8000", "--served-model-name=gemma"]
-    assert {
-        "--quantization=awq",
-        "--max-model-len=4096",
-        "--kv-cache-dtype=fp8_e5m2",
-        "--revision=abc123",
-        "--tensor-parallel-size=1",
-    } <= set(spec.args)
+    given = flags(spec.args)
+    assert {k: given[k] for k in ("--quantization", "--max-model-len", "--kv-cache-dtype", "--revision")} == {
+        "--quantization": "awq",
+        "--max-model-len": "4096",
+        "--kv-cache-dtype": "fp8_e5m2",
+        "--revision": "abc123",
+    }
+    assert given["--tensor-parallel-size"] == "1"
     assert spec.api_key_env == "VLLM_API_KEY"
     assert spec.image == "vllm/vllm-openai:v0.33.0"
 
