@@ -367,11 +367,16 @@ def set_environment(repo: Path, env: str, objects: list[dict[str, Any]], **extra
     path.write_text(yaml.safe_dump({"objects": objects, **extra}))
 
 
+def committed_pool(repo: Path, pool: dict[str, Any]) -> None:
+    """dev, one Deployment and `pool`, committed as HEAD."""
+    add_preview(repo)
+    set_environment(repo, "dev", [deployment("embed")], resources=[pool])
+    commit_all(repo)
+
+
 def pool_changed(repo: Path, pool: dict[str, Any]) -> None:
     """dev with a pd-balanced node pool at HEAD, and `pool` in its place in the working tree."""
-    add_preview(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-balanced")])
-    commit_all(repo)
+    committed_pool(repo, node_pool("pd-balanced"))
     set_environment(repo, "dev", [deployment("embed")], resources=[pool])
 
 
@@ -584,9 +589,7 @@ def test_a_base_without_plan_counts_every_gcp_resource_as_added(repo: Path, caps
 def test_head_dir_reads_the_plan_beside_the_manifests(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_preview(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-ssd")])
-    commit_all(repo)
+    committed_pool(repo, node_pool("pd-ssd"))
     rendered = manifest_dir(tmp_path, "build", [deployment("embed")])
     (tmp_path / "plan.json").write_text(json.dumps({"resources": [node_pool("pd-ssd", max_nodes=5)]}))
 
@@ -598,9 +601,7 @@ def test_head_dir_reads_the_plan_beside_the_manifests(
 def test_head_dir_without_a_plan_says_gcp_is_not_compared(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_preview(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-ssd")])
-    commit_all(repo)
+    committed_pool(repo, node_pool("pd-ssd"))
     (tmp_path / "nested").mkdir()
     rendered = manifest_dir(tmp_path / "nested", "rendered", [deployment("embed")])
 
