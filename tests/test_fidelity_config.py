@@ -92,22 +92,9 @@ def service(**fields: Any) -> dict[str, Any]:
     return {"svc": {"pool": "l4", **fields}}
 
 
-def test_awq_on_a_full_precision_checkpoint_is_refused() -> None:
-    raw = env({"l4": L4}, service(runtime="vllm", model="google/gemma-7b", quantization="awq"))
-    assert problems(raw) == [
-        "gke-serving:services.svc.quantization: 'awq' loads AWQ weights, but google/gemma-7b is full-precision (by "
-        "sizing/models.yaml); the server would fail at start — use a AWQ checkpoint of the model, or an on-the-fly "
-        "method (fp8, experts_int8, fp8_per_tensor, fp8_per_block, fp8_per_channel)"
-    ]
-
-
-def test_online_quantization_of_an_already_quantized_checkpoint_is_refused() -> None:
-    raw = env({"l4": L4}, service(runtime="tgi", model="Qwen/Qwen2.5-7B-Instruct-AWQ", quantize="eetq"))
-    assert problems(raw) == [
-        "gke-serving:services.svc.quantize: 'eetq' quantizes full-precision weights while loading, but "
-        "Qwen/Qwen2.5-7B-Instruct-AWQ is awq-quantized (by sizing/models.yaml) — remove quantize: the server reads "
-        "the checkpoint's own quantization_config"
-    ]
+@pytest.mark.parametrize(("fields", "expected"), table("checkpoint_quantization_problems", "service", "problems"))
+def test_a_quantization_the_checkpoint_contradicts_is_refused(fields: dict[str, Any], expected: list[str]) -> None:
+    assert problems(env({"l4": L4}, service(**fields))) == expected
 
 
 @pytest.mark.parametrize(
