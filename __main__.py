@@ -3,7 +3,7 @@
 import pulumi
 
 from config import PROJECT, InvalidEnvironment, load_environment
-from infra import Platform, resource_labels
+from infra import Platform, PlatformArgs, resource_labels
 from workloads import (
     Autoscaling,
     AutoscalingArgs,
@@ -13,6 +13,7 @@ from workloads import (
     ModelServerArgs,
     Scaled,
     ServingNetworkPolicies,
+    ServingNetworkPoliciesArgs,
 )
 from workloads.model_mirror import ModelMirror, ModelMirrorArgs
 from workloads.observability import Observability, ObservabilityArgs
@@ -23,7 +24,7 @@ if problems := weights_problems(env):
     raise InvalidEnvironment(problems)
 config = pulumi.Config(PROJECT)
 hf_token = config.require_secret("hfToken")
-platform = Platform("platform", env, hf_token, pulumi.get_stack())
+platform = Platform("platform", PlatformArgs(env, hf_token, pulumi.get_stack()))
 in_cluster = pulumi.ResourceOptions(providers=[platform.provider], depends_on=[platform])
 mirror = (
     ModelMirror(
@@ -84,7 +85,11 @@ Autoscaling(
     ),
     opts=in_cluster,
 )
-ServingNetworkPolicies("network-policy", platform.namespace, specs, env.gateway.proxy_subnet_cidr, opts=in_cluster)
+ServingNetworkPolicies(
+    "network-policy",
+    ServingNetworkPoliciesArgs(platform.namespace, specs, env.gateway.proxy_subnet_cidr),
+    opts=in_cluster,
+)
 Observability(
     "observability",
     ObservabilityArgs.of(env, specs, pulumi.get_stack()),

@@ -50,8 +50,9 @@ def metrics_account_id(cluster: str) -> str:
     return within(f"{cluster}-metrics", ACCOUNT_ID_MAX, ACCOUNT_ID_MIN)
 
 
-def triton_account_id(cluster: str, service: str) -> str:
-    """`<cluster>-<service>`: two environments in one project may both have a Triton service of one name."""
+def bucket_reader_account_id(cluster: str, service: str) -> str:
+    """The account of a service that reads its own bucket (Triton's model repository, say):
+    `<cluster>-<service>`, as two environments in one project may both have a service of one name."""
     return within(f"{cluster}-{service}", ACCOUNT_ID_MAX, ACCOUNT_ID_MIN)
 
 
@@ -63,7 +64,7 @@ def mirror_reader_account_id(cluster: str) -> str:
     return within(f"{cluster}-models", ACCOUNT_ID_MAX, ACCOUNT_ID_MIN)
 
 
-def account_ids(cluster: str, triton_services: Iterable[str]) -> list[tuple[str, str, str | None]]:
+def account_ids(cluster: str, bucket_readers: Iterable[str]) -> list[tuple[str, str, str | None]]:
     """(id, whose, service or None) of every Google service account an environment creates. The
     adapter's counts whether or not a service autoscales: turning autoscaling on must not collide."""
     return [
@@ -71,7 +72,7 @@ def account_ids(cluster: str, triton_services: Iterable[str]) -> list[tuple[str,
         (metrics_account_id(cluster), "the metrics adapter's service account", None),
         (mirror_writer_account_id(cluster), "the model mirror's writer service account", None),
         (mirror_reader_account_id(cluster), "the model mirror's reader service account", None),
-        *((triton_account_id(cluster, s), f"the service account of service {s!r}", s) for s in triton_services),
+        *((bucket_reader_account_id(cluster, s), f"the service account of service {s!r}", s) for s in bucket_readers),
     ]
 
 
@@ -116,6 +117,9 @@ def hyperdisk_objects(name: str) -> tuple[tuple[str, str], ...]:
 
 
 INGRESS_SUFFIX = "-ingress"
+# A bucket reader's Kubernetes service account is `<service>-triton`: Triton was the first to read its
+# own bucket, and a new name would replace the service accounts of running servers.
+BUCKET_READER_KSA_SUFFIX = "-triton"
 # kind -> the suffix a service's object of that kind adds to the service name.
 SERVICE_OBJECTS = (
     ("Deployment", ""),
@@ -128,8 +132,13 @@ SERVICE_OBJECTS = (
     ("GCPBackendPolicy", ""),
     ("Secret", "-api-key"),
     ("NetworkPolicy", INGRESS_SUFFIX),
-    ("ServiceAccount", "-triton"),
+    ("ServiceAccount", BUCKET_READER_KSA_SUFFIX),
 )
+
+
+def bucket_reader_ksa(service: str) -> str:
+    """The Kubernetes service account of a service that reads its own bucket."""
+    return f"{service}{BUCKET_READER_KSA_SUFFIX}"
 
 
 def ingress_policy_name(service: str) -> str:

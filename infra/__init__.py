@@ -1,5 +1,5 @@
 """GCP and cluster level: network, GKE cluster, node pools, secrets, IAM, Kubernetes provider."""
 
-from infra.platform import NAMESPACE, Platform, resource_labels
+from infra.platform import NAMESPACE, Platform, PlatformArgs, resource_labels
 
-__all__ = ["NAMESPACE", "Platform", "resource_labels"]
+__all__ = ["NAMESPACE", "Platform", "PlatformArgs", "resource_labels"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_gcp as gcp
 
@@ -26,22 +29,24 @@ NODE_FEATURES = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class GkeClusterArgs:
+    project: str
+    cfg: ClusterConfig
+    network: pulumi.Input[str]
+    subnetwork: pulumi.Input[str]
+    node_service_account: pulumi.Input[str]  # the nodes' email (infra/identity.py NodeServiceAccount)
+    labels: Mapping[str, str]  # GCP resource labels
+
+
 class GkeCluster(pulumi.ComponentResource):
     cluster: gcp.container.Cluster
     system_pool: gcp.container.NodePool
 
-    def __init__(
-        self,
-        name: str,
-        project: str,
-        cfg: ClusterConfig,
-        network: pulumi.Input[str],
-        subnetwork: pulumi.Input[str],
-        node_service_account: pulumi.Input[str],
-        labels: dict[str, str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:infra:GkeCluster", name, None, opts)
+        project, cfg, node_service_account = args.project, args.cfg, args.node_service_account
+        labels = dict(args.labels)
         cp = cfg.control_plane
         self.cluster = gcp.container.Cluster(
             f"{name}-cluster",
@@ -55,8 +60,8 @@ class GkeCluster(pulumi.ComponentResource):
             node_config=hardened_node_config(node_service_account),
             deletion_protection=cfg.deletion_protection,
             release_channel={"channel": cfg.release_channel},
-            network=network,
-            subnetwork=subnetwork,
+            network=args.network,
+            subnetwork=args.subnetwork,
             networking_mode="VPC_NATIVE",
             ip_allocation_policy={
                 "cluster_secondary_range_name": cfg.network.pods_range_name,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_gcp as gcp
 
@@ -13,32 +16,33 @@ from infra.node_config import hardened_node_config, managed_pool_settings
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
 
 
+@dataclass(frozen=True)
+class GpuNodePoolArgs:
+    project: str
+    cluster: pulumi.Input[str]  # the cluster's name
+    location: str  # the cluster's location
+    zones: tuple[str, ...]  # where the pool's nodes may run
+    cfg: NodePoolConfig
+    node_service_account: pulumi.Input[str]  # the nodes' email (infra/identity.py NodeServiceAccount)
+    labels: Mapping[str, str]  # GCP resource labels
+
+
 class GpuNodePool(pulumi.ComponentResource):
     pool: gcp.container.NodePool
 
-    def __init__(
-        self,
-        name: str,
-        project: str,
-        cluster: pulumi.Input[str],
-        location: str,
-        zones: list[str],
-        cfg: NodePoolConfig,
-        node_service_account: pulumi.Input[str],
-        labels: dict[str, str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:infra:GpuNodePool", name, None, opts)
+        cfg = args.cfg
         extra: dict[str, object] = {}
         if cfg.local_ssd_count:
             extra["ephemeral_storage_local_ssd_config"] = {"local_ssd_count": cfg.local_ssd_count}
         self.pool = gcp.container.NodePool(
             f"{name}-pool",
-            project=project,
-            cluster=cluster,
-            location=location,
+            project=args.project,
+            cluster=args.cluster,
+            location=args.location,
             name=name,
-            node_locations=zones,
+            node_locations=list(args.zones),
             autoscaling={
                 "total_min_node_count": cfg.min_nodes,
                 "total_max_node_count": cfg.max_nodes,
@@ -48,7 +52,7 @@ class GpuNodePool(pulumi.ComponentResource):
             # No surge node during upgrades: a second GPU node may not be obtainable (quota, stock).
             upgrade_settings={"strategy": "SURGE", "max_surge": 0, "max_unavailable": 1},
             node_config=hardened_node_config(
-                node_service_account,
+                args.node_service_account,
                 machine_type=cfg.machine_type,
                 spot=cfg.spot,
                 disk_size_gb=cfg.disk_size_gb,
@@ -62,7 +66,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 ],
                 taints=[GPU_TAINT],
                 labels={"gke-serving/pool": name},
-                resource_labels=labels,
+                resource_labels=dict(args.labels),
                 **extra,
             ),
             **managed_pool_settings(),

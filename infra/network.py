@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_gcp as gcp
 
 from config.platform import ClusterConfig
 
 
+@dataclass(frozen=True)
+class NetworkArgs:
+    project: str
+    region: str
+    cluster: ClusterConfig  # its name prefixes the network's; its `network` settings shape it
+
+
 class Network(pulumi.ComponentResource):
     network: pulumi.Output[str]
     subnetwork: pulumi.Output[str]
 
-    def __init__(
-        self, name: str, project: str, region: str, cluster: ClusterConfig, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:infra:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        project, region, cluster = args.project, args.region, args.cluster
         cfg = cluster.network
         if cfg.existing_network and cfg.existing_subnetwork:
             network_name: pulumi.Input[str] = cfg.existing_network

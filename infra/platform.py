@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 import naming
 from config import Environment
-from infra.cluster import GkeCluster
-from infra.gpu_pool import GpuNodePool
-from infra.identity import NodeServiceAccount
+from infra.cluster import GkeCluster, GkeClusterArgs
+from infra.gpu_pool import GpuNodePool, GpuNodePoolArgs
+from infra.identity import NodeServiceAccount, NodeServiceAccountArgs
 from infra.kubeconfig import kubernetes_provider
-from infra.network import Network
-from infra.secrets import HF_TOKEN_SECRET_NAME, HfToken
+from infra.network import Network, NetworkArgs
+from infra.secrets import HF_TOKEN_SECRET_NAME, HfToken, HfTokenArgs
 from runtimes import runtime_of
 
 APIS = (
@@ -51,6 +53,13 @@ def resource_labels(stack: str) -> dict[str, str]:
 NAMESPACE = "serving"
 
 
+@dataclass(frozen=True)
+class PlatformArgs:
+    env: Environment
+    hf_token: pulumi.Output[str]  # a secret Output: the stack's hfToken
+    stack: str  # the GCP resources' `environment` label
+
+
 class Platform(pulumi.ComponentResource):
     cluster: gcp.container.Cluster
     pools: dict[str, GpuNodePool]
@@ -60,17 +69,11 @@ class Platform(pulumi.ComponentResource):
     subnetwork: pulumi.Output[str]  # node subnet id: an internal gateway's address comes from it
     hf_token_secret: str
 
-    def __init__(
-        self,
-        name: str,
-        env: Environment,
-        hf_token: pulumi.Output[str],
-        stack: str,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:infra:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = resource_labels(stack)
+        env = args.env
+        labels = resource_labels(args.stack)
         apis = [
             gcp.projects.Service(
                 f"{name}-{api.split('.')[0]}",
@@ -83,32 +86,38 @@ class Platform(pulumi.ComponentResource):
             for api in required_apis(env)
         ]
         after_apis = pulumi.ResourceOptions(parent=self, depends_on=apis)
-        network = Network(f"{name}-network", env.project, env.region, env.cluster, opts=after_apis)
+        network = Network(f"{name}-network", NetworkArgs(env.project, env.region, env.cluster), opts=after_apis)
         self.network, self.subnetwork = network.network, network.subnetwork
         nodes = NodeServiceAccount(
-            f"{name}-nodes", env.project, naming.node_account_id(env.cluster.name), opts=after_apis
+            f"{name}-nodes",
+            NodeServiceAccountArgs(env.project, naming.node_account_id(env.cluster.name)),
+            opts=after_apis,
         )
         gke = GkeCluster(
             f"{name}-gke",
-            env.project,
-            env.cluster,
-            network.network,
-            network.subnetwork,
-            nodes.email,
-            labels,
+            GkeClusterArgs(
+                project=env.project,
+                cfg=env.cluster,
+                network=network.network,
+                subnetwork=network.subnetwork,
+                node_service_account=nodes.email,
+                labels=labels,
+            ),
             opts=after_apis,
         )
         self.cluster = gke.cluster
         self.pools = {
             key: GpuNodePool(
                 key,
-                env.project,
-                gke.cluster.name,
-                env.cluster.location,
-                list(env.pool_zones(pool)),
-                pool,
-                nodes.email,
-                labels,
+                GpuNodePoolArgs(
+                    project=env.project,
+                    cluster=gke.cluster.name,
+                    location=env.cluster.location,
+                    zones=tuple(env.pool_zones(pool)),
+                    cfg=pool,
+                    node_service_account=nodes.email,
+                    labels=labels,
+                ),
                 opts=child,
             )
             for key, pool in env.node_pools.items()
@@ -138,12 +147,9 @@ class Platform(pulumi.ComponentResource):
         self.namespace = namespace.metadata.apply(lambda m: m.name)
         HfToken(
             f"{name}-hf-token",
-            env.project,
-            f"{env.cluster.name}-hf-token",
-            hf_token,
-            self.namespace,
-            self.provider,
-            labels,
+            HfTokenArgs(
+                env.project, f"{env.cluster.name}-hf-token", labels, self.namespace, args.hf_token, self.provider
+            ),
             opts=after_apis,
         )
         self.hf_token_secret = HF_TOKEN_SECRET_NAME

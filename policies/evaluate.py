@@ -128,37 +128,21 @@ def _collect(validate: Callable[[ReportViolation], object], default_urn: str, *,
     return found
 
 
+def _seen(r: dict[str, Any]) -> tuple[str, Any, str, str, Any]:
+    """(type, properties, urn, name, options) of a plan resource as the engine hands them to a policy:
+    read-only proxies, not dicts."""
+    return r["type"], unknown_checking_proxy(r["inputs"]), r["urn"], r["name"], policy_options(r.get("options"))
+
+
 def _run(policy: Policy, resources: list[dict[str, Any]], config: dict[str, Any]) -> list[_Finding]:
-    # The engine hands policies read-only proxies, not dicts: evaluate with the same.
     if isinstance(policy, ResourceValidationPolicy):
         found = []
         for r in resources:
-            args = ResourceValidationArgs(
-                r["type"],
-                unknown_checking_proxy(r["inputs"]),
-                r["urn"],
-                r["name"],
-                policy_options(r.get("options")),
-                None,
-                config,
-            )
+            args = ResourceValidationArgs(*_seen(r), None, config)
             found += _collect(partial(policy.validate, args), r["urn"], resource=True)
         return found
     if isinstance(policy, StackValidationPolicy):
-        stack = [
-            PolicyResource(
-                r["type"],
-                unknown_checking_proxy(r["inputs"]),
-                r["urn"],
-                r["name"],
-                policy_options(r.get("options")),
-                None,
-                None,
-                [],
-                {},
-            )
-            for r in resources
-        ]
+        stack = [PolicyResource(*_seen(r), None, None, [], {}) for r in resources]
         return _collect(
             partial(policy.validate, StackValidationArgs(stack, config)), _stack_urn(resources), resource=False
         )

@@ -1,6 +1,7 @@
 """What an environment costs per hour and per month: its GPU pools, each service's share, and the
 platform around them (system pool, boot disks, local SSDs, cluster fee, load balancer, Cloud NAT, static
-IP, Secret Manager), one line each, from sizing/prices.yaml and sizing/platform_prices.yaml.
+IP, Secret Manager), one line each, from sizing/prices.yaml and sizing/platform_prices.yaml; which price each
+platform line bills, how many units and per what is the table sizing/platform_lines.yaml.
 
 A pool's cost is nodes x the whole-VM price of its region (N1: host + attached GPUs). A service's share
 is the fraction of its pool's GPUs its replicas hold; shares are informative and are not added to the
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import yaml
@@ -249,144 +251,125 @@ class _Lines:
         )
 
 
-def _disk(region: dict[str, Any], disk_type: str) -> float | None:
-    key = {
-        "pd-ssd": "pdSsdGbMonth",
-        "pd-balanced": "pdBalancedGbMonth",
-        "hyperdisk-balanced": "hyperdiskBalancedGbMonth",
+_PLATFORM_LINES = Path(__file__).parent / "platform_lines.yaml"
+_DISK_KEYS = {
+    "pd-ssd": "pdSsdGbMonth",
+    "pd-balanced": "pdBalancedGbMonth",
+    "hyperdisk-balanced": "hyperdiskBalancedGbMonth",
+}
+
+
+@cache
+def platform_lines() -> tuple[dict[str, Any], ...]:
+    """sizing/platform_lines.yaml: which price each platform cost line bills, how many units, per what."""
+    with _PLATFORM_LINES.open() as f:
+        rows: list[dict[str, Any]] = yaml.safe_load(f)
+    return tuple(rows)
+
+
+def _platform_values(pools: list[PoolCostInput], p: PlatformCostInput, region: str) -> dict[str, Any]:
+    nodes_min = p.system_min_nodes + sum(q.min_nodes for q in pools)
+    nodes_max = p.system_max_nodes + sum(q.max_nodes for q in pools)
+    free = platform_prices()["secretManager"]["freeActiveVersions"]
+    return {
+        "region": region,
+        "where": f"sizing/platform_prices.yaml regions.{region}",
+        "system_machine_type": p.system_machine_type,
+        "system_min": p.system_min_nodes,
+        "system_max": p.system_max_nodes,
+        "zero": 0,
+        "one": 1,
+        "zonal": p.zonal,
+        "regional": not p.zonal,
+        "cloud_nat": p.cloud_nat,
+        "external_gateway": p.external_gateway,
+        "internal_gateway": not p.external_gateway,
+        "nodes_min": nodes_min,
+        "nodes_max": nodes_max,
+        "nat_vm_cap": NAT_VM_CAP,
+        "nat_vms_min": min(nodes_min, NAT_VM_CAP),
+        "nat_vms_max": min(nodes_max, NAT_VM_CAP),
+        "secret_versions": p.secret_versions,
+        "versions_plural": "s" if p.secret_versions != 1 else "",
+        "free_versions": free,
+        "billed_versions": 0 if p.secret_versions <= free else p.secret_versions,
     }
-    per_gb_month = region.get(key.get(disk_type, ""))
-    return None if per_gb_month is None else per_gb_month / HOURS_PER_MONTH
+
+
+def _items(each: str | None, pools: list[PoolCostInput], p: PlatformCostInput) -> list[dict[str, Any]]:
+    """The items a row repeats over (`each`), as values beside the platform's; one empty item without it."""
+    if each is None:
+        return [{}]
+    if each == "disks":
+        disks = [("system", p.system_disk_type, p.system_disk_size_gb, p.system_min_nodes, p.system_max_nodes)]
+        disks += [(q.name, q.disk_type, q.disk_size_gb, q.min_nodes, q.max_nodes) for q in pools if q.disk_type]
+        return [
+            {"pool": pool, "disk_type": kind, "disk_key": _DISK_KEYS.get(kind, ""), "size": size}
+            | {"nodes_min": low, "nodes_max": high, "gb_min": size * low, "gb_max": size * high}
+            for pool, kind, size, low, high in disks
+        ]
+    if each == "local_ssds":
+        return [
+            {"pool": q.name, "count": q.local_ssd_count, "ssd_gb": LOCAL_SSD_GB, "spot": " spot" if q.spot else ""}
+            | {"ssd_key": "localSsdSpotGbMonth" if q.spot else "localSsdGbMonth"}
+            | {"nodes_min": q.min_nodes, "nodes_max": q.max_nodes}
+            | {"gb_min": q.local_ssd_count * LOCAL_SSD_GB * q.min_nodes}
+            | {"gb_max": q.local_ssd_count * LOCAL_SSD_GB * q.max_nodes}
+            for q in pools
+            if q.local_ssd_count
+        ]
+    if each == "storage":
+        return [{"storage": i.name, "detail": i.detail, "price_key": i.price_key, "gb": i.gb} for i in p.storage]
+    raise ValueError(f"sizing/platform_lines.yaml: unknown `each: {each}`")
+
+
+def _fill(text: str, values: dict[str, Any]) -> str:
+    return Template(text).substitute(values)
 
 
 def _platform(out: _Lines, pools: list[PoolCostInput], p: PlatformCostInput) -> None:
+    """The rows of sizing/platform_lines.yaml, priced for the platform's region."""
     prices = platform_prices()
     region = region_of(p.region)
     regional: dict[str, Any] = prices["regions"].get(region, {})
-    where = f"sizing/platform_prices.yaml regions.{region}"
     rdate = None if regional.get("date") is None else str(regional["date"])
-
-    price, dates, missing = _quote(p.system_machine_type, region, spot=False, gpu=None, gpu_count=0)
-    out.add(
-        "system pool",
-        f"{p.system_machine_type} x {p.system_min_nodes}–{p.system_max_nodes}",
-        price,
-        p.system_min_nodes,
-        p.system_max_nodes,
-        per="node-hour",
-        source=f"sizing/prices.yaml regions.{region}",
-        date=dates[0] if dates else None,
-        missing=missing,
-    )
-
-    disks = [("system", p.system_disk_type, p.system_disk_size_gb, p.system_min_nodes, p.system_max_nodes)]
-    disks += [(q.name, q.disk_type, q.disk_size_gb, q.min_nodes, q.max_nodes) for q in pools if q.disk_type]
-    for pool, disk_type, size, low, high in disks:
-        out.add(
-            f"boot disk {pool}",
-            f"{disk_type} {size} GB x {low}–{high}",
-            _disk(regional, disk_type),
-            size * low,
-            size * high,
-            per="GB-hour",
-            source=where,
-            date=rdate,
-            missing=f"{disk_type} in {region} ({where})",
-        )
-    for q in pools:
-        if q.local_ssd_count:
-            per_gb_month = regional.get("localSsdSpotGbMonth" if q.spot else "localSsdGbMonth")
-            gb = q.local_ssd_count * LOCAL_SSD_GB
+    base = _platform_values(pools, p, region)
+    for row in platform_lines():
+        if "when" in row and not base[row["when"]]:
+            continue
+        for item in _items(row.get("each"), pools, p):
+            values = base | item
+            name = _fill(row["name"], values)
+            price = row["price"]
+            unit: float | None
+            missing = _fill(row["missing"], values) if "missing" in row else None
+            source, date = values["where"], rdate
+            if price == "machine":
+                unit, dates, missing = _quote(p.system_machine_type, region, spot=False, gpu=None, gpu_count=0)
+                date = dates[0] if dates else None
+            elif price == "free":
+                unit = 0.0
+            elif "region" in price or "region_hourly" in price:
+                figure = regional.get(_fill(price.get("region") or price["region_hourly"], values))
+                hours = HOURS_PER_MONTH if "region" in price else 1
+                unit = None if figure is None else figure / hours / (NAT_VM_CAP if price.get("per_vm") else 1)
+            else:
+                section, key = (price.get("hourly") or price["monthly"]).split(".")
+                entry = prices[section][key]
+                hours = HOURS_PER_MONTH if "monthly" in price else 1
+                unit = None if entry["price"] is None else entry["price"] / hours
+                source, date = entry["source"], None if entry["date"] is None else str(entry["date"])
             out.add(
-                f"local SSD {q.name}",
-                f"{q.local_ssd_count} x {LOCAL_SSD_GB} GB{' spot' if q.spot else ''} x {q.min_nodes}–{q.max_nodes}",
-                None if per_gb_month is None else per_gb_month / HOURS_PER_MONTH,
-                gb * q.min_nodes,
-                gb * q.max_nodes,
-                per="GB-hour",
-                source=where,
-                date=rdate,
+                name,
+                _fill(row["detail"], values),
+                unit,
+                values[row["low"]],
+                values[row["high"]],
+                per=row["per"],
+                source=_fill(row["source"], values) if "source" in row else source,
+                date=date,
+                missing=missing,
             )
-
-    for item in p.storage:
-        per_gb_month = regional.get(item.price_key)
-        out.add(
-            item.name,
-            item.detail,
-            None if per_gb_month is None else per_gb_month / HOURS_PER_MONTH,
-            item.gb,
-            item.gb,
-            per="GB-hour",
-            source=where,
-            date=rdate,
-            missing=f"{item.name}: {item.price_key} in {region} ({where})",
-        )
-
-    fee = prices["cluster"]["managementFeeHourly"]
-    out.add(
-        "cluster fee",
-        "zonal: 0 if the account's free-tier cluster" if p.zonal else "regional, no free tier",
-        fee["price"],
-        0 if p.zonal else 1,
-        1,
-        per="cluster-hour",
-        source=fee["source"],
-        date=fee["date"],
-    )
-
-    lb = prices["loadBalancer"]
-    for key, name in (("forwardingRuleHourly", "load balancer rule"), ("proxyInstanceHourly", "load balancer proxies")):
-        item = lb[key]
-        out.add(
-            name,
-            "1 forwarding rule" if key == "forwardingRuleHourly" else "regional ALB proxy instances",
-            item["price"],
-            1,
-            1,
-            per="hour",
-            source=item["source"],
-            date=None if item["date"] is None else str(item["date"]),
-        )
-
-    if p.cloud_nat:
-        gateway = regional.get("natGatewayHourly")
-        nodes_low = p.system_min_nodes + sum(q.min_nodes for q in pools)
-        nodes_high = p.system_max_nodes + sum(q.max_nodes for q in pools)
-        out.add(
-            "Cloud NAT",
-            f"{nodes_low}–{nodes_high} VMs (cap {NAT_VM_CAP})",
-            None if gateway is None else gateway / NAT_VM_CAP,
-            min(nodes_low, NAT_VM_CAP),
-            min(nodes_high, NAT_VM_CAP),
-            per="VM-hour",
-            source=where,
-            date=rdate,
-        )
-
-    ip = regional.get("externalIpHourly")
-    out.add(
-        "static IP",
-        "external, reserved, in use" if p.external_gateway else "internal (free)",
-        ip if p.external_gateway else 0.0,
-        1,
-        1,
-        per="hour",
-        source=where if p.external_gateway else "internal addresses are not billed",
-        date=rdate,
-    )
-
-    sm = prices["secretManager"]
-    version = sm["activeVersionMonthly"]
-    out.add(
-        "Secret Manager",
-        f"{p.secret_versions} version{'s' if p.secret_versions != 1 else ''}, free tier {sm['freeActiveVersions']}",
-        version["price"] / HOURS_PER_MONTH,
-        0 if p.secret_versions <= sm["freeActiveVersions"] else p.secret_versions,
-        p.secret_versions,
-        per="version-hour",
-        source=version["source"],
-        date=version["date"],
-    )
 
 
 def estimate_cost(

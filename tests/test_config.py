@@ -14,6 +14,7 @@ from config.limits import MAX_GPUS
 from config.platform import KUBERNETES_VERSIONS
 from config.secrets import credential_kind
 from preview.manifests import validate_manifest
+from tests.tables import table
 
 VALID: dict[str, Any] = {
     "gcp:project": "acme-ml-dev",
@@ -119,129 +120,12 @@ def test_top_level_problems(raw: dict[str, Any], expected: str) -> None:
     assert expected in problems(raw)
 
 
-@pytest.mark.parametrize(
-    ("cluster", "expected"),
-    [
-        (
-            {"name": "serving-dev", "location": "europe-west4-a"},
-            "gke-serving:cluster.location: 'europe-west4-a' is neither the region us-central1 nor one of its zones — "
-            "use us-central1 (regional) or one of us-central1-a, us-central1-b, us-central1-c, us-central1-f",
-        ),
-        (
-            {"name": "serving-dev", "location": "us-central1", "releseChannel": "STABLE"},
-            "gke-serving:cluster.releseChannel: unknown key — did you mean 'releaseChannel'?",
-        ),
-        (
-            {"name": "serving-dev", "location": "us-central1", "releaseChannel": "FAST"},
-            "gke-serving:cluster.releaseChannel: 'FAST' is not allowed — use one of 'RAPID', 'REGULAR', 'STABLE' or "
-            "'EXTENDED'",
-        ),
-        (
-            {"name": "Serving_Dev", "location": "us-central1"},
-            "gke-serving:cluster.name: 'Serving_Dev' is not a name GKE accepts — write lowercase letters, digits and "
-            "-, starting with a letter and not ending with -, e.g. serving-prod",
-        ),
-        (
-            {"name": "serving-dev", "location": "us-central1", "privateNodes": "yes please"},
-            "gke-serving:cluster.privateNodes: 'yes please' is not true or false — write true or false",
-        ),
-        (
-            {
-                "name": "serving-dev",
-                "location": "us-central1",
-                "controlPlane": {"authorizedNetworks": [{"name": "world", "cidr": "0.0.0.0/0"}]},
-            },
-            "gke-serving:cluster.controlPlane.authorizedNetworks.world: the block covers 0.0.0.0/0: the control plane "
-            "would be open to the internet — list only the CIDR blocks of your offices and CI runners (their union must "
-            "not be every address), or use dnsEndpoint",
-        ),
-        (
-            {"name": "serving-dev", "location": "us-central1", "network": {"podsCidr": "10.10.0.0/16"}},
-            "gke-serving:cluster.network.subnetCidr: 10.10.0.0/20 overlaps podsCidr 10.10.0.0/16 — choose disjoint "
-            "ranges",
-        ),
-        (
-            {"name": "serving-dev", "location": "us-central1", "network": {"subnetCidr": "10.10.0.300/20"}},
-            "gke-serving:cluster.network.subnetCidr: '10.10.0.300/20' is not an IPv4 CIDR block — write it like "
-            "10.0.0.0/20",
-        ),
-        (
-            {"name": "serving-dev", "location": "us-central1", "network": {"existingNetwork": "shared"}},
-            "gke-serving:cluster.network: existingNetwork and existingSubnetwork must be given together — name both, "
-            "or neither to let the stack create the VPC",
-        ),
-        (
-            {"name": "serving-dev", "location": "us-central1", "systemPool": {"minNodes": 3, "maxNodes": 2}},
-            "gke-serving:cluster.systemPool.minNodes: minNodes (3) is above maxNodes (2) — raise maxNodes or lower "
-            "minNodes",
-        ),
-    ],
-)
+@pytest.mark.parametrize(("cluster", "expected"), table("cluster_problems", "cluster", "expected"))
 def test_cluster_problems(cluster: dict[str, Any], expected: str) -> None:
     assert expected in problems({**VALID, "gke-serving:cluster": cluster})
 
 
-@pytest.mark.parametrize(
-    ("pool", "expected"),
-    [
-        (
-            {"machineType": "g2-standard-8", "gpu": {"type": "nvidia-tesla-a100", "count": 1}},
-            "gke-serving:nodePools.p.machineType: g2-standard-8 carries 1 x nvidia-l4, not 1 x nvidia-tesla-a100 — "
-            "use machineType a2-highgpu-1g",
-        ),
-        (
-            {"machineType": "g2-standard-8", "gpu": {"type": "nvidia-l4", "count": 2}},
-            "gke-serving:nodePools.p.machineType: g2-standard-8 carries 1 x nvidia-l4, not 2 x nvidia-l4 — use "
-            "machineType g2-standard-24",
-        ),
-        (
-            {
-                "machineType": "a2-highgpu-2g",
-                "gpu": {"type": "nvidia-tesla-a100", "count": 2},
-                "minNodes": 3,
-                "maxNodes": 1,
-            },
-            "gke-serving:nodePools.p.minNodes: minNodes (3) is above maxNodes (1) — raise maxNodes or lower minNodes",
-        ),
-        (
-            {"machineType": "n1-standard-8", "gpu": {"type": "nvidia-tesla-t4", "count": 3}},
-            "gke-serving:nodePools.p.machineType: n1-standard-8 attaches nvidia-tesla-t4 in counts of 1, 2, 4, not 3 — "
-            "use a GPU count the machine can attach",
-        ),
-        (
-            {"machineType": "n1-standard-8", "gpu": {"type": "nvidia-l4", "count": 1}},
-            "gke-serving:nodePools.p.machineType: n1-standard-8 cannot attach nvidia-l4 (N1 attaches nvidia-tesla-t4, "
-            "nvidia-tesla-v100, nvidia-tesla-p4, nvidia-tesla-p100) — use machineType g2-standard-4",
-        ),
-        (
-            {"machineType": "g2-standard-7", "gpu": {"type": "nvidia-l4", "count": 1}},
-            "gke-serving:nodePools.p.machineType: unknown GPU machine type 'g2-standard-7' — did you mean "
-            "'g2-standard-8'?",
-        ),
-        (
-            {"machineType": "g2-standard-8", "gpu": {"type": "nvidia-l40", "count": 1}},
-            "gke-serving:nodePools.p.gpu.type: unknown GPU 'nvidia-l40' — did you mean 'nvidia-l4'?",
-        ),
-        (
-            {"machineType": "g2-standard-8", "gpu": {"type": "nvidia-l4", "count": 1}, "zones": ["europe-west4-a"]},
-            "gke-serving:nodePools.p.zones: 'europe-west4-a' is not a zone of us-central1 — use zones among "
-            "us-central1-a, us-central1-b, us-central1-c, us-central1-f",
-        ),
-        (
-            {"machineType": "g2-standard-8", "gpu": {"type": "nvidia-l4", "count": "one"}},
-            "gke-serving:nodePools.p.gpu.count: 'one' is not a whole number — write digits only, e.g. 4",
-        ),
-        (
-            {"machineType": "g2-standard-8", "gpu": {"type": "nvidia-l4", "count": 1}, "spto": True},
-            "gke-serving:nodePools.p.spto: unknown key — did you mean 'spot'?",
-        ),
-        (
-            {"machineType": "g2-standard-8"},
-            "gke-serving:nodePools.p.gpu: required key is missing — add it (see the "
-            "environment-file reference in README.md)",
-        ),
-    ],
-)
+@pytest.mark.parametrize(("pool", "expected"), table("pool_problems", "pool", "expected"))
 def test_node_pool_problems(pool: dict[str, Any], expected: str) -> None:
     assert expected in problems(with_pool(**pool))
 
@@ -476,7 +360,7 @@ def test_two_triton_services_with_a_long_common_prefix_get_different_accounts() 
     parse_environment(raw)
 
 
-def test_a_cluster_name_that_takes_a_triton_account_id_is_refused() -> None:
+def test_a_cluster_name_that_takes_a_bucket_reader_account_id_is_refused() -> None:
     raw = with_key("gke-serving:cluster", {"name": "lab", "location": "us-central1-a"})
     raw["gke-serving:services"] = {"metrics": TRITON}
     assert problems(raw) == [

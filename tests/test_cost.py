@@ -16,10 +16,12 @@ from sizing.cost import (
     PlatformCostInput,
     PoolCostInput,
     ServiceCostInput,
+    StorageCostInput,
     estimate_cost,
     format_cost,
     hourly_price,
     missing_price,
+    platform_lines,
 )
 
 ROOT = Path(__file__).parents[1]
@@ -259,12 +261,32 @@ def test_regional_cluster_pays_the_fee() -> None:
     assert lines["boot disk system"]["monthly"] == {"min": 11.0, "max": 11.0}  # pd-balanced 0.11 in europe-west4
 
 
-def test_monthly_is_hourly_times_730() -> None:
+def test_a_month_is_the_pricing_calculators_730_hours() -> None:
     cost = estimate_cost([PoolCostInput("a", "a3-highgpu-8g", "nvidia-h100-80gb", 8, "us-central1", False, 2, 2)], [])
-    assert HOURS_PER_MONTH == 730
+    # Two a3-highgpu-8g at 88.49 USD/h (sizing/prices.yaml) in a 365 x 24 / 12 = 730 hour month.
     assert cost["total"]["hourly"] == {"min": 176.98, "max": 176.98}
-    assert cost["total"]["monthly"] == {"min": round(2 * 88.4899999 * 730, 2), "max": round(2 * 88.4899999 * 730, 2)}
+    assert cost["total"]["monthly"] == {"min": 129195.4, "max": 129195.4}
     assert cost["undated"] == []
+
+
+def test_every_line_bills_the_same_month() -> None:
+    """A line priced per month in the tables (disks, storage, secrets) and one priced per hour (nodes, fees)
+    both come out as hourly x one month: no line converts twice or not at all."""
+    pool = PoolCostInput(
+        "a", "g2-standard-8", "nvidia-l4", 1, "us-central1", False, 1, 3, "pd-balanced", 200, local_ssd_count=1
+    )
+    platform = PlatformCostInput(
+        "us-central1", zonal=False, system_machine_type="e2-standard-4", system_min_nodes=1, system_max_nodes=2
+    )
+    lines = [line for line in estimate_cost([pool], [], platform)["lines"] if line["unitPrice"]]
+    assert {line["per"] for line in lines} >= {"node-hour", "GB-hour", "cluster-hour", "version-hour"}
+    for line in lines:
+        for end in ("min", "max"):
+            # hourly is rounded to 4 decimals: 0.00005 x 730 h
+            assert line["monthly"][end] == pytest.approx(line["hourly"][end] * HOURS_PER_MONTH, abs=0.04), line["name"]
+    # The same 730 hours a month as pd-balanced's 0.10 USD per GB-month: 200 GB x 1..3 nodes.
+    disk = next(line for line in lines if line["name"] == "boot disk a")
+    assert disk["monthly"] == {"min": 20.0, "max": 60.0}
 
 
 def test_no_pools() -> None:
@@ -307,3 +329,31 @@ def test_secret_manager_counts_the_hf_token_and_every_api_key(previews: Any) -> 
     # staging: detector (Triton) and chat (SGLang) take no key of their own.
     (line,) = [line for line in previews("staging").plan["cost"]["lines"] if line["name"] == "Secret Manager"]
     assert line["detail"] == "5 versions, free tier 6"
+
+
+def test_every_row_of_the_platform_table_bills_in_some_environment() -> None:
+    """Each row of sizing/platform_lines.yaml renders for the platform it is written for: a `when` or a
+    value name the renderer does not give fails here, not in an environment that happens to need it."""
+    pool = PoolCostInput("a", "g2-standard-8", "nvidia-l4", 1, "us-central1", True, 0, 2, "pd-balanced", 200, 2)
+    rendered: set[tuple[str, str]] = set()
+    for zonal, nat, external in [(True, True, True), (False, False, False)]:
+        platform = PlatformCostInput(
+            "us-central1",
+            zonal=zonal,
+            system_machine_type="e2-standard-4",
+            system_min_nodes=1,
+            system_max_nodes=2,
+            cloud_nat=nat,
+            external_gateway=external,
+            storage=(StorageCostInput("model mirror", "12 GiB", "gcsStandardGbMonth", 12.0),),
+        )
+        rendered |= {(line["name"], line["detail"]) for line in estimate_cost([pool], [], platform)["lines"]}
+    names = {name for name, _ in rendered}
+    assert {"system pool", "boot disk system", "boot disk a", "local SSD a", "model mirror", "Cloud NAT"} <= names
+    assert {d for n, d in rendered if n in {"cluster fee", "static IP"}} == {
+        "zonal: 0 if the account's free-tier cluster",
+        "regional, no free tier",
+        "external, reserved, in use",
+        "internal (free)",
+    }
+    assert len(platform_lines()) == len({(row["name"], row.get("when")) for row in platform_lines()})

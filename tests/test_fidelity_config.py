@@ -11,6 +11,7 @@ import pytest
 import catalog
 from catalog.servers import server_facts
 from config import parse_environment
+from tests.tables import table
 from tests.test_config import VALID, problems
 
 
@@ -31,20 +32,13 @@ H100X2 = {"machineType": "a3-highgpu-2g", "gpu": {"type": "nvidia-h100-80gb", "c
 # --- GPU zones -------------------------------------------------------------------------------------
 
 
-def test_a_pool_in_a_zone_without_its_gpu_is_refused() -> None:
-    # us-central1-f has T4s but no L4s (catalog/gpu_zones.yaml).
-    pools = {"l4": {**L4, "zones": ["us-central1-a", "us-central1-f"]}}
-    assert problems(env(pools, {}, location="us-central1")) == [
-        "gke-serving:nodePools.l4.zones: us-central1-f does not offer L4 (nvidia-l4); node pool creation would fail "
-        "— use zones among us-central1-a, us-central1-b, us-central1-c"
-    ]
-
-
-def test_a_zonal_cluster_in_a_zone_without_the_gpu_is_told_which_zones_have_it() -> None:
-    assert problems(env({"l4": L4}, {}, location="us-central1-f")) == [
-        "gke-serving:nodePools.l4.zones: the cluster's zone us-central1-f does not offer L4 (nvidia-l4) — list zones "
-        "that do: zones: [us-central1-a, us-central1-b, us-central1-c]"
-    ]
+@pytest.mark.parametrize(
+    ("location", "pools", "expected"), table("pool_placement_problems", "location", "pools", "problems")
+)
+def test_a_pool_compute_engine_would_refuse_is_refused_with_the_fix(
+    location: str, pools: dict[str, Any], expected: list[str]
+) -> None:
+    assert problems(env(pools, {}, location=location)) == expected
 
 
 def test_a_region_without_the_gpu_at_all_is_refused() -> None:
@@ -73,22 +67,7 @@ def test_every_catalog_gpu_has_zones_in_some_catalog_region(gpu: str) -> None:
         assert set(listed) <= set(catalog.regions()[region]), (gpu, region)
 
 
-def test_a_gpu_without_sourced_zones_is_refused_not_guessed() -> None:
-    b200 = {"machineType": "a4-highgpu-8g", "gpu": {"type": "nvidia-b200", "count": 8}, "spot": True}
-    assert problems(env({"b200": b200}, {}, location="us-central1")) == [
-        "gke-serving:nodePools.b200.gpu.type: us-central1 offers no B200 (nvidia-b200) in any zone — use a region "
-        "that does (none known) or another GPU"
-    ]
-
-
 # --- provisioning models ---------------------------------------------------------------------------
-
-
-def test_on_demand_a3_high_below_eight_gpus_is_refused() -> None:
-    assert problems(env({"h100": H100X2}, {}, location="us-central1")) == [
-        "gke-serving:nodePools.h100.spot: a3-highgpu-2g is not sold on-demand (only: spot, flex-start) — set spot: "
-        "true, or use a3-highgpu-8g for on-demand nvidia-h100-80gb"
-    ]
 
 
 def test_spot_a3_high_is_accepted() -> None:
@@ -113,22 +92,9 @@ def service(**fields: Any) -> dict[str, Any]:
     return {"svc": {"pool": "l4", **fields}}
 
 
-def test_awq_on_a_full_precision_checkpoint_is_refused() -> None:
-    raw = env({"l4": L4}, service(runtime="vllm", model="google/gemma-7b", quantization="awq"))
-    assert problems(raw) == [
-        "gke-serving:services.svc.quantization: 'awq' loads AWQ weights, but google/gemma-7b is full-precision (by "
-        "sizing/models.yaml); the server would fail at start — use a AWQ checkpoint of the model, or an on-the-fly "
-        "method (fp8, experts_int8, fp8_per_tensor, fp8_per_block, fp8_per_channel)"
-    ]
-
-
-def test_online_quantization_of_an_already_quantized_checkpoint_is_refused() -> None:
-    raw = env({"l4": L4}, service(runtime="tgi", model="Qwen/Qwen2.5-7B-Instruct-AWQ", quantize="eetq"))
-    assert problems(raw) == [
-        "gke-serving:services.svc.quantize: 'eetq' quantizes full-precision weights while loading, but "
-        "Qwen/Qwen2.5-7B-Instruct-AWQ is awq-quantized (by sizing/models.yaml) — remove quantize: the server reads "
-        "the checkpoint's own quantization_config"
-    ]
+@pytest.mark.parametrize(("fields", "expected"), table("checkpoint_quantization_problems", "service", "problems"))
+def test_a_quantization_the_checkpoint_contradicts_is_refused(fields: dict[str, Any], expected: list[str]) -> None:
+    assert problems(env({"l4": L4}, service(**fields))) == expected
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import catalog
 from config import parse_environment
 from config.mirror import MARKER, WeightSource
 from loads.facts import estimate, load_facts
@@ -16,10 +17,13 @@ from loads.hyperdisk_ml import facts as hyperdisk_ml
 from loads.hyperdisk_ml import size_gib, volume_name
 from loads.mirror import Copy
 from preview.manifests import validate_manifest
+from tests.args import flags
 from tests.conftest import Preview
 from tests.test_config import problems
-from tests.test_model_mirror import L4, SERVICE, SHA, env
+from tests.test_model_mirror import SHA, env
 from workloads.model_mirror import ModelMirrorArgs
+from workloads.model_server import pod_weights
+from workloads.probes import weights_gib
 from workloads.server import server_spec
 
 LLAMA = "meta-llama/Llama-2-13b-hf"
@@ -159,32 +163,44 @@ def test_llama_mounts_its_volume_read_only_where_its_model_id_points(previews: C
     (server,) = pod["containers"]
     (mount,) = [m for m in server["volumeMounts"] if m["name"] == volume["name"]]
     assert mount["readOnly"] is True
-    assert f"--model-id={mount['mountPath']}" in server["args"]
+    assert flags(server["args"])["--model-id"] == mount["mountPath"]
     assert mount["mountPath"] == f"/models/{LLAMA}/{LLAMA_COMMIT}"
     assert "HF_TOKEN" not in {e["name"] for e in server.get("env", [])}
     assert "gke-gcsfuse/volumes" not in deployment["spec"]["template"]["metadata"]["annotations"]
 
 
-@pytest.mark.parametrize(
-    ("runtime", "extra", "expected"),
-    [
-        ("vllm", {}, None),  # the first argument is the model
-        ("sglang", {}, "--model-path="),
-        ("tei", {}, "--model-id="),
-        ("tgi", {}, "--model-id="),
-    ],
-)
-def test_each_runtime_points_its_model_argument_at_the_mount(
-    runtime: str, extra: dict[str, Any], expected: str | None
-) -> None:
-    service = SERVICE.validate_python({"runtime": runtime, "model": "org/m", "pool": "l4", "revision": SHA} | extra)
-    source = WeightSource("hyperdiskml", "bkt", "org/m", SHA)
-    args = server_spec("s", service, L4, source).args
-    if expected is None:
-        assert args[0] == source.path
+MODEL_FLAG = {"vllm": None, "sglang": "--model-path=", "tei": "--model-id=", "tgi": "--model-id="}
+
+
+@pytest.mark.parametrize("runtime", sorted(MODEL_FLAG))
+def test_each_runtime_points_its_model_argument_at_the_mount(runtime: str) -> None:
+    """Each runtime on `load: hyperdiskml`, through the environment: its model argument is the folder where
+    the read-only claim is mounted in the server container, and nothing streams or downloads."""
+    service = {
+        "runtime": runtime,
+        "model": "org/m",
+        "pool": "a100",
+        "load": "hyperdiskml",
+        "revision": SHA,
+        "auth": False,
+    }
+    parsed = parse_environment(env({}, s=service))
+    s, pool = parsed.services["s"], parsed.node_pools["a100"]
+    source = ModelMirrorArgs.of(parsed, "serving", "hf-token", {}).sources["s"]
+    assert source.load == "hyperdiskml"
+    _, _, additions = pod_weights(s, pool, source, weights_gib(s))
+    (claim,) = [v for v in additions.volumes if "persistentVolumeClaim" in v]
+    assert claim["persistentVolumeClaim"]["readOnly"] is True
+    (mount,) = [m for m in additions.mounts if m["name"] == claim["name"]]
+    assert mount["readOnly"] is True
+    args = server_spec("s", s, catalog.gpus()[pool.gpu.type], source).args
+    flag = MODEL_FLAG[runtime]
+    if flag is None:  # vLLM takes the model as its first, positional argument
+        assert args[0] == mount["mountPath"]
         assert not any(a.startswith("--load-format") for a in args)
     else:
-        assert f"{expected}{source.path}" in args
+        assert [a for a in args if a.startswith(flag)] == [f"{flag}{mount['mountPath']}"]
+    assert not additions.hf_token
 
 
 # --- pulumi awaits --------------------------------------------------------------------------------------

@@ -32,6 +32,11 @@ def service(name: str, namespace: str = "serving") -> dict[str, Any]:
     }
 
 
+def core(kind: str, metadata: dict[str, Any], **body: Any) -> dict[str, Any]:
+    """An object of the core API group (v1): a ConfigMap, a Secret."""
+    return {"apiVersion": "v1", "kind": kind, "metadata": metadata, **body}
+
+
 def write(directory: Path, filename: str, *objects: dict[str, Any]) -> Path:
     path = directory / filename
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,12 +214,7 @@ def test_same_kind_and_name_in_two_api_groups_get_distinct_labels() -> None:
 
 
 def test_multi_line_strings_diff_line_by_line() -> None:
-    config = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "c", "namespace": "serving"},
-        "data": {"config.yaml": "a: 1\nb: 2\nc: 3\n"},
-    }
+    config = core("ConfigMap", {"name": "c", "namespace": "serving"}, data={"config.yaml": "a: 1\nb: 2\nc: 3\n"})
     changed = {**config, "data": {"config.yaml": "a: 1\nb: 20\nc: 3\n"}}
     identity = md.identity_of(config, "c.yaml")
 
@@ -226,13 +226,12 @@ def test_multi_line_strings_diff_line_by_line() -> None:
 
 
 def test_secret_values_never_appear_but_their_changes_do() -> None:
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "hf-token", "namespace": "serving"},
-        "data": {"token": "aGZfc2VjcmV0"},
-        "stringData": {"plain": "hf_secret"},
-    }
+    secret = core(
+        "Secret",
+        {"name": "hf-token", "namespace": "serving"},
+        data={"token": "aGZfc2VjcmV0"},
+        stringData={"plain": "hf_secret"},
+    )
     rotated = {**secret, "data": {"token": "aGZfbmV3"}, "stringData": {"plain": "hf_new"}}
     identity = md.identity_of(secret, "s.yaml")
 
@@ -289,12 +288,7 @@ def test_markdown_report_collapses_each_object_into_a_diff_block(tmp_path: Path)
 
 
 def test_markdown_fence_outgrows_backticks_in_the_content() -> None:
-    config = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "readme"},
-        "data": {"README.md": "```sh\nmake\n```\n"},
-    }
+    config = core("ConfigMap", {"name": "readme"}, data={"README.md": "```sh\nmake\n```\n"})
 
     report = md.render_markdown(md.diff_manifests({}, {md.identity_of(config, "x"): config}), "dev", "HEAD")
 
@@ -304,12 +298,7 @@ def test_markdown_fence_outgrows_backticks_in_the_content() -> None:
 
 def test_markdown_cuts_very_long_diffs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(md, "MARKDOWN_DIFF_LINES", 5)
-    config = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "big"},
-        "data": {f"key{i:02}": "v" for i in range(20)},
-    }
+    config = core("ConfigMap", {"name": "big"}, data={f"key{i:02}": "v" for i in range(20)})
     (diff,) = md.diff_manifests({}, {md.identity_of(config, "x"): config})
 
     report = md.render_markdown([diff], "prod", "origin/main")
@@ -376,6 +365,19 @@ def set_environment(repo: Path, env: str, objects: list[dict[str, Any]], **extra
     path = repo / "environments" / f"Pulumi.{env}.yaml"
     path.parent.mkdir(exist_ok=True)
     path.write_text(yaml.safe_dump({"objects": objects, **extra}))
+
+
+def committed_pool(repo: Path, pool: dict[str, Any]) -> None:
+    """dev, one Deployment and `pool`, committed as HEAD."""
+    add_preview(repo)
+    set_environment(repo, "dev", [deployment("embed")], resources=[pool])
+    commit_all(repo)
+
+
+def pool_changed(repo: Path, pool: dict[str, Any]) -> None:
+    """dev with a pd-balanced node pool at HEAD, and `pool` in its place in the working tree."""
+    committed_pool(repo, node_pool("pd-balanced"))
+    set_environment(repo, "dev", [deployment("embed")], resources=[pool])
 
 
 def add_preview(repo: Path) -> None:
@@ -554,10 +556,7 @@ def test_outside_a_git_checkout_is_a_usage_error(
 def test_a_disk_type_change_prints_the_node_recreation_and_its_warning_first(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_preview(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-balanced")])
-    commit_all(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-ssd", max_nodes=3)])
+    pool_changed(repo, node_pool("pd-ssd", max_nodes=3))
 
     status, out, _ = run(capsys, "--env", "dev", "--base", "HEAD")
 
@@ -590,9 +589,7 @@ def test_a_base_without_plan_counts_every_gcp_resource_as_added(repo: Path, caps
 def test_head_dir_reads_the_plan_beside_the_manifests(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_preview(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-ssd")])
-    commit_all(repo)
+    committed_pool(repo, node_pool("pd-ssd"))
     rendered = manifest_dir(tmp_path, "build", [deployment("embed")])
     (tmp_path / "plan.json").write_text(json.dumps({"resources": [node_pool("pd-ssd", max_nodes=5)]}))
 
@@ -604,9 +601,7 @@ def test_head_dir_reads_the_plan_beside_the_manifests(
 def test_head_dir_without_a_plan_says_gcp_is_not_compared(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_preview(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-ssd")])
-    commit_all(repo)
+    committed_pool(repo, node_pool("pd-ssd"))
     (tmp_path / "nested").mkdir()
     rendered = manifest_dir(tmp_path / "nested", "rendered", [deployment("embed")])
 
@@ -639,10 +634,7 @@ def test_a_gcp_type_without_rules_is_named_in_a_note(repo: Path, capsys: pytest.
 def test_markdown_shows_gcp_warnings_outside_the_collapsed_changes(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_preview(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-balanced")])
-    commit_all(repo)
-    set_environment(repo, "dev", [deployment("embed")], resources=[node_pool("pd-ssd")])
+    pool_changed(repo, node_pool("pd-ssd"))
 
     _, out, _ = run(capsys, "--env", "dev", "--base", "HEAD", "--markdown")
 

@@ -425,14 +425,9 @@ _LLAMA_LIKE = [
 @pytest.mark.parametrize("model_id", _LLAMA_LIKE)
 def test_decoder_params_reproduces_the_catalog(model_id: str) -> None:
     a = catalog()[model_id]
+    shape = ("layers", "hidden_size", "attention_heads", "kv_heads", "head_dim", "intermediate_size", "vocab_size")
     assert a.params == decoder_params(
-        layers=a.layers,
-        hidden_size=a.hidden_size,
-        attention_heads=a.attention_heads,
-        kv_heads=a.kv_heads,
-        head_dim=a.head_dim,
-        intermediate_size=a.intermediate_size,
-        vocab_size=a.vocab_size,
+        **{field: getattr(a, field) for field in shape},
         tied_embeddings=a.tied_embeddings,
         experts=a.experts,
         qkv_bias=model_id.startswith("Qwen/"),

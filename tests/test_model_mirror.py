@@ -4,6 +4,7 @@ condition, the serving pods' wait and load path, the FUSE sidecar in the node mo
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from config.services import Autoscaling, ServiceConfig
 from loads.facts import estimate, load_facts
 from policies.rules.node_fit import pod_requests
 from policies.rules.pods import pod_of
+from tests.args import flags
 from tests.conftest import Preview
 from tests.test_config import VALID, problems
 from workloads.autoscaling import hpa_spec
@@ -133,8 +135,9 @@ def test_vllm_streams_from_the_mirror_without_a_revision_flag() -> None:
     )
     spec = server_spec("qwen", svc, H100, WeightSource("streamer", "bkt", svc.model, SHA))
     assert spec.args[0] == f"gs://bkt/Qwen/Qwen2.5-72B-Instruct-AWQ/{SHA}"
-    assert "--load-format=runai_streamer" in spec.args
-    assert '--model-loader-extra-config={"distributed":true}' in spec.args
+    streamed = flags(spec.args)
+    assert streamed["--load-format"] == "runai_streamer"
+    assert json.loads(streamed["--model-loader-extra-config"]) == {"distributed": True}
     assert not [a for a in spec.args if a.startswith("--revision")]
     assert spec.env["RUNAI_STREAMER_CONCURRENCY"] == "32"
 

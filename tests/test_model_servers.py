@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 
 import catalog
 from config.services import ServiceConfig
+from tests.args import flags
 from tests.conftest import ENVIRONMENTS, Preview
 from workloads.probes import startup_budget_seconds, weights_gib
 from workloads.server import image_for, server_spec
@@ -84,26 +85,17 @@ def test_tgi_arguments_use_the_pinned_flag_names() -> None:
 
 
 def test_vllm_takes_the_model_as_positional_argument_and_a_stable_name() -> None:
-    spec = server_spec(
-        "gemma",
-        service(
-            runtime="vllm",
-            model="google/gemma-7b-AWQ",
-            quantization="awq",
-            maxModelLen=4096,
-            kvCacheDtype="fp8_e5m2",
-            revision="abc123",
-        ),
-        L4,
-    )
+    gemma = {"runtime": "vllm", "model": "google/gemma-7b-AWQ", "quantization": "awq", "maxModelLen": 4096}
+    spec = server_spec("gemma", service(**gemma, kvCacheDtype="fp8_e5m2", revision="abc123"), L4)
     assert spec.args[:3] == ["google/gemma-7b-AWQ", "--port=8000", "--served-model-name=gemma"]
-    assert {
-        "--quantization=awq",
-        "--max-model-len=4096",
-        "--kv-cache-dtype=fp8_e5m2",
-        "--revision=abc123",
-        "--tensor-parallel-size=1",
-    } <= set(spec.args)
+    given = flags(spec.args)
+    assert {k: given[k] for k in ("--quantization", "--max-model-len", "--kv-cache-dtype", "--revision")} == {
+        "--quantization": "awq",
+        "--max-model-len": "4096",
+        "--kv-cache-dtype": "fp8_e5m2",
+        "--revision": "abc123",
+    }
+    assert given["--tensor-parallel-size"] == "1"
     assert spec.api_key_env == "VLLM_API_KEY"
     assert spec.image == "vllm/vllm-openai:v0.33.0"
 
@@ -197,14 +189,18 @@ def test_prod_renders_what_the_environment_asks(previews: Callable[[str], Previe
     p = previews("prod")
     llama = container(p, "llama")
     assert llama["resources"]["limits"]["nvidia.com/gpu"] == "2"
-    assert "--num-shard=2" in llama["args"] and "--quantize=eetq" in llama["args"]
+    assert {k: flags(llama["args"])[k] for k in ("--num-shard", "--quantize")} == {
+        "--num-shard": "2",
+        "--quantize": "eetq",
+    }
     qwen = container(p, "qwen")
     bucket = p.resources("gcp:storage/bucket:Bucket")[0]["inputs"]["name"]
     # The mirror copy of the pinned commit, streamed: the commit is in the path, so no --revision.
     assert qwen["args"][0] == f"gs://{bucket}/Qwen/Qwen2.5-72B-Instruct-AWQ/698703eae6604af048a3d2f509995dc302088217"
-    assert "--tensor-parallel-size=2" in qwen["args"]
-    assert "--load-format=runai_streamer" in qwen["args"]
-    assert not [a for a in qwen["args"] if a.startswith("--revision")]
+    qwen_flags = flags(qwen["args"])
+    assert qwen_flags["--tensor-parallel-size"] == "2"
+    assert qwen_flags["--load-format"] == "runai_streamer"
+    assert "--revision" not in qwen_flags
     assert p.manifest("Deployment", "llama")["spec"]["template"]["spec"]["nodeSelector"] == {
         "cloud.google.com/gke-accelerator": "nvidia-tesla-a100",
         "cloud.google.com/gke-nodepool": "a100",

@@ -20,11 +20,11 @@ KEYS = st.from_regex(KEY, fullmatch=True)
 CLUSTERS = st.from_regex(r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?", fullmatch=True)
 
 
-def triton_in_dev(service: str) -> str:
-    return naming.triton_account_id("gke-dev", service)
+def bucket_reader_in_dev(service: str) -> str:
+    return naming.bucket_reader_account_id("gke-dev", service)
 
 
-ACCOUNT_IDS: list[Callable[[str], str]] = [naming.node_account_id, naming.metrics_account_id, triton_in_dev]
+ACCOUNT_IDS: list[Callable[[str], str]] = [naming.node_account_id, naming.metrics_account_id, bucket_reader_in_dev]
 
 
 def valid_account_id(account_id: str) -> bool:
@@ -44,9 +44,9 @@ def test_distinct_names_never_share_an_account_id(a: str, b: str) -> None:
 
 
 @given(a=CLUSTERS, b=CLUSTERS, service=KEYS)
-def test_one_triton_service_name_in_two_environments_of_one_project_gets_two_ids(a: str, b: str, service: str) -> None:
+def test_one_bucket_reader_name_in_two_environments_of_one_project_gets_two_ids(a: str, b: str, service: str) -> None:
     # Service account ids are unique per project, whatever the environment: the cluster's name keeps them apart.
-    assert (naming.triton_account_id(a, service) == naming.triton_account_id(b, service)) == (a == b)
+    assert (naming.bucket_reader_account_id(a, service) == naming.bucket_reader_account_id(b, service)) == (a == b)
 
 
 @given(name=st.from_regex(r"[a-z][-a-z0-9]{0,60}", fullmatch=True), limit=st.integers(8, 63))

@@ -7,7 +7,6 @@ with the Deployment's probe), not with values copied from the code under test.
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,61 +14,15 @@ from typing import Any
 import pytest
 
 from catalog.servers import server_facts
+from policies.evaluate import duration_seconds
 from preview.engine import ProgramRun, Registration, run_program
 from preview.envfile import read_environment_file
 from preview.manifests import manifests_of
 from preview.plan import REDACTED, build_plan, redact
 from workloads.deployment import PRESTOP_SECONDS
 
-ENV = textwrap.dedent("""\
-    config:
-      gcp:project: acme-ml-test
-      gcp:region: us-central1
-      gke-serving:cluster:
-        name: serving-test
-        location: us-central1
-      gke-serving:nodePools:
-        l4:
-          machineType: g2-standard-8
-          gpu: {type: nvidia-l4, count: 1}
-          maxNodes: 6
-        a100:
-          machineType: a2-highgpu-2g
-          gpu: {type: nvidia-tesla-a100, count: 2}
-          maxNodes: 2
-      gke-serving:hfToken:
-        secure: v1:placeholder
-      gke-serving:gateway:
-        className: gke-l7-rilb   # internal: resnet runs without auth, which an external gateway refuses
-        domain: llm.example.com
-        requestTimeoutSeconds: 900
-        embeddingTimeoutSeconds: 45
-      gke-serving:services:
-        embed:
-          runtime: tei
-          model: BAAI/bge-m3
-          pool: l4
-        gemma:
-          runtime: vllm
-          model: google/gemma-7b-AWQ
-          pool: l4
-          quantization: awq
-          maxModelLen: 4096
-          autoscaling: {minReplicas: 1, maxReplicas: 3, targetQueueSize: 4}
-        llama:
-          runtime: tgi
-          model: meta-llama/Llama-2-13b-hf
-          pool: a100
-          numShard: 2
-          quantize: eetq
-        resnet:
-          runtime: triton
-          model: resnet50
-          modelRepository: gs://acme-models/triton
-          pool: l4
-          auth: false
-          autoscaling: {minReplicas: 1, maxReplicas: 2}
-    """)
+# Four runtimes on two pools, one autoscaled on its queue and one without auth behind an internal gateway.
+ENV = (Path(__file__).parent / "fixtures" / "environments" / "serving-wiring.yaml").read_text()
 SERVICES = ("embed", "gemma", "llama", "resnet")
 LLMS = ("gemma", "llama", "resnet")
 QUEUE_METRICS = {"gemma": "vllm:num_requests_waiting", "resnet": "nv_inference_pending_request_count"}
@@ -244,6 +197,31 @@ def test_metrics_adapter_is_deployed_with_its_own_identity(run: ProgramRun) -> N
         if r.inputs["role"] == "roles/iam.workloadIdentityUser" and "custom-metrics" in r.inputs["member"]
     )
     assert binding["member"].endswith(f"[{ksa['metadata']['namespace']}/{ksa['metadata']['name']}]")
+
+
+def test_the_adapters_awaits_outlast_its_startup_probe(run: ProgramRun) -> None:
+    """`pulumi up` and the rollout deadline wait at least as long as the startup probe lets the adapter
+    start; a shorter wait fails an update whose pods are still allowed to come up."""
+    (adapter,) = [
+        r
+        for r in of_type(run, "kubernetes:apps/v1:Deployment")
+        if r.inputs["metadata"]["name"] == "custom-metrics-stackdriver-adapter"
+    ]
+    (server,) = adapter.inputs["spec"]["template"]["spec"]["containers"]
+    probe = server["startupProbe"]
+    window = probe.get("initialDelaySeconds", 0) + probe["periodSeconds"] * probe["failureThreshold"]
+    timeouts = adapter.options["customTimeouts"]
+    assert duration_seconds(timeouts["create"]) >= window
+    assert duration_seconds(timeouts["update"]) >= window * adapter.inputs["spec"]["replicas"]
+    assert adapter.inputs["spec"].get("progressDeadlineSeconds", 600) >= window  # Kubernetes' default: 600
+
+
+def test_only_the_adapter_mounts_its_service_account_token(run: ProgramRun) -> None:
+    """The adapter calls the API server; a model server's or the mirror's pod never does."""
+    accounts = {r.inputs["metadata"]["name"]: r.inputs for r in of_type(run, "kubernetes:core/v1:ServiceAccount")}
+    mounted = {n for n, a in accounts.items() if a.get("automountServiceAccountToken", True)}
+    assert mounted == {"custom-metrics-stackdriver-adapter"}
+    assert "resnet-triton" in accounts  # Triton reads its bucket as its own account
 
 
 def test_without_autoscaling_there_is_no_adapter_and_no_hpa(previews: Callable[[str], Any]) -> None:

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -178,14 +178,26 @@ def scenario(api: _KubeApi) -> Any:
     return choose
 
 
+StatusOf = Callable[..., Run]
+
+
+@pytest.fixture
+def status_of(api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> StatusOf:
+    """Serve a recorded state (with Scenario's options: `edits`, `expired`) and run `make status` on it
+    with `args`."""
+
+    def run(name: str, *args: str, **options: Any) -> Run:
+        scenario(name, **options)
+        return run_status(api, tmp_path, capsys, *args)
+
+    return run
+
+
 # --- one snapshot per recorded state --------------------------------------------------------------
 
 
-def test_all_ready_exits_0_with_every_service_and_the_gpu_nodes(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("ready")
-    run = run_status(api, tmp_path, capsys)
+def test_all_ready_exits_0_with_every_service_and_the_gpu_nodes(status_of: StatusOf) -> None:
+    run = status_of("ready")
 
     assert run.code == 0, run.err
     lines = run.out.splitlines()
@@ -202,31 +214,11 @@ def test_all_ready_exits_0_with_every_service_and_the_gpu_nodes(
     assert run.err == ""
 
 
-def test_gpu_stockout_names_the_zone_and_the_fix(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("stockout")
-    run = run_status(api, tmp_path, capsys)
-
-    assert run.code == 2
-    assert "gemma  vllm    failing" in run.out
-    # The latest event is "in backoff after failed scale-up": the diagnosis goes back to FailedScaleUp.
-    assert (
-        "gemma-7d8f9c6b5-r8n2d  Pending: GPU stockout in us-central1-a: GCE has no nvidia-l4 capacity for a new node "
-        "of pool l4 (the cluster autoscaler's FailedScaleUp); it keeps retrying" in run.out
-    )
-    assert "fix: add zones to the pool (nodePools.l4.zones) or use spot/flex-start capacity" in run.out
-
-
-def test_quota_exceeded_is_final_and_says_which_quota(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_quota_exceeded_is_final_and_says_which_quota(status_of: StatusOf) -> None:
     events = json.loads((FIXTURES / "stockout" / "events.json").read_text())
     for event in events["items"]:
         event["message"] = event["message"].replace("GCE out of resources", "GCE quota exceeded")
-    scenario("stockout", edits={"events": events})
-
-    run = run_status(api, tmp_path, capsys, "--wait", "1h", "--interval", "0.1")
+    run = status_of("stockout", "--wait", "1h", "--interval", "0.1", edits={"events": events})
 
     assert run.code == 2  # no waiting: quota does not come back by itself
     assert "Pending: GPU quota exceeded in us-central1-a: the cluster autoscaler could not add a node to pool l4" in (
@@ -235,83 +227,43 @@ def test_quota_exceeded_is_final_and_says_which_quota(
     assert "GPUS_ALL_REGIONS), or lower nodePools.l4.maxNodes" in run.out
 
 
-def test_no_node_shape_fits_points_at_the_preview_table(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("nofit")
-    run = run_status(api, tmp_path, capsys)
+# The recorded states where a pod fails, each with what status must say of it (expected.yaml beside it).
+FAILING = sorted(p.parent.name for p in FIXTURES.glob("*/expected.yaml"))
+
+
+@pytest.mark.parametrize("name", FAILING)
+def test_a_failing_pod_is_named_with_its_reason_and_its_fix(status_of: StatusOf, name: str) -> None:
+    expected = yaml.safe_load((FIXTURES / name / "expected.yaml").read_text())
+    failing, pod, fix, last_log = expected["failing"], expected["pod"], expected["fix"], expected.get("lastLog")
+    run = status_of(name)
 
     assert run.code == 2
-    assert (
-        "Pending: no node shape fits: a new node of pool l4 would not run it (pod didn't trigger scale-up: "
-        "1 Insufficient memory, 1 node(s) didn't match Pod's node affinity/selector)" in run.out
-    )
-    # The pod's own requests (memory 40Gi) against the preview's pod-fits-node row for the pool's machine.
-    assert (
-        "the pod requests cpu 7100m, ephemeral-storage 93Gi, memory 40Gi, nvidia.com/gpu 1; a g2-standard-8 node "
-        "gives pods cpu 7306m, memory 27426Mi, ephemeral-storage 97Gi" in run.out
-    )
-    assert (
-        "fix: compare the pod's requests with a node of pool l4 in the preview's pod-fits-node table "
-        "(`make preview ENV=dev`): lower services.gemma.resources or use a larger machine type" in run.out
-    )
+    lines = [line.strip() for line in run.out.splitlines()]
+    states = {words[0]: words[2] for words in map(str.split, lines[1:]) if words[1:2] in (["tei"], ["vllm"])}
+    assert states == {"embed": "ready", "gemma": "ready"} | {failing: "failing"}
+    at = lines.index(pod)
+    assert lines[at + 1] == fix
+    if last_log is not None:
+        assert lines[at + 2].startswith("last ") and lines[at + 2].endswith(" log lines of the previous run:")
+        assert lines[lines.index("GPU nodes:") - 1] == last_log
+    else:
+        assert not lines[at + 2].startswith("last ")
+    assert lines[-1] == "exit 2: failing"
 
 
-def test_oomkilled_names_the_limit_and_the_setting(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("oomkilled")
-    run = run_status(api, tmp_path, capsys)
+def test_a_crash_log_never_repeats_a_key(status_of: StatusOf, api: _KubeApi) -> None:
+    run = status_of("crashloop")
 
-    assert run.code == 2
-    assert (
-        "gemma-7d8f9c6b5-t6m3j  OOMKilled: the server was killed for using more than its memory limit of 26368Mi "
-        "(OOMKilled, 2 restarts)" in run.out
-    )
-    assert "fix: raise services.gemma.resources.memory (a g2-standard-8 node gives pods 27426 MiB)" in run.out
-    assert "| Loading safetensors checkpoint shards:  50% Completed" in run.out
-
-
-def test_crash_loop_shows_the_last_log_lines_and_the_memory_fit(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("crashloop")
-    run = run_status(api, tmp_path, capsys)
-
-    assert run.code == 2
-    assert (
-        "gemma-7d8f9c6b5-b2x9f  CrashLoopBackOff: the server keeps crashing (5 restarts, last exit code 1): out of "
-        "GPU memory; the preview estimated 5.22 GiB of weights and 0.88 GiB of KV cache against 20.69 GiB usable "
-        "on nvidia-l4 (headroom 12.37 GiB)" in run.out
-    )
-    assert "fix: lower services.gemma.maxModelLen (the KV cache grows with it)" in run.out
-    assert "last 8 log lines of the previous run:" in run.out
-    assert "| RuntimeError: Engine core initialization failed. See root cause above." in run.out
     # The server logged its arguments: a key among them is not repeated.
+    (arguments,) = [line for line in run.out.splitlines() if "args: Namespace(" in line]
+    assert "api_key='[redacted]'" in arguments
     assert "sk-should-never-be-printed" not in run.out
-    assert any("/pods/gemma-7d8f9c6b5-b2x9f/log?" in r and "tailLines=20" in r for r in api.scenario.requests)
+    (log,) = [r for r in api.scenario.requests if "/pods/gemma-7d8f9c6b5-b2x9f/log?" in r]
+    assert "tailLines=20" in log
 
 
-def test_image_pull_error_names_the_image_and_the_registry_message(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("imagepull")
-    run = run_status(api, tmp_path, capsys)
-
-    assert run.code == 2
-    assert (
-        "embed-6c9b7f5d4-z5c7h  ImagePullBackOff: cannot pull image "
-        "ghcr.io/huggingface/text-embeddings-inference:89-1.9.9: Failed to pull image" in run.out
-    )
-    assert "89-1.9.9: not found" in run.out
-    assert "gemma  vllm    ready" in run.out
-
-
-def test_a_rollout_in_progress_exits_1(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("progressing")
-    run = run_status(api, tmp_path, capsys)
+def test_a_rollout_in_progress_exits_1(status_of: StatusOf) -> None:
+    run = status_of("progressing")
 
     assert run.code == 1
     assert "gemma  vllm    progressing  desired 1  updated 1  ready 1  available 1  rollout in progress" in run.out
@@ -323,11 +275,8 @@ def test_a_rollout_in_progress_exits_1(
 # --- --wait and --json ----------------------------------------------------------------------------
 
 
-def test_wait_times_out_with_1(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("progressing")
-    run = run_status(api, tmp_path, capsys, "--wait", "0.5s", "--interval", "0.1")
+def test_wait_times_out_with_1(status_of: StatusOf, api: _KubeApi) -> None:
+    run = status_of("progressing", "--wait", "0.5s", "--interval", "0.1")
 
     assert run.code == 1
     polls = [r for r in api.scenario.requests if r.startswith("/apis/apps/v1/namespaces/serving/deployments")]
@@ -335,32 +284,23 @@ def test_wait_times_out_with_1(
     assert run.err.splitlines()[-1] == "timed out after 0.5 s: not every service is ready"
 
 
-def test_wait_stops_at_a_failure_waiting_cannot_fix(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("imagepull")
-    run = run_status(api, tmp_path, capsys, "--wait", "1h", "--interval", "0.1")
+def test_wait_stops_at_a_failure_waiting_cannot_fix(status_of: StatusOf, api: _KubeApi) -> None:
+    run = status_of("imagepull", "--wait", "1h", "--interval", "0.1")
 
     assert run.code == 2
     assert len([r for r in api.scenario.requests if "/deployments" in r]) == 1
 
 
-def test_wait_keeps_polling_through_a_stockout(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_wait_keeps_polling_through_a_stockout(status_of: StatusOf, api: _KubeApi) -> None:
     # GCE stock comes back and the autoscaler retries, so waiting can end it: polled until the timeout.
-    scenario("stockout")
-    run = run_status(api, tmp_path, capsys, "--wait", "0.3s", "--interval", "0.1")
+    run = status_of("stockout", "--wait", "0.3s", "--interval", "0.1")
 
     assert run.code == 1
     assert len([r for r in api.scenario.requests if "/deployments" in r]) >= 2
 
 
-def test_wait_returns_0_as_soon_as_all_are_ready(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario("ready")
-    run = run_status(api, tmp_path, capsys, "--wait", "1h")
+def test_wait_returns_0_as_soon_as_all_are_ready(status_of: StatusOf, api: _KubeApi) -> None:
+    run = status_of("ready", "--wait", "1h")
 
     assert run.code == 0
     assert len([r for r in api.scenario.requests if "/deployments" in r]) == 1
@@ -622,15 +562,14 @@ def test_a_failed_mirror_job_is_final_with_its_reason_and_last_log_line(
     assert run.out.splitlines()[-1] == "exit 2: failing"
 
 
-def test_a_copying_mirror_job_keeps_the_environment_progressing(
-    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_copying_mirror_job_keeps_the_environment_progressing(status_of: StatusOf) -> None:
     jobs = [
         _job("mirror-aaa", {"active": 1, "failed": 1}),
         _job("mirror-bbb", {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
     ]
-    scenario("ready", edits={"jobs": {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": jobs}})
-    run = run_status(api, tmp_path, capsys, "--json")
+    run = status_of(
+        "ready", "--json", edits={"jobs": {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": jobs}}
+    )
 
     assert run.code == 1
     report = json.loads(run.out)

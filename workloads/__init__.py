@@ -3,7 +3,7 @@
 from workloads.autoscaling import Autoscaling, AutoscalingArgs, Scaled
 from workloads.gateway import Gateway, GatewayArgs
 from workloads.model_server import ModelServer, ModelServerArgs
-from workloads.network_policy import ServingNetworkPolicies
+from workloads.network_policy import ServingNetworkPolicies, ServingNetworkPoliciesArgs
 
 __all__ = [
     "Autoscaling",
@@ -14,4 +14,5 @@ __all__ = [
     "ModelServerArgs",
     "Scaled",
     "ServingNetworkPolicies",
+    "ServingNetworkPoliciesArgs",
 ]

@@ -1,5 +1,6 @@
-"""The environment's alert policies as typed data: one policy per kind of failure, each condition grouped
-by service (or pod), so an incident names what is wrong. Pure; `Observability` registers them.
+"""The environment's alert policies: a table (workloads/alerts.yaml, one row per kind of failure, each
+condition grouped by service or pod, so an incident names what is wrong) and the small function that
+renders it for an environment into typed policies. Pure; `Observability` registers them.
 
 Prometheus metrics (kube state, DCGM, the servers' own) are PromQL conditions; the load balancer's
 metrics are a ratio threshold on Cloud Monitoring filters.
@@ -8,7 +9,12 @@ metrics are a ratio threshold on Cloud Monitoring filters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from string import Template
 from typing import Any
+
+import yaml
 
 from config.monitoring import AlertThresholds
 from workloads.dashboard import (
@@ -103,119 +109,82 @@ class Alert:
         }
 
 
+_TABLE = Path(__file__).with_name("alerts.yaml")
+
+
+@cache
+def alert_table() -> tuple[dict[str, Any], ...]:
+    """workloads/alerts.yaml: one row per alert policy, its texts as string.Template."""
+    rows: list[dict[str, Any]] = yaml.safe_load(_TABLE.read_text())
+    return tuple(rows)
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    return Template(text).substitute(values)  # a name the table uses and `alerts` does not give: KeyError
+
+
+def _condition(
+    row: dict[str, Any], values: dict[str, str], queues: dict[str, list[str]], t: AlertThresholds
+) -> PromCondition | RatioCondition:
+    minutes = int(getattr(t, (row.get("promql") or row["ratio"])["minutes"]))
+    if "ratio" in row:
+        r = row["ratio"]
+        return RatioCondition(
+            _fill(r["name"], values),
+            _fill(r["numerator"], values),
+            _fill(r["denominator"], values),
+            tuple(r["group_by"]),
+            float(getattr(t, r["threshold"])),
+            minutes,
+        )
+    q = row["promql"]
+    if "each_queue_metric" in q:
+        parts = [
+            _fill(q["each_queue_metric"], values | {"metric": metric, "jobs": "|".join(sorted(jobs))})
+            for metric, jobs in sorted(queues.items())
+        ]
+        query = " or ".join(parts)
+    else:
+        query = _fill(q["query"], values)
+    return PromCondition(_fill(q["name"], values), query, minutes)
+
+
 def alerts(env: str, scope: Scope, services: list[ServiceMetrics], t: AlertThresholds) -> list[Alert]:
-    """The environment's alerts; none for a kind of metric no service exports (a queue, say)."""
+    """The environment's alerts, one per row of workloads/alerts.yaml; none for a kind of metric no service
+    exports (a queue, say)."""
     names = sorted(s.name for s in services)
     if not names:
         return []
-    ns = scope.namespace
-    status = STATUS.format(env=env)
-    deployments = "|".join(names)
-    found = [
-        Alert(
-            "no-ready-replica",
-            f"{env}: a model server has no ready replica",
-            (
-                PromCondition(
-                    f"no ready replica for {t.no_ready_replica_minutes} min",
-                    f'max by (deployment) (kube_deployment_status_replicas_available{{namespace="{ns}",'
-                    f'deployment=~"{deployments}"}}) < 1',
-                    t.no_ready_replica_minutes,
-                ),
-            ),
-            f"## A service in `{env}` has no ready replica\n\nThe incident's `deployment` label names the service: "
-            "every request to it fails at the gateway. Pods that never become ready are Pending (no GPU node), "
-            f"failing to pull their image, or crashing while they load the model.\n\n{status}",
-            "CRITICAL",
-        ),
-        Alert(
-            "gpu-pods-pending",
-            f"{env}: model-server pods pending",
-            (
-                PromCondition(
-                    f"pod Pending for {t.gpu_pods_pending_minutes} min",
-                    f'max by (pod) (kube_pod_status_phase{{namespace="{ns}",phase="Pending",'
-                    f'pod=~"{pods_regex(names)}"}}) > 0',
-                    t.gpu_pods_pending_minutes,
-                ),
-            ),
-            f"## A GPU pod in `{env}` stays Pending\n\nThe cluster autoscaler found no node for it: the GPU is out "
-            "of stock in the pool's zones, the project's GPU quota is used up, or no node shape of the pool fits "
-            "the pod. The cluster autoscaler's event on the pod says which.\n\n"
-            f"{status} Then add zones to the pool, raise the quota, or lower the pod's requests.",
-            "ERROR",
-        ),
-    ]
-    queued = [s for s in services if s.queue_metric]
-    if queued:
-        by_metric: dict[str, list[str]] = {}
-        for s in queued:
-            by_metric.setdefault(str(s.queue_metric), []).append(s.name)
-        parts = [
-            f'max by (job) ({metric}{{namespace="{ns}",job=~"{"|".join(sorted(jobs))}"}}) > {t.queue_above_threshold:g}'
-            for metric, jobs in sorted(by_metric.items())
-        ]
-        found.append(
-            Alert(
-                "queue-above-threshold",
-                f"{env}: requests queue in a model server",
-                (
-                    PromCondition(
-                        f"queue above {t.queue_above_threshold:g} for {t.queue_minutes} min",
-                        " or ".join(parts),
-                        t.queue_minutes,
-                    ),
-                ),
-                f"## Requests wait in a server of `{env}`\n\nMore than {t.queue_above_threshold:g} requests have waited in one "
-                f"replica for {t.queue_minutes} minutes (the `job` label names the service): clients see slow first "
-                "tokens and timeouts. The autoscaler is at its maximum, or its new pods do not start.\n\n"
-                f"{status} Then raise `autoscaling.maxReplicas` (and the pool's `maxNodes`) or add `autoscaling`.",
-                "WARNING",
-            )
-        )
+    queues: dict[str, list[str]] = {}
+    for s in services:
+        if s.queue_metric:
+            queues.setdefault(s.queue_metric, []).append(s.name)
     lb = scope.load_balancer
-    backends = (
-        f'resource.type="{lb.resource_type}" AND metric.type="{lb.prefix}/request_count" AND '
-        f'resource.label.backend_target_name=monitoring.regex.full_match("{backend_regex(ns, names)}")'
-    )
-    found.append(
+    values = {
+        "env": env,
+        "ns": scope.namespace,
+        "deployments": "|".join(names),
+        "pods": pods_regex(names),
+        "backends": (
+            f'resource.type="{lb.resource_type}" AND metric.type="{lb.prefix}/request_count" AND '
+            f'resource.label.backend_target_name=monitoring.regex.full_match("{backend_regex(scope.namespace, names)}")'
+        ),
+        "gpu_memory": gpu_memory_ratio(gpu_selector(scope, names)),
+        "status": STATUS.format(env=env),
+        **{field: str(getattr(t, field)) for field in type(t).model_fields if field.endswith("_minutes")},
+        "queue_above": f"{t.queue_above_threshold:g}",
+        "lb_error_pct": f"{t.lb_error_ratio:.0%}",
+        "gpu_memory_pct": f"{t.gpu_memory_used_ratio:.0%}",
+        "gpu_memory_ratio": f"{t.gpu_memory_used_ratio:g}",
+    }
+    return [
         Alert(
-            "lb-5xx-ratio",
-            f"{env}: 5xx answers at the load balancer",
-            (
-                RatioCondition(
-                    f"5xx above {t.lb_error_ratio:.0%} for {t.lb_error_minutes} min",
-                    f"{backends} AND metric.label.response_code_class=500",
-                    backends,
-                    ("resource.label.backend_target_name",),
-                    t.lb_error_ratio,
-                    t.lb_error_minutes,
-                ),
-            ),
-            f"## The load balancer of `{env}` answers 5xx\n\nMore than {t.lb_error_ratio:.0%} of the requests to a "
-            f"backend (`backend_target_name` names the service) failed over {t.lb_error_minutes} minutes: 502/503 "
-            "when no pod is ready or pods restart, 504 when answers outlast the gateway's timeout "
-            "(`gateway.requestTimeoutSeconds`).\n\n" + status,
-            "ERROR",
+            row["key"],
+            _fill(row["name"], values),
+            (_condition(row, values, queues, t),),
+            _fill(row["documentation"], values),
+            row["severity"],
         )
-    )
-    found.append(
-        Alert(
-            "gpu-memory-near-full",
-            f"{env}: GPU memory near full",
-            (
-                PromCondition(
-                    f"GPU memory above {t.gpu_memory_used_ratio:.0%} for {t.gpu_memory_minutes} min",
-                    f"max by (exported_pod) ({gpu_memory_ratio(gpu_selector(scope, names))}) > {t.gpu_memory_used_ratio:g}",
-                    t.gpu_memory_minutes,
-                ),
-            ),
-            f"## GPU memory of a pod in `{env}` is near full\n\nThe `exported_pod` label names the pod. A server "
-            "that runs out of GPU memory fails requests or crashes (CUDA out of memory).\n\n"
-            f"{status} Then lower the context length or batch size, set an fp8 KV cache, or move the service to a "
-            "pool with more GPU memory. vLLM and SGLang reserve a fixed share at start: set "
-            "`monitoring.alerts.gpuMemoryUsedRatio` above it.",
-            "WARNING",
-        )
-    )
-    return found
+        for row in alert_table()
+        if queues or "each_queue_metric" not in row.get("promql", {})
+    ]

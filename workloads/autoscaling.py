@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from config.services import Autoscaling as AutoscalingConfig
 from workloads.deployment import labels, selector
-from workloads.metrics_adapter import CustomMetricsAdapter
+from workloads.metrics_adapter import CustomMetricsAdapter, CustomMetricsAdapterArgs
 from workloads.server import ServerSpec
 
 MONITORING_API = "monitoring.googleapis.com/v1"
@@ -116,7 +116,9 @@ class Autoscaling(pulumi.ComponentResource):
         scaled = {s: v for s, v in args.services.items() if v.autoscaling is not None}
         # The adapter only runs where an HPA needs it.
         self.adapter = (
-            CustomMetricsAdapter(f"{name}-metrics-adapter", args.project, args.name_prefix, opts=child)
+            CustomMetricsAdapter(
+                f"{name}-metrics-adapter", CustomMetricsAdapterArgs(args.project, args.name_prefix), opts=child
+            )
             if scaled
             else None
         )

@@ -251,22 +251,15 @@ def service_charts(scope: Scope, s: ServiceMetrics) -> list[Chart]:
         charts.append(Chart("Time to first token p95", (PromQuery(_quantile(s.ttft_histogram, selector)),), "s"))
     if s.tpot_histogram:
         charts.append(Chart("Time per output token p95", (PromQuery(_quantile(s.tpot_histogram, selector)),), "s"))
-    if s.queue_metric:
-        charts.append(
-            Chart(
-                "Requests waiting (per replica)",
-                (PromQuery(f"max by (pod) ({s.queue_metric}{{{selector}}})", "{{pod}}"),),
-                "requests",
-            )
-        )
-    if s.kv_cache_usage:
-        charts.append(
-            Chart(
-                "KV-cache usage (per replica)",
-                (PromQuery(f"max by (pod) ({s.kv_cache_usage}{{{selector}}})", "{{pod}}"),),
-                "share (0-1)",
-            )
-        )
+    per_replica = (  # a gauge of the server's own, a line per replica: (title, metric, unit)
+        ("Requests waiting (per replica)", s.queue_metric, "requests"),
+        ("KV-cache usage (per replica)", s.kv_cache_usage, "share (0-1)"),
+    )
+    charts += [
+        Chart(title, (PromQuery(f"max by (pod) ({metric}{{{selector}}})", "{{pod}}"),), unit)
+        for title, metric, unit in per_replica
+        if metric
+    ]
     charts += [
         Chart(
             "GPU utilisation (DCGM)",

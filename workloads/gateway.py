@@ -202,34 +202,19 @@ class Gateway(pulumi.ComponentResource):
             )
         for service, spec in args.backends.items():
             meta = {"name": service, "namespace": args.namespace, "labels": _labels()}
-            k8s.apiextensions.CustomResource(
-                f"{name}-{service}-route",
-                api_version=GATEWAY_API,
-                kind="HTTPRoute",
-                metadata=meta,
-                spec=http_route_spec(service, spec.port, spec.served_paths),
-                opts=child,
-            )
-            k8s.apiextensions.CustomResource(
-                f"{name}-{service}-health-check",
-                api_version=GKE_POLICY_API,
-                kind="HealthCheckPolicy",
-                metadata=meta,
-                spec=health_check_policy_spec(service, spec.port, spec.health_path),
-                opts=child,
-            )
-            k8s.apiextensions.CustomResource(
-                f"{name}-{service}-backend-policy",
-                api_version=GKE_POLICY_API,
-                kind="GCPBackendPolicy",
-                metadata=meta,
-                spec=backend_policy_spec(
-                    service,
-                    backend_timeout_seconds(spec.generates, cfg),
-                    cfg.iap.oauth_client_id if cfg.iap and service in args.iap_services else None,
-                ),
-                opts=child,
-            )
+            iap_client = cfg.iap.oauth_client_id if cfg.iap and service in args.iap_services else None
+            route = http_route_spec(service, spec.port, spec.served_paths)
+            check = health_check_policy_spec(service, spec.port, spec.health_path)
+            backend = backend_policy_spec(service, backend_timeout_seconds(spec.generates, cfg), iap_client)
+            # What a service gets on the gateway: role (its resource name's suffix) -> API, kind, spec.
+            for role, (api, kind, body) in {
+                "route": (GATEWAY_API, "HTTPRoute", route),
+                "health-check": (GKE_POLICY_API, "HealthCheckPolicy", check),
+                "backend-policy": (GKE_POLICY_API, "GCPBackendPolicy", backend),
+            }.items():
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{service}-{role}", api_version=api, kind=kind, metadata=meta, spec=body, opts=child
+                )
         self.address = address.address
         scheme = "https" if cfg.domain else "http"
         host: pulumi.Input[str] = cfg.domain or address.address

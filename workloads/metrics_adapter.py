@@ -14,6 +14,7 @@ what the custom-metrics provider calls (the HPAs use Pods metrics only, so no ex
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -21,7 +22,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 import naming
-from infra.identity import bind_workload_identity, workload_identity_member
+from infra.identity import WorkloadIdentityArgs, workload_identity
 from workloads.probes import await_timeouts
 
 NAMESPACE = "custom-metrics"
@@ -215,25 +216,16 @@ def account_id(name_prefix: str) -> str:
     return naming.metrics_account_id(name_prefix)
 
 
+@dataclass(frozen=True)
+class CustomMetricsAdapterArgs:
+    project: str
+    name_prefix: str  # GCP names start with it: the cluster's name
+
+
 class CustomMetricsAdapter(pulumi.ComponentResource):
-    def __init__(self, name: str, project: str, name_prefix: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: CustomMetricsAdapterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:workloads:CustomMetricsAdapter", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        account = gcp.serviceaccount.Account(
-            f"{name}-gsa",
-            project=project,
-            account_id=account_id(name_prefix),
-            display_name="Custom Metrics Stackdriver Adapter (reads Cloud Monitoring)",
-            opts=child,
-        )
-        gcp.projects.IAMMember(
-            f"{name}-monitoring-viewer",
-            project=project,
-            role="roles/monitoring.viewer",
-            member=account.email.apply(lambda e: f"serviceAccount:{e}"),
-            opts=child,
-        )
-        bind_workload_identity(name, account, workload_identity_member(project, NAMESPACE, NAME), child)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             # The adapter's pod meets the restricted Pod Security Standard: enforce it.
@@ -241,16 +233,32 @@ class CustomMetricsAdapter(pulumi.ComponentResource):
             opts=child,
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        identity = workload_identity(
+            name,
+            WorkloadIdentityArgs(
+                project=args.project,
+                account_id=account_id(args.name_prefix),
+                display_name="Custom Metrics Stackdriver Adapter (reads Cloud Monitoring)",
+                namespace=NAMESPACE,
+                ksa=NAME,
+                labels=labels(),
+                mounts_token=True,  # the adapter serves an aggregated API: it calls the API server
+            ),
+            child,
+            ksa_opts=in_namespace,
+        )
+        gcp.projects.IAMMember(
+            f"{name}-monitoring-viewer",
+            project=args.project,
+            role="roles/monitoring.viewer",
+            member=identity.member,
+            opts=child,
+        )
         # Awaited like the model servers: a system node, a small image and a start of seconds.
         awaited = in_namespace.merge(
             pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(STARTUP_SECONDS, REPLICAS)))
         )
         meta = {"name": NAME, "namespace": NAMESPACE, "labels": labels()}
-        k8s.core.v1.ServiceAccount(
-            f"{name}-ksa",
-            metadata={**meta, "annotations": {"iam.gke.io/gcp-service-account": account.email}},
-            opts=in_namespace,
-        )
         for role, rules in cluster_roles().items():
             k8s.rbac.v1.ClusterRole(
                 f"{name}-{role}-role", metadata={"name": role, "labels": labels()}, rules=rules, opts=child
@@ -285,4 +293,4 @@ class CustomMetricsAdapter(pulumi.ComponentResource):
             )
             for api, spec in api_service_specs().items()
         ]
-        self.register_outputs({"serviceAccount": account.email})
+        self.register_outputs({"serviceAccount": identity.account.email})

@@ -31,7 +31,7 @@ import naming
 from config import Environment
 from config.mirror import WeightSource, bucket_name, job_name
 from config.services import ServiceConfig, load_of
-from infra.identity import bind_workload_identity, workload_identity_member
+from infra.identity import WorkloadIdentity, WorkloadIdentityArgs, grant_bucket_read, workload_identity
 from infra.secrets import HF_TOKEN_KEY
 from loads import MirrorContext, Placed, load_path, load_paths, mirror
 from loads.mirror import Copy
@@ -171,13 +171,7 @@ class ModelMirror(pulumi.ComponentResource):
             after_bucket = pulumi.ResourceOptions(parent=self, depends_on=[created])
         writer = self._identity(name, "writer", naming.mirror_writer_account_id(args.cluster), WRITER_KSA, args)
         reader = self._identity(name, "reader", naming.mirror_reader_account_id(args.cluster), READER_KSA, args)
-        gcp.storage.BucketIAMMember(
-            f"{name}-reader-objects",
-            bucket=bucket,
-            role="roles/storage.objectViewer",
-            member=reader.member,
-            opts=after_bucket,
-        )
+        grant_bucket_read(f"{name}-reader-objects", bucket, reader, after_bucket)
         self.reader_ksa = READER_KSA
         self.sources = args.sources
         self.jobs = {}
@@ -231,33 +225,16 @@ class ModelMirror(pulumi.ComponentResource):
             {"bucket": bucket, "copies": sorted(self.jobs), "kept": sorted(f"{k[0]}:{k[1]}" for k in self.kept)}
         )
 
-    def _identity(self, name: str, role: str, account_id: str, ksa: str, args: ModelMirrorArgs) -> _Identity:
-        child = pulumi.ResourceOptions(parent=self)
-        account = gcp.serviceaccount.Account(
-            f"{name}-{role}-gsa",
-            project=args.project,
-            account_id=account_id,
-            display_name=f"model mirror {role} of gs://{args.bucket}",
-            opts=child,
+    def _identity(self, name: str, role: str, account_id: str, ksa: str, args: ModelMirrorArgs) -> WorkloadIdentity:
+        return workload_identity(
+            f"{name}-{role}",
+            WorkloadIdentityArgs(
+                project=args.project,
+                account_id=account_id,
+                display_name=f"model mirror {role} of gs://{args.bucket}",
+                namespace=args.namespace,
+                ksa=ksa,
+                labels={"app.kubernetes.io/part-of": "gke-serving", "app.kubernetes.io/component": "model-mirror"},
+            ),
+            pulumi.ResourceOptions(parent=self),
         )
-        principal = pulumi.Output.from_input(args.namespace).apply(
-            lambda ns: workload_identity_member(args.project, ns, ksa)
-        )
-        bind_workload_identity(f"{name}-{role}", account, principal, child)
-        k8s.core.v1.ServiceAccount(
-            f"{name}-{role}-ksa",
-            metadata={
-                "name": ksa,
-                "namespace": args.namespace,
-                "labels": {"app.kubernetes.io/part-of": "gke-serving", "app.kubernetes.io/component": "model-mirror"},
-                "annotations": {"iam.gke.io/gcp-service-account": account.email},
-            },
-            automount_service_account_token=False,
-            opts=child,
-        )
-        return _Identity(account.email.apply(lambda e: f"serviceAccount:{e}"))
-
-
-@dataclass(frozen=True)
-class _Identity:
-    member: pulumi.Output[str]

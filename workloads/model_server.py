@@ -6,7 +6,6 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import pulumi
-import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 import catalog
@@ -14,12 +13,12 @@ import naming
 from config.mirror import WeightSource
 from config.platform import NodePoolConfig
 from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, gpus_per_replica, replica_range
-from infra.identity import bind_workload_identity, workload_identity_member
+from infra.identity import WorkloadIdentityArgs, grant_bucket_read, workload_identity
 from loads import LoadPath, PodAdditions, PodContext, default_path, load_path, mirror
 from loads.facts import ColdStart, estimate
 from loads.hub import HEADROOM_GIB, TMP_GIB
 from runtimes import runtime_of
-from workloads.api_key import ApiKey
+from workloads.api_key import ApiKey, ApiKeyArgs
 from workloads.deployment import Placement, Secrets, deployment_spec, labels, selector
 from workloads.pod_resources import PodResources, gpu_node_shape, pod_share
 from workloads.probes import (
@@ -137,11 +136,13 @@ class ModelServer(pulumi.ComponentResource):
         if self.spec.api_key_env:
             key = ApiKey(
                 f"{name}-api-key",
-                args.project,
-                f"{args.cluster}-{name}-api-key",
-                args.namespace,
-                labels(name, service.runtime),
-                {**args.gcp_labels, "service": name},
+                ApiKeyArgs(
+                    project=args.project,
+                    secret_id=f"{args.cluster}-{name}-api-key",
+                    namespace=args.namespace,
+                    labels=labels(name, service.runtime),
+                    gcp_labels={**args.gcp_labels, "service": name},
+                ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.api_key, api_key_secret = key.value, key.secret_name
@@ -215,34 +216,17 @@ class ModelServer(pulumi.ComponentResource):
         """A Google service account that may only read the bucket the server loads from, bound to the
         pod's Kubernetes service account by Workload Identity."""
         child = pulumi.ResourceOptions(parent=self)
-        account = gcp.serviceaccount.Account(
-            f"{name}-gsa",
-            project=args.project,
-            account_id=naming.triton_account_id(args.cluster, name),
-            display_name=f"{service.runtime} {name}: reads gs://{bucket}",
-            opts=child,
+        identity = workload_identity(
+            name,
+            WorkloadIdentityArgs(
+                project=args.project,
+                account_id=naming.bucket_reader_account_id(args.cluster, name),
+                display_name=f"{service.runtime} {name}: reads gs://{bucket}",
+                namespace=args.namespace,
+                ksa=naming.bucket_reader_ksa(name),
+                labels=labels(name, service.runtime),
+            ),
+            child,
         )
-        gcp.storage.BucketIAMMember(
-            f"{name}-bucket-reader",
-            bucket=bucket,
-            role="roles/storage.objectViewer",
-            member=account.email.apply(lambda e: f"serviceAccount:{e}"),
-            opts=child,
-        )
-        ksa = f"{name}-triton"
-        member = pulumi.Output.from_input(args.namespace).apply(
-            lambda ns: workload_identity_member(args.project, ns, ksa)
-        )
-        bind_workload_identity(name, account, member, child)
-        k8s.core.v1.ServiceAccount(
-            f"{name}-ksa",
-            metadata={
-                "name": ksa,
-                "namespace": args.namespace,
-                "labels": labels(name, service.runtime),
-                "annotations": {"iam.gke.io/gcp-service-account": account.email},
-            },
-            automount_service_account_token=False,
-            opts=child,
-        )
-        return ksa
+        grant_bucket_read(f"{name}-bucket-reader", bucket, identity, child)
+        return identity.ksa

@@ -5,6 +5,7 @@ to the model servers' ports only. Manifest bodies are plain functions; the compo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
@@ -45,17 +46,18 @@ def model_server_ingress_spec(service: str, spec: ServerSpec, proxy_subnet_cidr:
     }
 
 
+@dataclass(frozen=True)
+class ServingNetworkPoliciesArgs:
+    namespace: pulumi.Input[str]
+    servers: Mapping[str, ServerSpec]  # service -> its server: the ports the policies open
+    proxy_subnet_cidr: str  # the regional load balancer's proxy-only subnet
+
+
 class ServingNetworkPolicies(pulumi.ComponentResource):
-    def __init__(
-        self,
-        name: str,
-        namespace: pulumi.Input[str],
-        servers: Mapping[str, ServerSpec],
-        proxy_subnet_cidr: str,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: ServingNetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:workloads:ServingNetworkPolicies", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        namespace = args.namespace
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
             metadata={
@@ -66,7 +68,7 @@ class ServingNetworkPolicies(pulumi.ComponentResource):
             spec=cast(Any, default_deny_ingress_spec()),
             opts=child,
         )
-        for service, spec in servers.items():
+        for service, spec in args.servers.items():
             meta = {
                 "name": naming.ingress_policy_name(service),
                 "namespace": namespace,
@@ -75,7 +77,7 @@ class ServingNetworkPolicies(pulumi.ComponentResource):
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{service}",
                 metadata=meta,
-                spec=cast(Any, model_server_ingress_spec(service, spec, proxy_subnet_cidr)),
+                spec=cast(Any, model_server_ingress_spec(service, spec, args.proxy_subnet_cidr)),
                 opts=child,
             )
         self.register_outputs({})

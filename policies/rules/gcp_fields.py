@@ -37,8 +37,7 @@ class TypeRules:
 
 @cache
 def _data() -> dict[str, Any]:
-    data: dict[str, Any] = catalog.read("gcp_rules.yaml")
-    return data
+    return dict(catalog.read("gcp_rules.yaml"))  # catalog/gcp_rules.yaml: its `resources` and `labels`
 
 
 @cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from policies.rules.base import DEFAULT_ENFORCEMENT, gpus
-from policies.rules.pods import ACCELERATOR_LABEL, GPU, parallelism, pod_of, whole_number
+from policies.rules.pods import ACCELERATOR_LABEL, GPU, model_server_of, parallelism, pod_of, whole_number
 from runtimes import REGISTRY, BadFlag
 
 
@@ -58,15 +58,16 @@ gpu_requests_equal_limits = ResourceValidationPolicy(
 
 
 def _count_matches_parallelism(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    pod = pod_of(args.resource_type, args.props)
-    if pod is None or pod.runtime is None:
+    found = model_server_of(args.resource_type, args.props)
+    if found is None:
         return  # not a model server
+    pod, runtime = found
     server = pod.server()
-    if server is None or pod.runtime not in REGISTRY:
-        args.not_applicable(f"no server container of a known runtime (label {pod.runtime!r})")
+    if server is None or runtime not in REGISTRY:
+        args.not_applicable(f"no server container of a known runtime (label {runtime!r})")
         return
     try:
-        needed, how = parallelism(pod.runtime, server.args)
+        needed, how = parallelism(runtime, server.args)
     except BadFlag as e:
         report(f"container {server.name}: {e}", None)
         return

@@ -8,7 +8,7 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValid
 
 from config.secrets import HF_TOKEN as _TOKEN
 from policies.rules.base import DEFAULT_ENFORCEMENT
-from policies.rules.pods import Container, mapping, pod_of, sequence
+from policies.rules.pods import Container, container_images, mapping, pod_of, sequence
 
 # TGI maps the legacy HF_API_TOKEN and huggingface_hub reads HUGGING_FACE_HUB_TOKEN (server-cli.md).
 TOKEN_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN")
@@ -82,10 +82,9 @@ def _image_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None
     pod = pod_of(args.resource_type, args.props)
     if pod is None:
         return
-    for c in pod.all_containers():
-        image = c.spec.get("image")
-        if isinstance(image, str) and (why := _unpinned(image)):
-            report(f"container {c.name}: image {image} {why} — pin a version tag or a digest", None)
+    for container, image in container_images(pod):
+        if why := _unpinned(image):
+            report(f"container {container}: image {image} {why} — pin a version tag or a digest", None)
 
 
 image_pinned = ResourceValidationPolicy(

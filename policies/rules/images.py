@@ -12,7 +12,7 @@ import re
 from pulumi_policy import PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from policies.rules.base import DEFAULT_ENFORCEMENT
-from policies.rules.pods import pod_of
+from policies.rules.pods import container_images, pod_of
 
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
@@ -25,11 +25,10 @@ def _images_pinned_by_digest(args: ResourceValidationArgs, report: ReportViolati
     pod = pod_of(args.resource_type, args.props)
     if pod is None:
         return
-    for c in pod.all_containers():
-        image = c.spec.get("image")
-        if isinstance(image, str) and missing_digest(image):
+    for container, image in container_images(pod):
+        if missing_digest(image):
             report(
-                f"container {c.name}: image {image} has no digest — append @sha256:<digest of the tag> "
+                f"container {container}: image {image} has no digest — append @sha256:<digest of the tag> "
                 "(a runtime's `digests` in catalog/servers.yaml, or the service's `image`), so the node "
                 "pulls the image that was reviewed",
                 None,

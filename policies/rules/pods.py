@@ -210,3 +210,16 @@ def parallelism(runtime: str, args: Sequence[str]) -> tuple[int | None, str]:
     server takes whatever it is given. Raises BadFlag for a count that is not a positive whole number."""
     known = REGISTRY.get(runtime)
     return known.parallelism(args) if known else (None, f"runtime {runtime}")
+
+
+def model_server_of(resource_type: str, props: Mapping[str, Any]) -> tuple[Pod, str] | None:
+    """(pod template, runtime) of a model server's workload (the one with a runtime label), None for any
+    other resource."""
+    pod = pod_of(resource_type, props)
+    return None if pod is None or pod.runtime is None else (pod, pod.runtime)
+
+
+def container_images(pod: Pod) -> list[tuple[str, str]]:
+    """(container name, image) of every container of the pod that names an image, init containers first."""
+    images = [(c.name, c.spec.get("image")) for c in pod.all_containers()]
+    return [(name, image) for name, image in images if isinstance(image, str)]
