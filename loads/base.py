@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from config.mirror import WeightSource
-from config.problems import Problem
 from loads.facts import LoadFacts, load_facts
 from loads.mirror import Copy, wait_container
+from settings.mirror import WeightSource
+from settings.problems import Problem
 
 if TYPE_CHECKING:
     import pulumi

@@ -7,8 +7,8 @@ import math
 from dataclasses import replace
 
 from catalog.node_model import gcsfuse_sidecar, gcsfuse_sidecar_resources
-from config.mirror import MOUNT_ROOT
 from loads.base import LoadPath, PodAdditions, PodContext, SidecarShare
+from settings.mirror import MOUNT_ROOT
 
 DRIVER = "gcsfuse.csi.storage.gke.io"
 # The mirror prefix is immutable (a commit), so metadata never needs refreshing (ttl -1); parallel

@@ -22,12 +22,12 @@ from typing import Any
 import pulumi
 
 import naming
-from config.mirror import WeightSource
-from config.problems import Problem
 from loads import mirror
 from loads.base import DiskLine, LoadPath, MirrorContext, Placed, PodAdditions, PodContext
 from loads.facts import data
 from loads.mirror import Copy
+from settings.mirror import WeightSource
+from settings.problems import Problem
 
 PD_CSI = "pd.csi.storage.gke.io"  # the Compute Engine Persistent Disk CSI driver, on by default in GKE
 FILL_STORAGE_CLASS = "hdml-fill"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import naming
-from config.mirror import WeightSource
+from settings.mirror import WeightSource
 
 SCRIPTS = Path(__file__).parent / "scripts"
 # python:3.12 slim (Debian bookworm), a full version tag; the Job installs its hash-pinned packages at start.

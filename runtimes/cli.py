@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,7 +49,7 @@ class Use:
 @cache
 def option_table(server: str) -> OptionTable | None:
     """The server's table; None for a server without one (Triton, custom images)."""
-    data: dict[str, Any] = catalog.read("server_options.yaml")
+    data = catalog.read("server_options.yaml")
     return OptionTable.model_validate(data[server]) if server in data else None
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from config import parse_environment
-from config.mirror import MARKER, WeightSource
 from loads.facts import estimate, load_facts
 from loads.hyperdisk_ml import facts as hyperdisk_ml
 from loads.hyperdisk_ml import size_gib, volume_name
 from loads.mirror import Copy
 from preview.manifests import validate_manifest
+from settings.mirror import MARKER, WeightSource
 from tests.conftest import Preview
 from tests.test_config import problems
 from tests.test_model_mirror import L4, SERVICE, SHA, env

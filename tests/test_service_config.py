@@ -172,7 +172,7 @@ L4, T4, L4X2, A100 = "l4", "t4", "l4x2", "a100"
         ),
         (
             {"model": "a/b", "pool": L4},
-            "gke-serving:services.svc: runtime is missing — add runtime: tei, tgi, vllm or triton",
+            "gke-serving:services.svc: runtime is missing — add runtime: tei, tgi, vllm, triton, sglang or custom",
         ),
     ],
 )

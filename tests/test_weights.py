@@ -18,8 +18,8 @@ from catalog.servers import server_facts
 from config import parse_environment
 from loads import default_path, load_path, load_paths
 from loads.facts import load_facts
+from loads.files import lock, served
 from loads.scripts.repo_files import matches, select
-from sizing.files import lock, served
 from tests.conftest import Preview
 from tests.test_config import VALID
 from workloads.weights_fit import weights_problems

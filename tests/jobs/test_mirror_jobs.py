@@ -37,11 +37,11 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from catalog.servers import server_facts
-from config.mirror import WeightSource
 from loads import hyperdisk_ml, mirror
 from loads.base import Placed
 from loads.mirror import Copy
 from loads.scripts.repo_files import select
+from settings.mirror import WeightSource
 from tests.hub_fixture import FixtureRepo, serve
 from tests.stand_in import StandInHandler
 

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 import catalog
-from config.base import StrictModel
-from config.limits import (
+from settings.base import StrictModel
+from settings.limits import (
     MAX_HEADS,
     MAX_LAYERS,
     MAX_PARAMS_BILLION,
@@ -22,7 +22,7 @@ from config.limits import (
     MAX_WIDTH,
     MIN_QUEUE_TARGET,
 )
-from config.names import REVISION_RULES, checked_hub_id, revision_problem
+from settings.names import REVISION_RULES, checked_hub_id, revision_problem
 from sizing.models import Architecture as SizingArchitecture
 
 HubId = Annotated[str, AfterValidator(checked_hub_id)]
