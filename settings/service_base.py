@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-import catalog
+from catalog.data import load_paths_yaml
 from settings.base import StrictModel
 from settings.limits import (
     MAX_HEADS,
@@ -149,7 +149,7 @@ class ServiceBase(StrictModel):
     @field_validator("load")
     @classmethod
     def _known_load(cls, value: str | None) -> str | None:
-        known = list(catalog.read("load_paths.yaml")["paths"])
+        known = list(load_paths_yaml().paths)
         if value is not None and value not in known:
             raise ValueError(f"{value!r} is not a load path: use one of {', '.join(known)}")
         return value

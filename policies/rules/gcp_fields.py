@@ -37,7 +37,9 @@ class TypeRules:
 
 @cache
 def _data() -> dict[str, Any]:
-    data: dict[str, Any] = catalog.read("gcp_rules.yaml")
+    data = catalog.read("gcp_rules.yaml")
+    if not isinstance(data, dict):
+        raise TypeError("catalog/gcp_rules.yaml is not a map")
     return data
 
 
