@@ -144,6 +144,18 @@ def test_every_package_has_a_floor() -> None:
     assert set(FLOOR) - packages == set(), "a floor names a package that no longer exists"
 
 
+def test_the_architecture_doc_draws_the_same_floors() -> None:
+    # docs/architecture.md's table, one row per floor from the top: `| <floor> | <packages> | ... |`.
+    lines = (ROOT / "docs/architecture.md").read_text().splitlines()
+    rows = [line.split("|")[1:3] for line in lines if line.startswith("|")]
+    drawn = {
+        int(level): tuple(cell.strip(" `/").removesuffix(".py") for cell in packages.split(","))
+        for level, packages in rows
+        if level.strip().isdigit()
+    }
+    assert drawn == dict(enumerate(FLOORS))
+
+
 def test_imports_only_point_down() -> None:
     assert wrong_way(project_graph()) == []
 
