@@ -90,7 +90,7 @@ PLATFORM_OBJECTS = (
     ("Secret", IAP_SECRET),
 )
 # The model mirror's objects: its two service accounts (a service's own Kubernetes one is `<service>-triton`, which never
-# spells these) and its Jobs, `mirror-<hash of model@commit>` (config/mirror.py job_name; no service
+# spells these) and its Jobs, `mirror-<hash of model@commit>` (settings/mirror.py job_name; no service
 # object is a Job). None of them can take a service's object's name, so no service name is reserved for them.
 MIRROR_SCRIPTS = "model-mirror-scripts"  # the ConfigMap holding the mirror Jobs' scripts and package locks
 MIRROR_OBJECTS = (

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-from typing import Any
 
-import yaml
-
-_DATA = Path(__file__).parent
+from catalog.data import gpu_zone_letters, gpus_yaml, machines_yaml, region_letters, reserved_env_yaml
+from catalog.data import read as read  # catalog.read: the files' parsed text, for readers that narrow it
 
 
 @dataclass(frozen=True)
@@ -40,17 +37,11 @@ class Gpu:
 class MachineType:
     name: str
     vcpus: int
-    memory_gb: float
+    memory_gb: float  # as the catalog writes it (a whole number of GB for every type listed)
     gpu: str | None  # the accelerator built into the machine; None for N1 and CPU types
     gpus: int
     attachable: dict[str, tuple[int, ...]]  # N1 only: accelerator -> allowed counts
     provisioning: tuple[str, ...] = ()  # how it may be bought: on-demand, spot, flex-start, reservation
-
-
-def read(name: str) -> Any:
-    """One of the catalog's YAML files, parsed."""
-    with (_DATA / name).open() as f:
-        return yaml.safe_load(f)
 
 
 @cache
@@ -58,29 +49,27 @@ def gpus() -> dict[str, Gpu]:
     return {
         key: Gpu(
             accelerator=key,
-            name=v["name"],
-            memory_gb=v["memoryGb"],
-            usable_mib=v["usableMib"],
-            arch=v["arch"],
-            compute_capability=float(v["computeCapability"]),
+            name=v.name,
+            memory_gb=v.memory_gb,
+            usable_mib=v.usable_mib,
+            arch=v.arch,
+            compute_capability=float(v.compute_capability),
         )
-        for key, v in read("gpus.yaml").items()
+        for key, v in gpus_yaml().items()
     }
 
 
 @cache
 def machine_types() -> dict[str, MachineType]:
-    data = read("machines.yaml")
-    models = data["provisioning"]
+    data = machines_yaml()
+    models = data.provisioning
     result = {
-        name: MachineType(
-            name, v["vcpus"], v["memoryGb"], v["gpu"], v["gpus"], {}, tuple(models.get(name, models["default"]))
-        )
-        for name, v in data["accelerated"].items()
+        name: MachineType(name, v.vcpus, v.memory_gb, v.gpu, v.gpus, {}, tuple(models.get(name, models["default"])))
+        for name, v in data.accelerated.items()
     }
-    attach = {gpu: tuple(counts) for gpu, counts in data["n1"]["attachCounts"].items()}
-    for name, v in data["n1"]["types"].items():
-        result[name] = MachineType(name, v["vcpus"], v["memoryGb"], None, 0, attach, tuple(models["n1"]))
+    attach = {gpu: tuple(counts) for gpu, counts in data.n1.attach_counts.items()}
+    for name, v in data.n1.types.items():
+        result[name] = MachineType(name, v.vcpus, v.memory_gb, None, 0, attach, tuple(models["n1"]))
     return result
 
 
@@ -89,7 +78,7 @@ def gpu_zones() -> dict[str, dict[str, tuple[str, ...]]]:
     """accelerator -> region -> the zones that offer it (gpu_zones.yaml)."""
     return {
         gpu: {region: tuple(f"{region}-{z}" for z in letters) for region, letters in by_region.items()}
-        for gpu, by_region in read("gpu_zones.yaml").items()
+        for gpu, by_region in gpu_zone_letters().items()
     }
 
 
@@ -99,15 +88,12 @@ def zones_offering(accelerator: str, region: str) -> tuple[str, ...]:
 
 @cache
 def cpu_machine_types() -> dict[str, MachineType]:
-    return {
-        name: MachineType(name, v["vcpus"], v["memoryGb"], None, 0, {})
-        for name, v in read("machines.yaml")["cpu"].items()
-    }
+    return {name: MachineType(name, v.vcpus, v.memory_gb, None, 0, {}) for name, v in machines_yaml().cpu.items()}
 
 
 @cache
 def regions() -> dict[str, tuple[str, ...]]:
-    return {region: tuple(f"{region}-{z}" for z in zones) for region, zones in read("regions.yaml").items()}
+    return {region: tuple(f"{region}-{z}" for z in zones) for region, zones in region_letters().items()}
 
 
 def region_of(location: str) -> str:
@@ -163,6 +149,6 @@ class ReservedVariable:
 @cache
 def reserved_env() -> dict[str, ReservedVariable]:
     return {
-        name: ReservedVariable(name=name, why=entry["why"], source=entry["source"], secret=entry.get("secret", False))
-        for name, entry in read("reserved_env.yaml")["variables"].items()
+        name: ReservedVariable(name=name, why=entry.why, source=entry.source, secret=entry.secret)
+        for name, entry in reserved_env_yaml().variables.items()
     }

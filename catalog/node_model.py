@@ -11,10 +11,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
-import catalog
 from catalog import MachineType
+from catalog.data import TierYaml, gke_node_yaml
 
 MIB_PER_GIB = 1024
 
@@ -69,12 +68,6 @@ class NodeShape:
         return self.allocatable - self.daemonsets
 
 
-@cache
-def _facts() -> dict[str, Any]:
-    data: dict[str, Any] = catalog.read("gke_node.yaml")
-    return data
-
-
 def _tiered(amount: float, tiers: Iterable[tuple[float | None, float]]) -> float:
     """Sum of share x the part of `amount` in each tier; a tier of size None takes the rest."""
     left, total = amount, 0.0
@@ -85,42 +78,42 @@ def _tiered(amount: float, tiers: Iterable[tuple[float | None, float]]) -> float
     return total
 
 
-def _tiers(key: str) -> list[tuple[float | None, float]]:
-    return [(t["size"], t["share"]) for t in _facts()[key]]
+def _tiers(tiers: list[TierYaml]) -> list[tuple[float | None, float]]:
+    return [(t.size, t.share) for t in tiers]
 
 
 def reserved_cpu_milli(vcpus: int) -> int:
     """GKE's kube-reserved CPU for a node of `vcpus` cores."""
-    return math.ceil(_tiered(vcpus, _tiers("cpuReservation")) * 1000)
+    return math.ceil(_tiered(vcpus, _tiers(gke_node_yaml().cpu_reservation)) * 1000)
 
 
 def reserved_memory_mib(capacity_gib: float, *, image_streaming: bool = False) -> int:
     """GKE's kube-reserved memory for a node whose kubelet reports `capacity_gib`, plus the kubelet's
     hard eviction threshold (and image streaming's own reservation when it is on)."""
-    reserved = _tiered(capacity_gib, _tiers("memoryReservation"))
+    reserved = _tiered(capacity_gib, _tiers(gke_node_yaml().memory_reservation))
     if image_streaming:
-        reserved += _tiered(capacity_gib, _tiers("imageStreamingMemory"))
-    return math.ceil(reserved * MIB_PER_GIB) + int(_facts()["memoryEvictionMib"])
+        reserved += _tiered(capacity_gib, _tiers(gke_node_yaml().image_streaming_memory))
+    return math.ceil(reserved * MIB_PER_GIB) + gke_node_yaml().memory_eviction_mib
 
 
 def kernel_reserved_mib(memory_gib: float) -> int:
     """Memory the kernel keeps before the kubelet counts capacity (the cluster autoscaler's model, COS)."""
-    k = _facts()["kernel"]
+    k = gke_node_yaml().kernel
     mib = memory_gib * MIB_PER_GIB
-    reserved: float = mib / k["ratio"] + k["fixedMib"]
-    if memory_gib > k["swiotlbAboveGib"]:
-        reserved += k["swiotlbMib"]
-    if memory_gib <= k["lowMemoryAtOrBelowGib"]:
-        reserved += k["lowMemoryMib"]
-    reserved += min(k["cosCorrectionRatio"] * mib, k["cosCorrectionMaxMib"])
+    reserved: float = mib / k.ratio + k.fixed_mib
+    if memory_gib > k.swiotlb_above_gib:
+        reserved += k.swiotlb_mib
+    if memory_gib <= k.low_memory_at_or_below_gib:
+        reserved += k.low_memory_mib
+    reserved += min(k.cos_correction_ratio * mib, k.cos_correction_max_mib)
     return math.ceil(reserved)
 
 
 def _boot_disk_os_mib(disk_mib: float) -> float:
-    d = _facts()["bootDisk"]
-    extra = min(float(d["osExtraMaxMib"]), float(math.ceil(d["osExtraShare"] * disk_mib)))
-    share: int = math.ceil(d["osShare"] * disk_mib)
-    fixed: int = math.ceil(d["osFixedGib"] * MIB_PER_GIB)
+    d = gke_node_yaml().boot_disk
+    extra = min(float(d.os_extra_max_mib), float(math.ceil(d.os_extra_share * disk_mib)))
+    share: int = math.ceil(d.os_share * disk_mib)
+    fixed: int = math.ceil(d.os_fixed_gib * MIB_PER_GIB)
     return share + fixed + extra
 
 
@@ -130,35 +123,31 @@ def ephemeral_storage_mib(disk_gb: int, local_ssds: int) -> tuple[int, int]:
     Compute Engine sizes disks in GiB ("GB" in its API is 2^30 bytes).
     """
     if local_ssds:
-        ssd = _facts()["localSsd"]
-        counts = sorted(ssd["overheadKib"])
-        overhead_kib = ssd["overheadKib"][min(local_ssds, counts[-1])]
-        capacity = local_ssds * ssd["gib"] * MIB_PER_GIB - overhead_kib / 1024
-        reserved_gib = ssd["reservationGib"][min(local_ssds, max(ssd["reservationGib"]))]
-        allocatable = capacity * (1 - ssd["evictionRatio"]) - reserved_gib * MIB_PER_GIB
+        ssd = gke_node_yaml().local_ssd
+        counts = sorted(ssd.overhead_kib)
+        overhead_kib = ssd.overhead_kib[min(local_ssds, counts[-1])]
+        capacity = local_ssds * ssd.gib * MIB_PER_GIB - overhead_kib / 1024
+        reserved_gib = ssd.reservation_gib[min(local_ssds, max(ssd.reservation_gib))]
+        allocatable = capacity * (1 - ssd.eviction_ratio) - reserved_gib * MIB_PER_GIB
         return math.floor(capacity), math.floor(allocatable)
-    d = _facts()["bootDisk"]
+    d = gke_node_yaml().boot_disk
     disk_mib = disk_gb * MIB_PER_GIB
     capacity = disk_mib - _boot_disk_os_mib(disk_mib)
-    r = d["reservation"]
-    reserve = min(
-        disk_mib * r["maxShare"], (r["baseGib"] * MIB_PER_GIB) + disk_mib * r["share"], r["capGib"] * MIB_PER_GIB
-    )
-    return math.floor(capacity), math.floor(capacity * (1 - d["evictionRatio"]) - reserve)
+    r = d.reservation
+    reserve = min(disk_mib * r.max_share, (r.base_gib * MIB_PER_GIB) + disk_mib * r.share, r.cap_gib * MIB_PER_GIB)
+    return math.floor(capacity), math.floor(capacity * (1 - d.eviction_ratio) - reserve)
 
 
 @cache
 def daemonsets() -> tuple[DaemonSet, ...]:
     return tuple(
-        DaemonSet(
-            d["name"], d["namespace"], d["when"], d["cpuMilli"], d["memoryMib"], d["source"], d.get("gpuOnly", False)
-        )
-        for d in _facts()["daemonSets"]
+        DaemonSet(d.name, d.namespace, d.when, d.cpu_milli, d.memory_mib, d.source, d.gpu_only)
+        for d in gke_node_yaml().daemon_sets
     )
 
 
 def known_features() -> frozenset[str]:
-    return frozenset(_facts()["features"])
+    return frozenset(gke_node_yaml().features)
 
 
 def daemonsets_on(*, gpu: bool, features: frozenset[str]) -> tuple[DaemonSet, ...]:
@@ -201,11 +190,12 @@ def _cpu_milli(text: str) -> int:
 def gcsfuse_sidecar(kind: str = "serving") -> dict[str, str]:
     """Requests of the Cloud Storage FUSE sidecar as Kubernetes quantities: `serving` (what model servers
     ask through annotations) or `defaults` (the webhook's, when a pod gives none)."""
-    values: dict[str, str] = _facts()["gcsfuseSidecar"][kind]
-    return values
+    sidecar = gke_node_yaml().gcsfuse_sidecar
+    chosen = {"serving": sidecar.serving, "defaults": sidecar.defaults}[kind]
+    return {"cpu": chosen.cpu, "memory": chosen.memory, "ephemeralStorage": chosen.ephemeral_storage}
 
 
-def gcsfuse_sidecar_resources(annotations: Mapping[str, Any]) -> Resources:
+def gcsfuse_sidecar_resources(annotations: Mapping[str, object]) -> Resources:
     """What the injected sidecar requests, from a pod's gke-gcsfuse/*-request annotations or the defaults
     (ephemeral storage in MiB)."""
     defaults = gcsfuse_sidecar("defaults")
@@ -223,15 +213,15 @@ def gcsfuse_sidecar_resources(annotations: Mapping[str, Any]) -> Resources:
 
 def headroom() -> Resources:
     """Kept free on every GPU node beyond the DaemonSets' requests (catalog/gke_node.yaml `headroom`)."""
-    h = _facts()["headroom"]
-    return Resources(h["cpuMilli"], h["memoryMib"], h["ephemeralGib"] * MIB_PER_GIB)
+    h = gke_node_yaml().headroom
+    return Resources(h.cpu_milli, h.memory_mib, h.ephemeral_gib * MIB_PER_GIB)
 
 
-def _enabled(value: Any, default: bool) -> bool:
+def _enabled(value: object, default: bool) -> bool:
     return bool(value.get("enabled", default)) if isinstance(value, Mapping) else default
 
 
-def cluster_features(cluster: Mapping[str, Any], pool: Mapping[str, Any]) -> frozenset[str]:
+def cluster_features(cluster: Mapping[str, object], pool: Mapping[str, object]) -> frozenset[str]:
     """The features of `features` that a cluster and one of its node pools turn on, from the engine's
     camelCase inputs of gcp:container/cluster:Cluster and gcp:container/nodePool:NodePool."""
     found = {"system-metrics"}  # GKE's system metrics agent runs on every node; it cannot be removed

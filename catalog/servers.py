@@ -8,9 +8,8 @@ is a failing test, never a KeyError at preview time.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from pydantic.alias_generators import to_camel
 
 import catalog
@@ -147,5 +146,4 @@ class ServerFacts(BaseModel):
 
 @cache
 def server_facts() -> dict[str, ServerFacts]:
-    data: dict[str, Any] = catalog.read("servers.yaml")
-    return {name: ServerFacts.model_validate(block) for name, block in data.items()}
+    return TypeAdapter(dict[str, ServerFacts]).validate_python(catalog.read("servers.yaml"))

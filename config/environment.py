@@ -12,19 +12,19 @@ from pulumi.runtime.config import get_config_secret_keys_env, is_config_secret
 from pydantic import TypeAdapter, ValidationError
 
 import naming
-from config.base import closest
 from config.gateway_checks import check_exposure, check_gateway
-from config.mirror import ModelMirrorConfig, bucket_name
 from config.monitoring import MonitoringConfig
-from config.names import BUCKET_RULES, bucket_name_problem
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.platform_checks import check_platform, pool_zones
-from config.problems import InvalidEnvironment, Problem
-from config.pydantic_errors import problems_from, shown_key
-from config.secrets import SECRETS, credential_fix, credentials_in
+from config.pydantic_errors import problems_from
 from config.service_checks import check_loads, check_services, load_warnings
 from config.services import RUNTIMES, ServiceConfig
 from runtimes import runtime_of
+from settings.base import closest
+from settings.mirror import ModelMirrorConfig, bucket_name
+from settings.names import BUCKET_RULES, bucket_name_problem
+from settings.problems import InvalidEnvironment, Problem, shown_key
+from settings.secrets import SECRETS, credential_fix, credentials_in
 
 PROJECT = "gke-serving"
 IAP_SECRET = f"{PROJECT}:iapClientSecret"
@@ -284,7 +284,7 @@ def _names(cluster: ClusterConfig, pools: Mapping[str, Any], services: Mapping[s
 def _buckets(
     mirror: ModelMirrorConfig | None, cluster: ClusterConfig | None, project: Any, services: Mapping[str, ServiceConfig]
 ) -> list[Problem]:
-    """Bucket names the config gives or derives, by Cloud Storage's naming rules (config/names.py): the
+    """Bucket names the config gives or derives, by Cloud Storage's naming rules (settings/names.py): the
     mirror's (its own, or the one generated from the cluster's name) and each Triton repository's."""
     given = f"use {BUCKET_RULES}"
     named: list[tuple[str, str | None, str]] = []

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import catalog
-from config.problems import Problem
+from settings.problems import Problem
 
 OPERATOR, OPENER, CLOSER = "$", "(", ")"
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 from config.platform import ClusterConfig, GatewayConfig
-from config.problems import Problem
 from config.services import ServiceConfig
+from settings.problems import Problem
 
 P = "gke-serving"
 EXTERNAL_CLASS = "gke-l7-regional-external-managed"

@@ -11,7 +11,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from config.base import StrictModel
+from settings.base import StrictModel
 
 # Not RFC 5322: an address Cloud Monitoring's email channel takes, written without display name.
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"

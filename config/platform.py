@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from config.base import StrictModel
-from config.limits import MAX_GPUS, MAX_LOCAL_SSDS, MAX_NODES
+from settings.base import StrictModel
+from settings.limits import MAX_GPUS, MAX_LOCAL_SSDS, MAX_NODES
 
 # Field patterns run on pydantic's Rust regex engine, where `$` is the end of the text: a trailing
 # newline fails them (tests/test_config.py). Python's `re.match` would let it through: fullmatch there.

@@ -7,10 +7,10 @@ from ipaddress import IPv4Network
 from itertools import combinations
 
 import catalog
-from config.base import closest
-from config.names import covers_everything
 from config.platform import ClusterConfig, NodePoolConfig
-from config.problems import Problem
+from settings.base import closest
+from settings.names import covers_everything
+from settings.problems import Problem
 
 P = "gke-serving"
 

@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from config.base import closest
-from config.problems import Problem
+from settings.base import closest
+from settings.problems import Problem, shown_key
 
 # pydantic error-type prefix -> (what the value should have been, how to write it)
 _TYPE_FIXES = {
@@ -87,15 +87,9 @@ PATTERN_WORDS: dict[str, tuple[str, str]] = {
 
 def problems_from(error: ValidationError, root: str, skip: Sequence[str] = (), *, tags_from: int = 1) -> list[Problem]:
     """One Problem per pydantic error; `skip` drops union tags (e.g. runtime names) from paths, at
-    positions from `tags_from` on (a map's own keys come first and are never dropped)."""
+    positions from `tags_from` on (a map's own keys come first and are never dropped), and is what a
+    missing tag's fix offers (the runtimes of runtimes.REGISTRY, for a service)."""
     return [p for e in error.errors() for p in _problems(e, root, skip, tags_from)]
-
-
-def shown_key(key: object) -> str:
-    """A key from the file as it goes into a config path: as written, or quoted when it is empty,
-    has blanks at its ends or holds a line break (a problem is one line)."""
-    text = str(key)
-    return text if text and text.isprintable() and text.strip() == text else repr(text)
 
 
 def _path(root: str, loc: tuple[int | str, ...], skip: Sequence[str], tags_from: int) -> str:
@@ -112,7 +106,7 @@ def _problems(e: ErrorDetails, root: str, skip: Sequence[str], tags_from: int) -
             fix = f"did you mean '{hint}'?" if hint else f"allowed keys: {', '.join(ctx['allowed'])}"
             yield Problem(f"{path}.{shown_key(key)}", "unknown key", fix)
         return
-    yield Problem(path, *_what_and_fix(kind, ctx, value, e["msg"]))
+    yield Problem(path, *_what_and_fix(kind, ctx, value, e["msg"], skip))
 
 
 def _show(value: Any, limit: int = 60) -> str:
@@ -132,7 +126,7 @@ def _holds_secure(value: Any) -> bool:
     return False
 
 
-def _what_and_fix(kind: str, ctx: dict[str, Any], value: Any, msg: str) -> tuple[str, str]:
+def _what_and_fix(kind: str, ctx: dict[str, Any], value: Any, msg: str, tags: Sequence[str]) -> tuple[str, str]:
     if kind == "missing":
         return "required key is missing", "add it (see the environment-file reference in README.md)"
     if kind == "literal_error":
@@ -142,7 +136,12 @@ def _what_and_fix(kind: str, ctx: dict[str, Any], value: Any, msg: str) -> tuple
             f"use one of {ctx['expected_tags']}"
         )
     if kind == "union_tag_not_found":
-        return f"{ctx['discriminator'].strip(chr(39))} is missing", "add runtime: tei, tgi, vllm or triton"
+        field = ctx["discriminator"].strip(chr(39))
+        *others, last = tags or ("<one of the union's tags>",)
+        return (
+            f"{field} is missing",
+            f"add {field}: {', '.join(others)} or {last}" if others else f"add {field}: {last}",
+        )
     if kind == "value_error":
         what, _, fix = str(ctx.get("error", msg)).partition(" — ")
         return what, fix or "change the value"

@@ -11,11 +11,11 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from config.mirror import ModelMirrorConfig
 from config.monitoring import MonitoringConfig
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.services import Autoscaling
 from runtimes import REGISTRY
+from settings.mirror import ModelMirrorConfig
 
 SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("gke-serving:cluster", ClusterConfig),

@@ -10,12 +10,12 @@ from typing import Any
 import catalog
 from catalog.servers import NoImage
 from config.expansion import platform_secret_env, secret_reference_problems
-from config.mirror import COMMIT
 from config.platform import GatewayConfig, NodePoolConfig
-from config.problems import Problem
 from config.services import ServiceConfig, gpus_per_replica, load_of, replica_range
 from loads import load_path
 from runtimes import runtime_of
+from settings.mirror import COMMIT
+from settings.problems import Problem
 from sizing.models import checkpoint_quantization, is_gated
 
 P = "gke-serving"

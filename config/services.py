@@ -1,12 +1,14 @@
 """The services section: each entry is the config model of its runtime, discriminated on `runtime`.
 
 The models live with their runtimes (runtimes/<server>.py); what every service shares is in
-config/service_base.py. This module gives the rest of the program one place to ask.
+settings/service_base.py. This module gives the rest of the program one place to ask.
 """
 
 from __future__ import annotations
 
-from config.service_base import (
+from loads import default_path
+from runtimes import RUNTIMES, ServiceConfig, runtime_of
+from settings.service_base import (
     ARCHITECTURE_ANNOTATION,
     MODEL_ANNOTATION,
     Architecture,
@@ -15,8 +17,6 @@ from config.service_base import (
     Resources,
     ServiceBase,
 )
-from loads import default_path
-from runtimes import RUNTIMES, ServiceConfig, runtime_of
 
 __all__ = [
     "ARCHITECTURE_ANNOTATION",

@@ -14,12 +14,12 @@ import math
 from abc import ABC
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from config.mirror import WeightSource
-from config.problems import Problem
 from loads.facts import LoadFacts, load_facts
 from loads.mirror import Copy, wait_container
+from settings.mirror import WeightSource
+from settings.problems import Problem
 
 if TYPE_CHECKING:
     import pulumi
@@ -49,9 +49,9 @@ class SidecarShare:
 
 @dataclass(frozen=True)
 class PodAdditions:
-    volumes: tuple[dict[str, Any], ...] = ()
-    mounts: tuple[dict[str, Any], ...] = ()  # of the server container
-    init_containers: tuple[dict[str, Any], ...] = ()
+    volumes: tuple[dict[str, object], ...] = ()
+    mounts: tuple[dict[str, object], ...] = ()  # of the server container
+    init_containers: tuple[dict[str, object], ...] = ()
     annotations: dict[str, str] = field(default_factory=dict)
     sidecar: SidecarShare | None = None
     # Disk the pod's own ephemeral storage holds for the weights, beyond /tmp: the Hub download, the FUSE
@@ -100,17 +100,14 @@ class LoadPath(ABC):
         the server writes under its Hugging Face cache (the streamer's config and tokenizer copies, locks)."""
         if ctx.source is None:
             raise ValueError(f"load {self.name} reads the mirror: the pod needs its copy")
-        cache = (
-            (
-                ({"name": "model-cache", "emptyDir": {"sizeLimit": f"{METADATA_CACHE_GIB}Gi"}},),
-                ({"name": "model-cache", "mountPath": ctx.cache_path},),
-            )
-            if ctx.cache_path
-            else ((), ())
-        )
+        volumes: tuple[dict[str, object], ...] = ()
+        mounts: tuple[dict[str, object], ...] = ()
+        if ctx.cache_path:
+            volumes = ({"name": "model-cache", "emptyDir": {"sizeLimit": f"{METADATA_CACHE_GIB}Gi"}},)
+            mounts = ({"name": "model-cache", "mountPath": ctx.cache_path},)
         return PodAdditions(
-            volumes=cache[0],
-            mounts=cache[1],
+            volumes=volumes,
+            mounts=mounts,
             init_containers=(wait_container(ctx.source, ctx.wait_seconds),),
             weights_disk_gib=METADATA_CACHE_GIB if ctx.cache_path else 0,
             reader=True,

@@ -9,9 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
-import catalog
+from catalog.data import LoadPathsYaml, load_paths_yaml
 
 
 @dataclass(frozen=True)
@@ -39,19 +38,15 @@ class ColdStart:
         return self.image_pull_seconds + self.weights_seconds + self.warmup_seconds
 
 
-@cache
-def data() -> dict[str, Any]:
-    found: dict[str, Any] = catalog.read("load_paths.yaml")
-    return found
+def data() -> LoadPathsYaml:
+    return load_paths_yaml()
 
 
 @cache
 def load_facts() -> dict[str, LoadFacts]:
     paths = {
-        name: LoadFacts(
-            name, bool(p["offered"]), float(p["secondsPerGib"]), float(p["budgetSecondsPerGib"]), p["source"]
-        )
-        for name, p in data()["paths"].items()
+        name: LoadFacts(name, p.offered, p.seconds_per_gib, p.budget_seconds_per_gib, p.source)
+        for name, p in data().paths.items()
     }
     for p in paths.values():
         if not 0 < p.seconds_per_gib <= p.budget_seconds_per_gib:
@@ -61,12 +56,12 @@ def load_facts() -> dict[str, LoadFacts]:
 
 def estimate(load: str, weights_gib: float | None, *, generates: bool) -> ColdStart:
     facts = load_facts()[load]
-    warmup = data()["warmupSeconds"]["generates" if generates else "embeds"]
+    warmup = data().warmup_seconds["generates" if generates else "embeds"]
     return ColdStart(
         load=load,
         weights_gib=weights_gib,
-        image_pull_seconds=int(data()["imagePullSeconds"]),
+        image_pull_seconds=data().image_pull_seconds,
         weights_seconds=None if weights_gib is None else math.ceil(weights_gib * facts.seconds_per_gib),
-        warmup_seconds=int(warmup),
+        warmup_seconds=warmup,
         source=facts.source,
     )

@@ -7,8 +7,8 @@ import math
 from dataclasses import replace
 
 from catalog.node_model import gcsfuse_sidecar, gcsfuse_sidecar_resources
-from config.mirror import MOUNT_ROOT
 from loads.base import LoadPath, PodAdditions, PodContext, SidecarShare
+from settings.mirror import MOUNT_ROOT
 
 DRIVER = "gcsfuse.csi.storage.gke.io"
 # The mirror prefix is immutable (a commit), so metadata never needs refreshing (ttl -1); parallel
@@ -52,7 +52,7 @@ class GcsFuse(LoadPath):
             "gke-gcsfuse/ephemeral-storage-request": sidecar["ephemeralStorage"],
         }
         share = gcsfuse_sidecar_resources(annotations)
-        bucket = {
+        bucket: dict[str, object] = {
             "name": "model-mirror",
             "csi": {
                 "driver": DRIVER,
@@ -66,7 +66,7 @@ class GcsFuse(LoadPath):
             },
         }
         # On the node's ephemeral storage: the local SSDs where the pool has them, else the boot disk.
-        file_cache = {"name": CACHE_VOLUME, "emptyDir": {"sizeLimit": f"{cache}Gi"}}
+        file_cache: dict[str, object] = {"name": CACHE_VOLUME, "emptyDir": {"sizeLimit": f"{cache}Gi"}}
         return replace(
             base,
             volumes=(*base.volumes, bucket, file_cache),

@@ -3,8 +3,8 @@ the node's ephemeral storage, with the HF token. The path of an environment with
 
 from __future__ import annotations
 
-from config.mirror import WeightSource
 from loads.base import LoadPath, PodAdditions, PodContext
+from settings.mirror import WeightSource
 
 TMP_GIB = 4  # the server's /tmp (compile caches, downloads in flight)
 # The container's logs and writable layer count against its ephemeral-storage request too: the cache leaves

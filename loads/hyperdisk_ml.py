@@ -17,17 +17,16 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any
 
 import pulumi
 
 import naming
-from config.mirror import WeightSource
-from config.problems import Problem
 from loads import mirror
 from loads.base import DiskLine, LoadPath, MirrorContext, Placed, PodAdditions, PodContext
 from loads.facts import data
 from loads.mirror import Copy
+from settings.mirror import WeightSource
+from settings.problems import Problem
 
 PD_CSI = "pd.csi.storage.gke.io"  # the Compute Engine Persistent Disk CSI driver, on by default in GKE
 FILL_STORAGE_CLASS = "hdml-fill"
@@ -67,13 +66,9 @@ class HyperdiskFacts:
 
 @cache
 def facts() -> HyperdiskFacts:
-    raw = data()["hyperdiskMl"]
+    raw = data().hyperdisk_ml
     found = HyperdiskFacts(
-        tuple(raw["attachableSeries"]),
-        int(raw["throughputMibPerSecond"]),
-        float(raw["sizeMargin"]),
-        int(raw["minSizeGib"]),
-        raw["source"],
+        tuple(raw.attachable_series), raw.throughput_mib_per_second, raw.size_margin, raw.min_size_gib, raw.source
     )
     if not found.attachable_series or found.size_margin < 1 or found.throughput_mib_per_second < 400:
         raise ValueError("catalog/load_paths.yaml hyperdiskMl: series, a margin >= 1 and >= 400 MiB/s are needed")
@@ -102,7 +97,7 @@ def image_seconds(gib: float | None) -> int:
 # --- manifest bodies ------------------------------------------------------------------------------------------
 
 
-def fill_storage_class() -> dict[str, Any]:
+def fill_storage_class() -> dict[str, object]:
     return {
         "provisioner": PD_CSI,
         "parameters": {"type": FILL_DISK_TYPE},
@@ -112,13 +107,13 @@ def fill_storage_class() -> dict[str, Any]:
     }
 
 
-def snapshot_class() -> dict[str, Any]:
+def snapshot_class() -> dict[str, object]:
     # snapshot-type: images, a disk image, which multi-zone provisioning restores from (parameter names and
     # values: gcp-compute-persistent-disk-csi-driver pkg/common/parameters.go, DiskImageType).
     return {"driver": PD_CSI, "deletionPolicy": "Delete", "parameters": {"snapshot-type": "images"}}
 
 
-def storage_class(placed: Placed) -> dict[str, Any]:
+def storage_class(placed: Placed) -> dict[str, object]:
     """The hyperdisk-ml class of one copy: one volume per zone of its readers, each from the image."""
     return {
         "provisioner": PD_CSI,
@@ -138,7 +133,7 @@ def storage_class(placed: Placed) -> dict[str, Any]:
     }
 
 
-def fill_claim(placed: Placed) -> dict[str, Any]:
+def fill_claim(placed: Placed) -> dict[str, object]:
     return {
         "accessModes": ["ReadWriteOnce"],
         "storageClassName": FILL_STORAGE_CLASS,
@@ -146,14 +141,14 @@ def fill_claim(placed: Placed) -> dict[str, Any]:
     }
 
 
-def snapshot(placed: Placed) -> dict[str, Any]:
+def snapshot(placed: Placed) -> dict[str, object]:
     return {
         "volumeSnapshotClassName": SNAPSHOT_CLASS,
         "source": {"persistentVolumeClaimName": f"{volume_name(placed.copy.source)}{naming.HYPERDISK_FILL_SUFFIX}"},
     }
 
 
-def read_only_claim(placed: Placed) -> dict[str, Any]:
+def read_only_claim(placed: Placed) -> dict[str, object]:
     return {
         "accessModes": ["ReadOnlyMany"],
         "storageClassName": volume_name(placed.copy.source),
@@ -166,13 +161,13 @@ def read_only_claim(placed: Placed) -> dict[str, Any]:
     }
 
 
-def fill_job_spec(placed: Placed, reader_ksa: str) -> dict[str, Any]:
+def fill_job_spec(placed: Placed, reader_ksa: str) -> dict[str, object]:
     """The Job that copies the bucket copy onto the fill volume after its marker (init container); CPU only,
     on the system pool, as the mirror's reader (objectViewer on the bucket)."""
     source, wait = placed.copy.source, mirror.job_seconds(placed.copy.gib)  # the mirror Job may still be running
     scratch_gib = mirror.PACKAGES_GIB + 1
     requests = {"cpu": "2", "memory": "2Gi", "ephemeral-storage": f"{scratch_gib + mirror.HEADROOM_GIB}Gi"}
-    container = {
+    container: dict[str, object] = {
         "name": "fill",
         "image": mirror.IMAGE,
         "command": mirror.job_command("requirements-fill.txt", "fill_volume.py"),
@@ -232,7 +227,7 @@ class HyperdiskMl(LoadPath):
         assert ctx.source is not None  # super().pod refuses a pod without its copy
         # One volume per model@commit, attached READ_ONLY_MANY to every replica's node; mounted where a gcsfuse
         # pod sees the same prefix, so the server's arguments name that folder.
-        claim = {
+        claim: dict[str, object] = {
             "name": "model-mirror",
             "persistentVolumeClaim": {"claimName": volume_name(ctx.source), "readOnly": True},
         }
@@ -381,7 +376,7 @@ def _minutes(seconds: int) -> str:
 
 
 def _object(
-    api_version: str, kind: str, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions
+    api_version: str, kind: str, name: str, body: dict[str, object], opts: pulumi.ResourceOptions
 ) -> pulumi.Resource:
     """A Kubernetes object under the provider's own type token (`kubernetes:<group/version>:<Kind>`), as the typed
     SDK classes register it: the load paths stay free of the Kubernetes SDK (the policy pack imports them)."""

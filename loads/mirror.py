@@ -14,10 +14,9 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import naming
-from config.mirror import WeightSource
+from settings.mirror import WeightSource
 
 SCRIPTS = Path(__file__).parent / "scripts"
 # python:3.12 slim (Debian bookworm), a full version tag; the Job installs its hash-pinned packages at start.
@@ -86,7 +85,7 @@ def scratch_gib(copy: Copy) -> int:
     return math.ceil(largest) + PACKAGES_GIB + 1
 
 
-def hardened() -> dict[str, Any]:
+def hardened() -> dict[str, object]:
     return {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
@@ -97,7 +96,7 @@ def hardened() -> dict[str, Any]:
     }
 
 
-def job_env(extra: dict[str, str]) -> list[dict[str, Any]]:
+def job_env(extra: dict[str, str]) -> list[dict[str, object]]:
     """HOME, TMPDIR and every cache on the scratch volume: pip and the clients write nowhere else."""
     env = {
         "SCRATCH": SCRATCH,
@@ -129,11 +128,11 @@ def job_pod(
     *,
     labels: dict[str, str],
     service_account: str,
-    container: dict[str, Any],
-    volumes: list[dict[str, Any]],
+    container: dict[str, object],
+    volumes: list[dict[str, object]],
     deadline: int,
-    init: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+    init: list[dict[str, object]] | None = None,
+) -> dict[str, object]:
     """A Job spec on the system pool. The deadline is the pod's own (counted from when the kubelet has it, so
     time spent Pending for a node does not count, unlike the Job's activeDeadlineSeconds); evictions and
     preemptions do not count against the retries (podFailurePolicy, DisruptionTarget)."""
@@ -163,7 +162,7 @@ def job_pod(
     }
 
 
-def mirror_job_spec(copy: Copy, hf_token: tuple[str, str], service_account: str) -> dict[str, Any]:
+def mirror_job_spec(copy: Copy, hf_token: tuple[str, str], service_account: str) -> dict[str, object]:
     """The Job filling `copy`'s prefix of the bucket; CPU only, on the system pool. `hf_token`: the Secret
     holding the token and its key."""
     source = copy.source
@@ -183,7 +182,7 @@ def mirror_job_spec(copy: Copy, hf_token: tuple[str, str], service_account: str)
             "HF_XET_HIGH_PERFORMANCE": "1",  # hf_xet: more parallel range downloads (huggingface_hub env docs)
         }
     )
-    container = {
+    container: dict[str, object] = {
         "name": "mirror",
         "image": IMAGE,
         "command": job_command("requirements-mirror.txt", "mirror_copy.py"),
@@ -218,7 +217,7 @@ def labels(source: WeightSource, name: str = "model-mirror") -> dict[str, str]:
     }
 
 
-def wait_container(source: WeightSource, wait_seconds: int) -> dict[str, Any]:
+def wait_container(source: WeightSource, wait_seconds: int) -> dict[str, object]:
     """The serving pod's init container: exits 0 once the mirror copy's marker exists (standard library only)."""
     requests = {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "64Mi"}
     env = {

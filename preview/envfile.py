@@ -12,9 +12,8 @@ from typing import Any, NoReturn
 import yaml
 
 from config.environment import PROJECT
-from config.problems import InvalidEnvironment, Problem
-from config.pydantic_errors import shown_key
-from config.secrets import SECRETS
+from settings.problems import InvalidEnvironment, Problem, shown_key
+from settings.secrets import SECRETS
 
 SECRET_PLACEHOLDER = "preview-placeholder-secret"  # noqa: S105 (a name, not a secret)
 _ROOT = Path(__file__).resolve().parent.parent

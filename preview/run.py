@@ -19,7 +19,6 @@ from typing import Any
 
 from config.environment import decode, parse_environment
 from config.platform import ClusterConfig
-from config.problems import InvalidEnvironment
 from policies.evaluate import evaluate_pack
 from policies.rules import PACK_NAME
 from policies.rules.memory import memory_report
@@ -31,6 +30,7 @@ from preview.envfile import StackConfig, read_environment_file
 from preview.manifests import Manifest, manifests_of, validate_manifest, write_manifests
 from preview.plan import build_plan
 from preview.report import resource_tree, summary
+from settings.problems import InvalidEnvironment
 from sizing.cost import format_cost
 
 PROJECT = "gke-serving"

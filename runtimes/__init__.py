@@ -5,7 +5,7 @@ Adding a server is one module here, one block in catalog/servers.yaml and its te
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, cast
 
 from pydantic import Field
 
@@ -16,17 +16,23 @@ from runtimes.tei import Tei, TeiService
 from runtimes.tgi import Tgi, TgiService
 from runtimes.triton import Triton, TritonService
 from runtimes.vllm import Vllm, VllmService
+from settings.service_base import ServiceBase
 
-REGISTRY: dict[str, Runtime] = {r.name: r for r in (Tei(), Tgi(), Vllm(), Triton(), Sglang(), Custom())}
+# Each runtime reads only its own config class (Vllm a VllmService): the discriminated union below pairs a
+# service with its runtime by the `runtime` key, so looking one up by the other is safe. The registry holds
+# them at their common base, the one cast that says so.
+REGISTRY = cast(
+    "dict[str, Runtime[ServiceBase]]",
+    {r.name: r for r in (Tei(), Tgi(), Vllm(), Triton(), Sglang(), Custom())},
+)
 RUNTIMES = tuple(REGISTRY)
 
-ServiceConfig = Annotated[
-    TeiService | TgiService | VllmService | TritonService | SglangService | CustomService,
-    Field(discriminator="runtime"),
-]
+# Any one runtime's service config; ServiceConfig picks the class by the `runtime` key.
+Service = TeiService | TgiService | VllmService | TritonService | SglangService | CustomService
+ServiceConfig = Annotated[Service, Field(discriminator="runtime")]
 
 
-def runtime_of(service: Any) -> Runtime:
+def runtime_of(service: Service | str) -> Runtime[ServiceBase]:
     """The runtime of a service config (or of a runtime name)."""
     return REGISTRY[service if isinstance(service, str) else service.runtime]
 
@@ -37,6 +43,7 @@ __all__ = [
     "BadFlag",
     "CustomService",
     "Runtime",
+    "Service",
     "ServiceConfig",
     "SglangService",
     "TeiService",

@@ -3,29 +3,46 @@
 A runtime owns everything that differs between servers: its config model (its own vocabulary), the
 flags of its pinned version, GPUs per replica, image per GPU architecture, ports and paths, how it
 takes an API key, what memory sizing needs, shared-memory and security needs. Config, workloads,
-sizing, policies and the gateway ask the runtime; none of them branches on a runtime's name.
+policies and the gateway ask the runtime; none of them branches on a runtime's name.
+
+Sizing does not know runtimes at all: sizing/memory.py branches on a memory engine, one of
+sizing.memory.ENGINES ("vllm": the KV cache in a fixed share of GPU memory; "tgi": in what is free after a
+warm-up; "tei": an encoder, no KV cache). Each runtime names the engine its server behaves like in
+`memory_engine` (SGLang is sized as "vllm", a custom image as "tgi", Triton is not sized), so the engine
+names match some runtime names without being them.
+
+A runtime is generic in its service config: `Vllm(Runtime[VllmService])` reads a VllmService in every
+hook. The registry (runtimes/__init__.py) holds them as Runtime[ServiceBase].
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar, Generic, TypeVar
 
 from pydantic.alias_generators import to_snake
 
 import catalog
 from catalog.servers import ServerFacts, server_facts
-from config.base import closest
-from config.problems import Problem
-from config.service_base import ServiceBase
 from loads import RuntimeAbilities, default_path, paths_for
 from runtimes import cli
+from settings.base import closest
+from settings.problems import Problem
+from settings.service_base import ServiceBase
 from sizing.memory import ENCODER
 
 SHM_GIB_PER_GPU = 2  # NCCL's shared-memory transport; the 64 MiB container default breaks it
 # (method, path, JSON body or None): one request of a server's client API, for tools/smoke.py.
-SmokeRequest = tuple[str, str, dict[str, Any] | None]
+SmokeRequest = tuple[str, str, dict[str, object] | None]
+# The service config a runtime reads: its own model (runtimes/<server>.py), a ServiceBase with its keys.
+S = TypeVar("S", bound=ServiceBase)
+
+
+def chat_request(model: str) -> SmokeRequest:
+    """An OpenAI chat completion of a few tokens for `model`."""
+    body: dict[str, object] = {"model": model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
+    return ("POST", "/v1/chat/completions", body)
 
 
 class BadFlag(ValueError):
@@ -36,7 +53,7 @@ def whole(raw: str) -> int | None:
     return int(raw) if raw.strip().isdigit() else None
 
 
-class Runtime(ABC):
+class Runtime(ABC, Generic[S]):
     """Defaults that suit most servers; each runtime overrides what differs and must give `args`."""
 
     name: ClassVar[str]
@@ -60,7 +77,7 @@ class Runtime(ABC):
     def facts(self) -> ServerFacts:
         return server_facts()[self.name]
 
-    def facts_for(self, service: Any) -> ServerFacts:
+    def facts_for(self, service: S) -> ServerFacts:
         """The server facts a service runs with: the pinned version's (a custom runtime builds its own)."""
         return self.facts
 
@@ -71,7 +88,7 @@ class Runtime(ABC):
             return ()
         return paths_for(RuntimeAbilities(self.reads_folder, self.streams_from_bucket))
 
-    def mirror_load(self, service: Any) -> str:
+    def mirror_load(self, service: S) -> str:
         """The load path a service gets by default when the environment has a mirror (catalog `mirrorLoad`)."""
         return self.facts_for(service).mirror_load or default_path().name
 
@@ -87,20 +104,20 @@ class Runtime(ABC):
 
     # --- config -----------------------------------------------------------------------------------
 
-    def gpus(self, service: Any) -> int:
+    def gpus(self, service: S) -> int:
         """GPUs one replica asks for."""
         return 1
 
-    def quantization(self, service: Any) -> str | None:
+    def quantization(self, service: S) -> str | None:
         return getattr(service, to_snake(self.quantization_key), None) if self.quantization_key else None
 
-    def dtype(self, service: Any) -> str | None:
+    def dtype(self, service: S) -> str | None:
         return getattr(service, "dtype", None)
 
-    def kv_cache_dtype(self, service: Any) -> str | None:
+    def kv_cache_dtype(self, service: S) -> str | None:
         return getattr(service, "kv_cache_dtype", None)
 
-    def check(self, path: str, service: Any, warnings: list[str]) -> Iterator[Problem]:
+    def check(self, path: str, service: S, warnings: list[str]) -> Iterator[Problem]:
         """Settings the pinned version refuses: values outside its lists, removed or duplicated flags."""
         facts = self.facts
         for key in ("quantize", "quantization", "kvCacheDtype", "dtype", "pooling"):
@@ -123,7 +140,7 @@ class Runtime(ABC):
             )
         yield from self._extra_args(path, service)
 
-    def _extra_args(self, path: str, service: Any) -> Iterator[Problem]:
+    def _extra_args(self, path: str, service: S) -> Iterator[Problem]:
         """Every `extraArgs` option as the server's own parser reads it (runtimes/cli.py), refused where it
         means an option the platform sets, one a service key sets, one that weakens auth or isolation,
         or one the pinned version no longer has."""
@@ -158,11 +175,11 @@ class Runtime(ABC):
 
     # --- rendering --------------------------------------------------------------------------------
 
-    def image(self, service: Any, gpu: catalog.Gpu) -> str:
+    def image(self, service: S, gpu: catalog.Gpu) -> str:
         """The service's own image, else the pinned one for the GPU (raises catalog.servers.NoImage)."""
         return service.image or self.facts.image_for(gpu)
 
-    def configured_flags(self, service: Any) -> list[str]:
+    def configured_flags(self, service: S) -> list[str]:
         """`--flag=value` for every setting the service gives, with the pinned version's flag names."""
         args = []
         for key, name in self.facts.flags.items():
@@ -172,10 +189,10 @@ class Runtime(ABC):
         return args
 
     @abstractmethod
-    def args(self, name: str, service: Any) -> list[str]:
+    def args(self, name: str, service: S) -> list[str]:
         """The container's arguments for `service`, named `name` in the environment."""
 
-    def args_from(self, name: str, service: Any, location: str | None, *, streaming: bool = False) -> list[str]:
+    def args_from(self, name: str, service: S, location: str | None, *, streaming: bool = False) -> list[str]:
         """The arguments with the weights at `location` (a gs:// URI or a mounted folder, from the load path):
         the model argument names it and no --revision follows (the commit is in the path)."""
         if location is None:
@@ -183,21 +200,21 @@ class Runtime(ABC):
         located = service.model_copy(update={"model": location, "revision": None})
         return self.args(name, located) + (self.stream_args(service) if streaming else [])
 
-    def load_env(self, service: Any, location: str, *, streaming: bool = False) -> dict[str, str]:
+    def load_env(self, service: S, location: str, *, streaming: bool = False) -> dict[str, str]:
         """Environment a load adds: the streamer's settings when the server streams from the bucket."""
         return self.stream_env(service) if streaming else {}
 
-    def stream_args(self, service: Any) -> list[str]:
+    def stream_args(self, service: S) -> list[str]:
         """The server's own flags to stream safetensors from gs:// (where streams_from_bucket)."""
         raise NotImplementedError(f"{self.title} does not stream weights from a bucket")
 
-    def stream_env(self, service: Any) -> dict[str, str]:
+    def stream_env(self, service: S) -> dict[str, str]:
         return {}
 
-    def env(self, service: Any) -> dict[str, str]:
+    def env(self, service: S) -> dict[str, str]:
         return {"HF_HOME": self.facts.hf_home} if self.facts.hf_home else {}
 
-    def served_paths(self, service: Any) -> tuple[str, ...]:
+    def served_paths(self, service: S) -> tuple[str, ...]:
         """The client API the gateway routes, {model} filled in."""
         return tuple(p.replace("{model}", service.model) for p in self.facts.served_paths)
 
@@ -205,11 +222,11 @@ class Runtime(ABC):
         """A memory-backed /dev/shm: NCCL needs one as soon as a model spans GPUs."""
         return SHM_GIB_PER_GPU * gpus if gpus > 1 else 0
 
-    def bucket(self, service: Any) -> str | None:
+    def bucket(self, service: S) -> str | None:
         """A Cloud Storage bucket the server reads through Workload Identity, if any."""
         return None
 
-    def checkpoint_gib(self, service: Any) -> float | None:
+    def checkpoint_gib(self, service: S) -> float | None:
         """The checkpoint's size where the service states it, for the startup budget; None: from the
         model's architecture."""
         return None
@@ -247,9 +264,7 @@ class Runtime(ABC):
 
     # --- after a deploy (tools/smoke.py) ----------------------------------------------------------
 
-    def smoke_requests(self, name: str, service: Any) -> tuple[SmokeRequest, ...]:
+    def smoke_requests(self, name: str, service: S) -> tuple[SmokeRequest, ...]:
         """Requests that prove the server answers its client API, tried in order until one succeeds.
         Default: an OpenAI chat completion of a few tokens, for the model name the server serves."""
-        model = getattr(service, "served_model_name", None) or name
-        body = {"model": model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
-        return (("POST", "/v1/chat/completions", body),)
+        return (chat_request(getattr(service, "served_model_name", None) or name),)

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 import catalog
 
@@ -50,8 +49,8 @@ class Use:
 @cache
 def option_table(server: str) -> OptionTable | None:
     """The server's table; None for a server without one (Triton, custom images)."""
-    data: dict[str, Any] = catalog.read("server_options.yaml")
-    return OptionTable.model_validate(data[server]) if server in data else None
+    tables = TypeAdapter(dict[str, OptionTable]).validate_python(catalog.read("server_options.yaml"))
+    return tables.get(server)
 
 
 @cache

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote
 
 from pydantic import Field, field_validator
 
 import catalog
 from catalog.servers import ServerFacts
-from config.base import StrictModel
-from config.limits import MAX_CHECKPOINT_GB, MAX_GPUS
-from config.problems import Problem
-from config.secrets import credential_kind
-from config.service_base import IMAGE_PATTERN, HubId, ServiceBase, split_image
 from loads import load_path
-from runtimes.base import Runtime, SmokeRequest
+from runtimes.base import Runtime, SmokeRequest, chat_request
+from settings.base import StrictModel
+from settings.limits import MAX_CHECKPOINT_GB, MAX_GPUS
+from settings.problems import Problem
+from settings.secrets import credential_kind
+from settings.service_base import IMAGE_PATTERN, HubId, ServiceBase, split_image
 
 # Unprivileged ports only: the pods drop every capability, NET_BIND_SERVICE included.
 MIN_PORT, MAX_PORT = 1024, 65535
@@ -163,7 +163,7 @@ class CustomService(ServiceBase):
     @classmethod
     def _plain_env(cls, env: dict[str, str]) -> dict[str, str]:
         # A credential in a name or a value is refused by the environment's one detector
-        # (config/secrets.py), which reports it at its path without echoing it.
+        # (settings/secrets.py), which reports it at its path without echoing it.
         for name in env:
             if credential_kind(name):
                 continue
@@ -204,7 +204,7 @@ def _image_parts(image: str) -> tuple[str, str]:
     return repository, tag or digest or ""
 
 
-class Custom(Runtime):
+class Custom(Runtime[CustomService]):
     name = "custom"
     title = "custom runtime"
     config = CustomService
@@ -221,7 +221,7 @@ class Custom(Runtime):
     def facts(self) -> ServerFacts:
         raise LookupError("the custom runtime has no catalog block: its facts come from facts_for(service)")
 
-    def facts_for(self, service: Any) -> ServerFacts:
+    def facts_for(self, service: CustomService) -> ServerFacts:
         repository, version = _image_parts(service.image)
         metrics: CustomMetrics = service.metrics or CustomMetrics()
         return ServerFacts.model_validate(
@@ -254,10 +254,10 @@ class Custom(Runtime):
 
     # --- config -----------------------------------------------------------------------------------
 
-    def gpus(self, service: Any) -> int:
+    def gpus(self, service: CustomService) -> int:
         return int(service.gpus)
 
-    def check(self, path: str, service: Any, warnings: list[str]) -> Iterator[Problem]:
+    def check(self, path: str, service: CustomService, warnings: list[str]) -> Iterator[Problem]:
         """Rules across keys; the image's own flags are its business (no pinned version to check them by)."""
         s: CustomService = service
         queue_metric = s.metrics.queue_metric if s.metrics else None
@@ -296,28 +296,30 @@ class Custom(Runtime):
 
     # --- rendering --------------------------------------------------------------------------------
 
-    def image(self, service: Any, gpu: catalog.Gpu) -> str:
+    def image(self, service: CustomService, gpu: catalog.Gpu) -> str:
         return str(service.image)
 
-    def configured_flags(self, service: Any) -> list[str]:
+    def configured_flags(self, service: CustomService) -> list[str]:
         return []
 
-    def args(self, name: str, service: Any) -> list[str]:
+    def args(self, name: str, service: CustomService) -> list[str]:
         return list(service.args)
 
-    def args_from(self, name: str, service: Any, location: str | None, *, streaming: bool = False) -> list[str]:
+    def args_from(
+        self, name: str, service: CustomService, location: str | None, *, streaming: bool = False
+    ) -> list[str]:
         return list(service.args)  # the image is told where the weights are through MODEL_PATH
 
-    def load_env(self, service: Any, location: str, *, streaming: bool = False) -> dict[str, str]:
+    def load_env(self, service: CustomService, location: str, *, streaming: bool = False) -> dict[str, str]:
         return {MODEL_PATH_ENV: location}
 
-    def env(self, service: Any) -> dict[str, str]:
+    def env(self, service: CustomService) -> dict[str, str]:
         return dict(service.env)
 
-    def served_paths(self, service: Any) -> tuple[str, ...]:
+    def served_paths(self, service: CustomService) -> tuple[str, ...]:
         return tuple(service.served_paths)
 
-    def checkpoint_gib(self, service: Any) -> float | None:
+    def checkpoint_gib(self, service: CustomService) -> float | None:
         gb: float | None = service.checkpoint_gb
         return None if gb is None else gb * BYTES_PER_GB / 2**30
 
@@ -332,9 +334,9 @@ class Custom(Runtime):
     def parallelism(self, args: Sequence[str]) -> tuple[int | None, str]:
         return None, "custom runtime"  # uses whatever GPUs it is given
 
-    def smoke_requests(self, name: str, service: Any) -> tuple[SmokeRequest, ...]:
+    def smoke_requests(self, name: str, service: CustomService) -> tuple[SmokeRequest, ...]:
         # An OpenAI-compatible image gets a chat completion (for the model the image serves, which such
         # single-model servers accept); any other is asked its first served path.
         if "/v1/chat/completions" in service.served_paths:
-            return super().smoke_requests(service.model, None)
+            return (chat_request(service.model),)
         return (("GET", service.served_paths[0], None),)

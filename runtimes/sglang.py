@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 import catalog
-from config.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
-from config.service_base import ServiceBase
 from runtimes import cli
 from runtimes.base import Runtime
+from settings.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
+from settings.service_base import ServiceBase
 
 # The image has no entrypoint: the pod's arguments are the whole command (docs: python3 -m
 # sglang.launch_server ...). It listens on 127.0.0.1 unless told otherwise.
@@ -45,7 +45,7 @@ class SglangService(ServiceBase):
     """Name clients send as `model`; default: the service name, stable across model upgrades."""
 
 
-class Sglang(Runtime):
+class Sglang(Runtime[SglangService]):
     name = "sglang"
     title = "SGLang"
     config = SglangService
@@ -66,7 +66,7 @@ class Sglang(Runtime):
     # mounted mirror (plain safetensors files) is the default, the streamer a per-service choice.
     streams_from_bucket = True
 
-    def gpus(self, service: Any) -> int:
+    def gpus(self, service: SglangService) -> int:
         return int(service.tensor_parallel_size * service.data_parallel_size)
 
     def default_memory_fraction(self, gpu: catalog.Gpu, args: Sequence[str]) -> float | None:
@@ -88,7 +88,7 @@ class Sglang(Runtime):
             reserved = max(reserved, LARGE_GPU_RESERVED_MIB)
         return round((gpu.usable_mib - reserved) / gpu.usable_mib, 3)
 
-    def args(self, name: str, service: Any) -> list[str]:
+    def args(self, name: str, service: SglangService) -> list[str]:
         return [
             *LAUNCH,
             f"--model-path={service.model}",
@@ -99,7 +99,7 @@ class Sglang(Runtime):
             *self.configured_flags(service),
         ]
 
-    def stream_args(self, service: Any) -> list[str]:
+    def stream_args(self, service: SglangService) -> list[str]:
         return ["--load-format=runai_streamer"]
 
     def shm_gib(self, gpus: int) -> int:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from config.limits import MAX_CONCURRENCY, MAX_TOKENS
-from config.service_base import ServiceBase
 from runtimes.base import Runtime, SmokeRequest
+from settings.limits import MAX_CONCURRENCY, MAX_TOKENS
+from settings.service_base import ServiceBase
 
 
 class TeiService(ServiceBase):
@@ -24,7 +24,7 @@ class TeiService(ServiceBase):
     """Truncate inputs longer than the model's maximum (TEI 1.9 default: true)."""
 
 
-class Tei(Runtime):
+class Tei(Runtime[TeiService]):
     name = "tei"
     title = "TEI"
     config = TeiService
@@ -37,11 +37,11 @@ class Tei(Runtime):
     # A TEI service that needs more GPUs gets more single-GPU replicas, never one pod with several.
     parallelism_key: ClassVar[str] = "pool"
 
-    def args(self, name: str, service: Any) -> list[str]:
+    def args(self, name: str, service: TeiService) -> list[str]:
         # The image defaults to port 80; an explicit port needs no privilege to bind.
         return [f"--model-id={service.model}", f"--port={self.facts.port}", *self.configured_flags(service)]
 
-    def smoke_requests(self, name: str, service: Any) -> tuple[SmokeRequest, ...]:
+    def smoke_requests(self, name: str, service: TeiService) -> tuple[SmokeRequest, ...]:
         # The config does not say embedder or reranker: a reranker refuses /embed and answers /rerank.
         return (
             ("POST", "/embed", {"inputs": "hello"}),

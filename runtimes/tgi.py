@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from config.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
-from config.problems import Problem
-from config.service_base import ServiceBase
-from runtimes.base import Runtime, SmokeRequest
+from runtimes.base import Runtime, SmokeRequest, chat_request
+from settings.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
+from settings.problems import Problem
+from settings.service_base import ServiceBase
 
 
 class TgiService(ServiceBase):
@@ -28,7 +28,7 @@ class TgiService(ServiceBase):
     cuda_memory_fraction: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
 
 
-class Tgi(Runtime):
+class Tgi(Runtime[TgiService]):
     name = "tgi"
     title = "TGI"
     config = TgiService
@@ -41,10 +41,10 @@ class Tgi(Runtime):
     # No object-store loader: --model-id takes a local folder, so the mirror comes as a FUSE mount or a
     # Hyperdisk ML volume.
 
-    def gpus(self, service: Any) -> int:
+    def gpus(self, service: TgiService) -> int:
         return int(service.num_shard)
 
-    def check(self, path: str, service: Any, warnings: list[str]) -> Iterator[Problem]:
+    def check(self, path: str, service: TgiService, warnings: list[str]) -> Iterator[Problem]:
         yield from super().check(path, service, warnings)
         s = service
         if s.dtype and s.quantize:
@@ -61,7 +61,7 @@ class Tgi(Runtime):
             )
         yield from _token_limits(path, s)
 
-    def args(self, name: str, service: Any) -> list[str]:
+    def args(self, name: str, service: TgiService) -> list[str]:
         return [
             f"--model-id={service.model}",
             f"--port={self.facts.port}",  # the image defaults to port 80
@@ -74,9 +74,9 @@ class Tgi(Runtime):
         shards = self.count(args, "numShard")
         return shards, "TGI without --num-shard" if shards is None else f"TGI --num-shard={shards}"
 
-    def smoke_requests(self, name: str, service: Any) -> tuple[SmokeRequest, ...]:
+    def smoke_requests(self, name: str, service: TgiService) -> tuple[SmokeRequest, ...]:
         # TGI serves one model and ignores `model`; its Messages API docs send "tgi".
-        return super().smoke_requests("tgi", None)
+        return (chat_request("tgi"),)
 
 
 def _token_limits(path: str, s: TgiService) -> Iterator[Problem]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from config.limits import MAX_GPUS
-from config.service_base import ServiceBase
 from runtimes.base import Runtime, SmokeRequest
+from settings.limits import MAX_GPUS
+from settings.service_base import ServiceBase
 
 GRPC_PORT = 8001
 
@@ -24,17 +24,17 @@ class TritonService(ServiceBase):
     """GPUs per replica."""
 
 
-class Triton(Runtime):
+class Triton(Runtime[TritonService]):
     name = "triton"
     title = "Triton"
     config = TritonService
     parallelism_key = "gpus"
     reads_weights = False  # the model repository in `modelRepository` is its only source
 
-    def gpus(self, service: Any) -> int:
+    def gpus(self, service: TritonService) -> int:
         return int(service.gpus)
 
-    def args(self, name: str, service: Any) -> list[str]:
+    def args(self, name: str, service: TritonService) -> list[str]:
         # The image's entrypoint wraps the command; tritonserver copies gs:// repositories to /tmp.
         return [
             "tritonserver",
@@ -45,7 +45,7 @@ class Triton(Runtime):
             *self.configured_flags(service),
         ]
 
-    def bucket(self, service: Any) -> str | None:
+    def bucket(self, service: TritonService) -> str | None:
         return str(service.model_repository).removeprefix("gs://").split("/", 1)[0]
 
     def served_model(self, args: Sequence[str]) -> str | None:
@@ -54,5 +54,5 @@ class Triton(Runtime):
     def parallelism(self, args: Sequence[str]) -> tuple[int | None, str]:
         return None, "Triton"  # uses whatever GPUs it is given
 
-    def smoke_requests(self, name: str, service: Any) -> tuple[SmokeRequest, ...]:
+    def smoke_requests(self, name: str, service: TritonService) -> tuple[SmokeRequest, ...]:
         return (("GET", f"/v2/models/{service.model}/ready", None),)  # 200 once the model is loaded

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from config.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
-from config.service_base import ServiceBase
 from runtimes import cli
 from runtimes.base import SHM_GIB_PER_GPU, Runtime
+from settings.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
+from settings.service_base import ServiceBase
 
 # Threads (and GCS clients) the Run:ai Model Streamer reads with; its default is 16 (runai-model-streamer
 # docs/src/env-vars.md). [estimate] 32 keeps a 16-32 Gbps GPU VM's network busy with ~64-256 MiB reads.
@@ -31,7 +31,7 @@ class VllmService(ServiceBase):
     """Name clients send as `model`; default: the service name, stable across model upgrades."""
 
 
-class Vllm(Runtime):
+class Vllm(Runtime[VllmService]):
     name = "vllm"
     title = "vLLM"
     config = VllmService
@@ -49,17 +49,17 @@ class Vllm(Runtime):
     # "runai-model-streamer[s3,gcs]>=0.15.3" with the openai extras (setup.py extra `runai` likewise).
     streams_from_bucket = True
 
-    def gpus(self, service: Any) -> int:
+    def gpus(self, service: VllmService) -> int:
         return int(service.tensor_parallel_size * service.pipeline_parallel_size)
 
-    def args(self, name: str, service: Any) -> list[str]:
+    def args(self, name: str, service: VllmService) -> list[str]:
         # The image's entrypoint is `vllm serve`, so the model is the first argument.
         args = [service.model, f"--port={self.facts.port}", f"--served-model-name={service.served_model_name or name}"]
         if service.quantization in self.facts.deprecated:
             args.append("--allow-deprecated-quantization")
         return args + self.configured_flags(service)
 
-    def stream_args(self, service: Any) -> list[str]:
+    def stream_args(self, service: VllmService) -> list[str]:
         args = ["--load-format=runai_streamer"]
         if service.tensor_parallel_size > 1:
             # Each tensor-parallel rank reads its share and passes it over NVLink ("distributed" streaming;
@@ -67,7 +67,7 @@ class Vllm(Runtime):
             args.append('--model-loader-extra-config={"distributed":true}')
         return args
 
-    def stream_env(self, service: Any) -> dict[str, str]:
+    def stream_env(self, service: VllmService) -> dict[str, str]:
         return {"RUNAI_STREAMER_CONCURRENCY": str(STREAMER_CONCURRENCY)}
 
     def shm_gib(self, gpus: int) -> int:

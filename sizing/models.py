@@ -16,9 +16,10 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 # The directory holding models.yaml and models.d/; tests point it at a temporary copy.
 CATALOG_ROOT = Path(__file__).parent
@@ -160,23 +161,59 @@ class _Entry:
     aliases: tuple[str, ...]
 
 
-def _entry(model_id: str, v: dict[str, Any]) -> _Entry:
+class CheckpointYaml(BaseModel):
+    """What `make model` read of the checkpoint (tools/model_entry.py); a record for people, not sized from."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
+
+    bytes: int | None = None  # None: the Hub gave no file sizes
+    files: list[str] = []
+    tensor_elements: dict[str, int] = {}  # per safetensors dtype
+
+
+class ModelYaml(BaseModel):
+    """One `models` entry of the catalog as written (camelCase keys): its config.json's architecture."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
+
+    source: str | None = None  # where the figures were read
+    revision: str | None = None  # the commit `make model` read (tools/model_entry.py)
+    license: str | None = None
+    checkpoint: CheckpointYaml | None = None
+    aliases: tuple[str, ...] = ()
+    layers: int
+    hidden_size: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate_size: int
+    vocab_size: int
+    max_position_embeddings: int
+    max_position_embeddings_instruct: int | None = None
+    params: float
+    dtype: str
+    kind: str = "decoder"
+    experts: int = 1
+    tied_embeddings: bool = False
+
+
+def _entry(model_id: str, v: ModelYaml) -> _Entry:
     arch = Architecture(
-        layers=v["layers"],
-        hidden_size=v["hiddenSize"],
-        attention_heads=v["attentionHeads"],
-        kv_heads=v["kvHeads"],
-        head_dim=v["headDim"],
-        intermediate_size=v["intermediateSize"],
-        vocab_size=v["vocabSize"],
-        max_position_embeddings=v["maxPositionEmbeddings"],
-        params=float(v["params"]),
-        dtype=v["dtype"],
-        kind=v.get("kind", "decoder"),
-        experts=v.get("experts", 1),
-        tied_embeddings=v.get("tiedEmbeddings", False),
+        layers=v.layers,
+        hidden_size=v.hidden_size,
+        attention_heads=v.attention_heads,
+        kv_heads=v.kv_heads,
+        head_dim=v.head_dim,
+        intermediate_size=v.intermediate_size,
+        vocab_size=v.vocab_size,
+        max_position_embeddings=v.max_position_embeddings,
+        params=v.params,
+        dtype=v.dtype,
+        kind=v.kind,
+        experts=v.experts,
+        tied_embeddings=v.tied_embeddings,
     )
-    return _Entry(model_id, arch, v.get("maxPositionEmbeddingsInstruct"), tuple(v.get("aliases", ())))
+    return _Entry(model_id, arch, v.max_position_embeddings_instruct, v.aliases)
 
 
 def catalog_files(root: Path | None = None) -> list[Path]:
@@ -185,9 +222,19 @@ def catalog_files(root: Path | None = None) -> list[Path]:
     return [root / "models.yaml", *sorted((root / "models.d").glob("*.yaml"))]
 
 
+class CatalogFileYaml(BaseModel):
+    """One file of the catalog (models.yaml, models.d/*.yaml) as written; a section may be empty."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models: dict[str, ModelYaml] = {}
+    checkpoints: dict[str, str] = {}
+    gated: list[str] = []
+
+
 @dataclass(frozen=True)
 class CatalogData:
-    models: dict[str, dict[str, Any]]
+    models: dict[str, ModelYaml]
     checkpoints: dict[str, str]
     gated: tuple[str, ...]
     where: dict[tuple[str, str], Path]  # (section, id) -> the file that holds it
@@ -196,21 +243,24 @@ class CatalogData:
 @cache
 def load_catalog(root: Path) -> CatalogData:
     """Every file of the catalog under `root`, merged; ValueError for an id two files both define."""
-    models: dict[str, dict[str, Any]] = {}
+    models: dict[str, ModelYaml] = {}
     checkpoints: dict[str, str] = {}
     gated: list[str] = []
     where: dict[tuple[str, str], Path] = {}
     for path in catalog_files(root):
         with path.open() as f:
-            data = yaml.safe_load(f) or {}
-        for section, target in (("models", models), ("checkpoints", checkpoints)):
-            for model_id, value in (data.get(section) or {}).items():
+            raw = yaml.safe_load(f) or {}
+        # A section key with nothing under it (`gated:`) reads as null: an empty section.
+        data = CatalogFileYaml.model_validate({k: v for k, v in raw.items() if v is not None})
+        for section, entries in (("models", data.models), ("checkpoints", data.checkpoints)):
+            for model_id in entries:
                 key = (section, model_id.lower())
                 if key in where:
                     raise ValueError(f"{path}: {section}.{model_id} is already in {where[key]} — keep one of them")
                 where[key] = path
-                target[model_id] = value
-        gated += [str(prefix) for prefix in data.get("gated") or ()]
+        models.update(data.models)
+        checkpoints.update(data.checkpoints)
+        gated += data.gated
     return CatalogData(models, checkpoints, tuple(gated), where)
 
 

@@ -10,10 +10,10 @@ import pytest
 
 import catalog
 from config import InvalidEnvironment, parse_environment
-from config.limits import MAX_GPUS
 from config.platform import KUBERNETES_VERSIONS
-from config.secrets import credential_kind
 from preview.manifests import validate_manifest
+from settings.limits import MAX_GPUS
+from settings.secrets import credential_kind
 from tests.tables import table
 
 VALID: dict[str, Any] = {

@@ -30,10 +30,11 @@ from pydantic import BaseModel
 import catalog
 import runtimes as runtime_models
 from catalog.servers import server_facts
-from config import InvalidEnvironment, parse_environment, service_base
+from config import InvalidEnvironment, parse_environment
 from config import platform as platform_models
 from config.environment import decode
 from preview.envfile import read_environment_file
+from settings import service_base
 
 ROOT = Path(__file__).resolve().parent.parent
 BASES = [

@@ -11,12 +11,12 @@ import pytest
 
 import catalog
 from config import parse_environment
-from config.mirror import MARKER, WeightSource
 from loads.facts import estimate, load_facts
 from loads.hyperdisk_ml import facts as hyperdisk_ml
 from loads.hyperdisk_ml import size_gib, volume_name
 from loads.mirror import Copy
 from preview.manifests import validate_manifest
+from settings.mirror import MARKER, WeightSource
 from tests.args import flags
 from tests.conftest import Preview
 from tests.test_config import problems
@@ -190,7 +190,8 @@ def test_each_runtime_points_its_model_argument_at_the_mount(runtime: str) -> No
     assert source.load == "hyperdiskml"
     _, _, additions = pod_weights(s, pool, source, weights_gib(s))
     (claim,) = [v for v in additions.volumes if "persistentVolumeClaim" in v]
-    assert claim["persistentVolumeClaim"]["readOnly"] is True
+    pvc = claim["persistentVolumeClaim"]
+    assert isinstance(pvc, dict) and pvc["readOnly"] is True
     (mount,) = [m for m in additions.mounts if m["name"] == claim["name"]]
     assert mount["readOnly"] is True
     args = server_spec("s", s, catalog.gpus()[pool.gpu.type], source).args

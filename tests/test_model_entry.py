@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-import sizing.files
+import loads.files
 import sizing.models
 from sizing.models import catalog, decoder_params, is_gated, resolve
 from tests.hub_fixture import FixtureHub, FixtureRepo, llama_tensors, safetensors, serve, sharded
@@ -109,7 +109,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hub: FixtureHub) -> Pa
     copy.mkdir()
     shutil.copy(Path(sizing.models.__file__).parent / "models.yaml", copy / "models.yaml")
     monkeypatch.setattr(sizing.models, "CATALOG_ROOT", copy)
-    monkeypatch.setattr(sizing.files, "LOCKS", copy / "locks")
+    monkeypatch.setattr(loads.files, "LOCKS", copy / "locks")
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -187,7 +187,7 @@ def test_writes_an_entry_that_resolve_then_finds(root: Path, capsys: pytest.Capt
     assert lock["model"] == "acme/tiny-llama"
     assert lock["revisions"][SHA]["verified"] is True
     assert lock["revisions"][SHA]["files"] == {f: len(b) for f, b in sorted(REPOS[0].files.items())}
-    assert sizing.files.lock("acme/tiny-llama", SHA) is not None
+    assert loads.files.lock("acme/tiny-llama", SHA) is not None
     found = resolve("acme/tiny-llama")
     assert found is not None
     assert found[0] == "acme/tiny-llama"

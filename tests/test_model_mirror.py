@@ -14,11 +14,11 @@ from pydantic import TypeAdapter
 import catalog
 from catalog.node_model import cluster_features, daemonsets_on
 from config import parse_environment
-from config.mirror import COMMIT, ModelMirrorConfig, WeightSource, bucket_name, job_name, mirrored
 from config.services import Autoscaling, ServiceConfig
 from loads.facts import estimate, load_facts
 from policies.rules.node_fit import pod_requests
 from policies.rules.pods import pod_of
+from settings.mirror import COMMIT, ModelMirrorConfig, WeightSource, bucket_name, job_name, mirrored
 from tests.args import flags
 from tests.conftest import Preview
 from tests.test_config import VALID, problems

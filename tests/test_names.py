@@ -1,4 +1,4 @@
-"""Names and references by their owners' rules (config/names.py): several spellings refused per rule,
+"""Names and references by their owners' rules (settings/names.py): several spellings refused per rule,
 and the near misses each rule must let through."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 
 from config import parse_environment
 from config.environment import decode
-from config.names import HUB_ID, bucket_name_problem, checked_hub_id, covers_everything, revision_problem
 from preview.envfile import read_environment_file
 from runtimes.custom import CustomService
+from settings.names import HUB_ID, bucket_name_problem, checked_hub_id, covers_everything, revision_problem
 from tests.test_bad_environments import GOOD_FILE
 from tests.test_config import problems, with_service
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import naming
 from config.environment import KEY
-from config.mirror import job_name
+from settings.mirror import job_name
 from tests.conftest import ENVIRONMENTS, Preview
 
 # The environment's own names, as config admits them: map keys (services, pools) and cluster names.
@@ -125,7 +125,7 @@ def test_the_rendered_serving_objects_are_the_ones_naming_knows(env: str, previe
         *naming.MIRROR_OBJECTS,
         *(obj for s in services for obj in naming.service_objects(s)),
     }
-    # One mirror Job per model@commit, named from it (config/mirror.py).
+    # One mirror Job per model@commit, named from it (settings/mirror.py).
     known |= {
         ("Job", job_name(*m["metadata"]["annotations"]["gke-serving/model"].split("@")))
         for m in preview.manifests.values()

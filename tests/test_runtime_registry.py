@@ -40,7 +40,9 @@ def test_every_catalog_block_belongs_to_a_runtime_and_every_flag_to_a_typed_key(
 
 
 def test_a_gpu_without_an_image_entry_is_a_failing_catalog_not_a_keyerror() -> None:
-    block = catalog.read("servers.yaml")["tei"]
+    servers = catalog.read("servers.yaml")
+    assert isinstance(servers, dict)
+    block = servers["tei"]
     del block["tagPrefix"]["9.0"]
     with pytest.raises(ValidationError, match=r"tagPrefix has no entry for nvidia-h100-80gb \(9\.0\)"):
         ServerFacts.model_validate(block)

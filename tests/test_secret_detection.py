@@ -1,4 +1,4 @@
-"""The one credential detector (config/secrets.py) and the `$(VAR)` expansion reader
+"""The one credential detector (settings/secrets.py) and the `$(VAR)` expansion reader
 (config/expansion.py): several spellings of each shape must be found, near misses must pass."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 import catalog
 from config.expansion import platform_secret_env, references, secret_references
-from config.secrets import NAMED_KIND, credential_kind, credentials_in, names_a_credential
+from settings.secrets import NAMED_KIND, credential_kind, credentials_in, names_a_credential
 
 # Built from pieces so no scanner mistakes this file for a leak.
 SHAPES = {

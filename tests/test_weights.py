@@ -18,8 +18,8 @@ from catalog.servers import server_facts
 from config import parse_environment
 from loads import default_path, load_path, load_paths
 from loads.facts import load_facts
+from loads.files import lock, served
 from loads.scripts.repo_files import matches, select
-from sizing.files import lock, served
 from tests.conftest import Preview
 from tests.test_config import VALID
 from workloads.weights_fit import weights_problems
@@ -164,7 +164,9 @@ def test_dev_without_a_mirror_has_no_weights_storage_line(previews: Callable[[st
 
 
 def test_every_load_path_has_a_module_and_a_catalog_block() -> None:
-    assert set(load_paths()) == set(load_facts()) == set(catalog.read("load_paths.yaml")["paths"])
+    written = catalog.read("load_paths.yaml")
+    assert isinstance(written, dict)
+    assert set(load_paths()) == set(load_facts()) == set(written["paths"])
     assert default_path().reads_mirror is False
     assert all(load_path(name).name == name for name in load_paths())
 

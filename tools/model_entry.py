@@ -37,7 +37,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils._validators import validate_repo_id
 
-import sizing.files
+import loads.files
 import sizing.models
 from sizing.models import decoder_params, encoder_params, normalize_dtype
 
@@ -405,7 +405,7 @@ def write(target: Path, text: str) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     sizing.models.reload()
-    sizing.files.lock.cache_clear()
+    loads.files.lock.cache_clear()
 
 
 def snippet(d: Described) -> str:

@@ -96,8 +96,8 @@ def _pulumi_json(command: list[str], stack: str) -> Any:
 def environment(env: str, env_file: Path | None = None) -> Any:
     """The environment file of `env`, parsed and checked as the program parses it (config.Environment)."""
     from config.environment import decode, parse_environment  # noqa: PLC0415 (only the commands that need it)
-    from config.problems import InvalidEnvironment  # noqa: PLC0415
     from preview.envfile import read_environment_file  # noqa: PLC0415
+    from settings.problems import InvalidEnvironment  # noqa: PLC0415
 
     path = env_file or ROOT / "environments" / f"Pulumi.{env}.yaml"
     if not path.is_file():

@@ -1,4 +1,11 @@
-"""Model servers (TEI, TGI, vLLM, Triton), gateway, autoscaling, monitoring."""
+"""The Pulumi components of what runs on the cluster, and the pure manifest builders they register.
+
+One ModelServer per `services` entry, whatever its runtime (runtimes/) and load path (loads/): its
+Deployment from deployment.py, server.py (what the runtime asks for), probes.py, pod_resources.py and
+weights_fit.py. Beside it: the model mirror (model_mirror.py), the gateway, autoscaling on the servers'
+queue metrics with the metrics adapter, each service's API key, the serving namespace's network
+policies, and monitoring (observability.py registering dashboard.py's and alerts.py's data).
+"""
 
 from workloads.autoscaling import Autoscaling, AutoscalingArgs, Scaled
 from workloads.gateway import Gateway, GatewayArgs

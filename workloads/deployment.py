@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from config.service_base import MODEL_ANNOTATION
 from infra.secrets import HF_TOKEN_KEY
 from loads import PodAdditions
 from loads.hub import TMP_GIB
+from settings.service_base import MODEL_ANNOTATION
 from workloads.pod_resources import PodResources
 from workloads.server import ServerSpec
 

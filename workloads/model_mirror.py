@@ -29,7 +29,6 @@ import pulumi_kubernetes as k8s
 
 import naming
 from config import Environment
-from config.mirror import WeightSource, bucket_name, job_name
 from config.services import ServiceConfig, load_of
 from infra.identity import WorkloadIdentity, WorkloadIdentityArgs, grant_bucket_read, workload_identity
 from infra.secrets import HF_TOKEN_KEY
@@ -37,6 +36,7 @@ from loads import MirrorContext, Placed, load_path, load_paths, mirror
 from loads.mirror import Copy
 from loads.scripts.repo_files import union
 from runtimes import runtime_of
+from settings.mirror import WeightSource, bucket_name, job_name
 from workloads.probes import duration, served_files, weights_gib
 
 WRITER_KSA = naming.MIRROR_WRITER_KSA

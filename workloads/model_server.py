@@ -10,7 +10,6 @@ import pulumi_kubernetes as k8s
 
 import catalog
 import naming
-from config.mirror import WeightSource
 from config.platform import NodePoolConfig
 from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, gpus_per_replica, replica_range
 from infra.identity import WorkloadIdentityArgs, grant_bucket_read, workload_identity
@@ -18,6 +17,7 @@ from loads import LoadPath, PodAdditions, PodContext, default_path, load_path, m
 from loads.facts import ColdStart, estimate
 from loads.hub import HEADROOM_GIB, TMP_GIB
 from runtimes import runtime_of
+from settings.mirror import WeightSource
 from workloads.api_key import ApiKey, ApiKeyArgs
 from workloads.deployment import Placement, Secrets, deployment_spec, labels, selector
 from workloads.pod_resources import PodResources, gpu_node_shape, pod_share

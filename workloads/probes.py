@@ -7,8 +7,8 @@ from typing import Any
 
 from config.services import ServiceConfig
 from loads import load_path
+from loads.files import Served, served
 from runtimes import runtime_of
-from sizing.files import Served, served
 from sizing.models import checkpoint_quantization, resolve, weight_bytes
 
 STARTUP_PERIOD_SECONDS = 10

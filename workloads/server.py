@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import catalog
-from config.mirror import WeightSource
 from config.services import ServiceConfig
 from loads import load_path
 from runtimes import runtime_of
+from settings.mirror import WeightSource
 
 
 @dataclass(frozen=True)

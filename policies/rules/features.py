@@ -38,7 +38,7 @@ def _enabled_apis(resources: list[PolicyResource]) -> set[str]:
 
 def _needed_apis(resources: list[PolicyResource]) -> Iterator[tuple[str, str, str]]:
     """(api, why, urn) for every API a resource of the plan calls or a feature it turns on needs."""
-    types = catalog.read("gcp_rules.yaml")["resources"]
+    types = mapping(mapping(catalog.read("gcp_rules.yaml")).get("resources"))
     for r in resources:
         api = mapping(types.get(r.resource_type)).get("api")
         if api:

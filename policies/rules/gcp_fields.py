@@ -37,7 +37,10 @@ class TypeRules:
 
 @cache
 def _data() -> dict[str, Any]:
-    return dict(catalog.read("gcp_rules.yaml"))  # catalog/gcp_rules.yaml: its `resources` and `labels`
+    data = catalog.read("gcp_rules.yaml")
+    if not isinstance(data, dict):
+        raise TypeError("catalog/gcp_rules.yaml is not a map")
+    return data
 
 
 @cache

@@ -6,9 +6,9 @@ import re
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from config.secrets import HF_TOKEN as _TOKEN
 from policies.rules.base import DEFAULT_ENFORCEMENT
 from policies.rules.pods import Container, container_images, mapping, pod_of, sequence
+from settings.secrets import HF_TOKEN as _TOKEN
 
 # TGI maps the legacy HF_API_TOKEN and huggingface_hub reads HUGGING_FACE_HUB_TOKEN (server-cli.md).
 TOKEN_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN")

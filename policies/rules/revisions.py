@@ -13,16 +13,17 @@ import re
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from config.mirror import mirrored
 from policies.rules.base import DEFAULT_ENFORCEMENT
 from policies.rules.pods import Container, pod_of, served_location, served_model
 from runtimes import REGISTRY, Runtime
+from settings.mirror import mirrored
+from settings.service_base import ServiceBase
 
 COMMIT = re.compile(r"[0-9a-f]{40}")
 _SHORT_COMMIT = re.compile(r"[0-9a-f]{7,39}")
 
 
-def downloads_from_hub(runtime: Runtime) -> bool:
+def downloads_from_hub(runtime: Runtime[ServiceBase]) -> bool:
     """Whether the server fetches its model from the Hub (its facts give it a Hugging Face cache)."""
     try:
         return runtime.facts.hf_home is not None

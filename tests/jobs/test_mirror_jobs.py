@@ -37,11 +37,11 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from catalog.servers import server_facts
-from config.mirror import WeightSource
 from loads import hyperdisk_ml, mirror
 from loads.base import Placed
 from loads.mirror import Copy
 from loads.scripts.repo_files import select
+from settings.mirror import WeightSource
 from tests.hub_fixture import FixtureRepo, serve
 from tests.stand_in import StandInHandler
 
@@ -259,10 +259,15 @@ def copy_of(fixture: FixtureRepo, *, enforced: bool = True, files: dict[str, int
     return Copy(WeightSource("streamer", BUCKET, fixture.repo_id, fixture.sha), selected, VLLM, None, enforced=enforced)
 
 
+def as_read(manifest: dict[str, object]) -> Any:
+    """A manifest body as the API server reads it: through JSON."""
+    return json.loads(json.dumps(manifest))
+
+
 def run_mirror(
     pod: Pod, gcs: Gcs, hub_url: str, copy: Copy, drop: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
-    spec = mirror.mirror_job_spec(copy, ("hf-token", "HF_TOKEN"), "model-mirror")
+    spec = as_read(mirror.mirror_job_spec(copy, ("hf-token", "HF_TOKEN"), "model-mirror"))
     container = spec["template"]["spec"]["containers"][0]
     return pod.run(container, {"STORAGE_EMULATOR_HOST": gcs.writer.url, "HF_ENDPOINT": hub_url}, drop)
 
@@ -332,7 +337,7 @@ def test_the_fill_job_copies_exactly_the_markers_list_onto_the_volume(pod: Pod, 
     with serve([fixture]) as hub:
         assert run_mirror(pod, gcs, hub.url, copy).returncode == 0
     gcs.put(f"{copy.source.prefix}/stray.gguf", b"s" * 10)  # in the prefix, not in the marker's list
-    spec = hyperdisk_ml.fill_job_spec(Placed(copy, ("us-central1-a",)), "model-reader")
+    spec = as_read(hyperdisk_ml.fill_job_spec(Placed(copy, ("us-central1-a",)), "model-reader"))
     reader = {"STORAGE_EMULATOR_HOST": gcs.reader.url}
     (wait,) = spec["template"]["spec"]["initContainers"]
     waited = pod.run(wait, reader)
@@ -346,7 +351,7 @@ def test_the_fill_job_copies_exactly_the_markers_list_onto_the_volume(pod: Pod, 
 
 def test_a_serving_pod_waits_until_its_deadline_when_the_copy_is_missing(pod: Pod, gcs: Gcs) -> None:
     source = WeightSource("gcsfuse", BUCKET, "org/absent", "f" * 40)
-    wait = mirror.wait_container(source, 1)
+    wait = as_read(mirror.wait_container(source, 1))
     wait["env"] = [e if e["name"] != "POLL_SECONDS" else {"name": "POLL_SECONDS", "value": "1"} for e in wait["env"]]
     done = pod.run(wait, {"STORAGE_EMULATOR_HOST": gcs.reader.url})
     assert done.returncode == 1

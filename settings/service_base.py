@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-import catalog
-from config.base import StrictModel
-from config.limits import (
+from catalog.data import load_paths_yaml
+from settings.base import StrictModel
+from settings.limits import (
     MAX_HEADS,
     MAX_LAYERS,
     MAX_PARAMS_BILLION,
@@ -22,7 +22,7 @@ from config.limits import (
     MAX_WIDTH,
     MIN_QUEUE_TARGET,
 )
-from config.names import REVISION_RULES, checked_hub_id, revision_problem
+from settings.names import REVISION_RULES, checked_hub_id, revision_problem
 from sizing.models import Architecture as SizingArchitecture
 
 HubId = Annotated[str, AfterValidator(checked_hub_id)]
@@ -149,7 +149,7 @@ class ServiceBase(StrictModel):
     @field_validator("load")
     @classmethod
     def _known_load(cls, value: str | None) -> str | None:
-        known = list(catalog.read("load_paths.yaml")["paths"])
+        known = list(load_paths_yaml().paths)
         if value is not None and value not in known:
             raise ValueError(f"{value!r} is not a load path: use one of {', '.join(known)}")
         return value

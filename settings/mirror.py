@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import Field, model_validator
 
-from config.base import StrictModel
+from settings.base import StrictModel
 
 COMMIT = re.compile(r"[0-9a-f]{40}")  # used with fullmatch
 # Bucket names: 3-63 characters, lowercase letters, digits, '-', '_' and '.', starting and ending with a

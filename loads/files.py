@@ -15,7 +15,7 @@ import yaml
 
 from loads.scripts.repo_files import select
 
-LOCKS = Path(__file__).parent / "locks"
+LOCKS = Path(__file__).parent.parent / "sizing" / "locks"  # beside the models they size (sizing/models.yaml)
 
 
 @dataclass(frozen=True)

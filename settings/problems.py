@@ -17,6 +17,13 @@ class Problem:
         return f"{self.path}: {self.what} — {self.fix}"
 
 
+def shown_key(key: object) -> str:
+    """A key from the file as it goes into a config path: as written, or quoted when it is empty,
+    has blanks at its ends or holds a line break (a problem is one line)."""
+    text = str(key)
+    return text if text and text.isprintable() and text.strip() == text else repr(text)
+
+
 class InvalidEnvironment(RunError):
     """Raised before any resource is registered; Pulumi prints a RunError without a traceback."""
 

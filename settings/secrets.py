@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from config.pydantic_errors import shown_key
+from settings.problems import shown_key
 
 # The project's secret config keys (under `gke-serving:`), each with the value `pulumi config set
 # --secret` takes; every one must be `secure:` in the environment file.
