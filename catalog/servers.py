@@ -144,6 +144,26 @@ class ServerFacts(BaseModel):
         return f"{self.image}:{tag}@{digest}" if digest else f"{self.image}:{tag}"
 
 
+class RuntimeTraits(BaseModel):
+    """How the platform reads one runtime's settings (catalog/runtime_traits.yaml)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
+
+    title: str
+    parallelism_key: str = "pool"
+    quantization_key: str | None = None
+    memory_engine: str | None = None
+    length_key: str | None = None
+    batch_key: str | None = None
+    fp8_kv_dtype: str | None = None
+    generates: bool = True
+
+
+@cache
+def runtime_traits() -> dict[str, RuntimeTraits]:
+    return TypeAdapter(dict[str, RuntimeTraits]).validate_python(catalog.read("runtime_traits.yaml"))
+
+
 @cache
 def server_facts() -> dict[str, ServerFacts]:
     return TypeAdapter(dict[str, ServerFacts]).validate_python(catalog.read("servers.yaml"))

@@ -13,9 +13,10 @@ from config.expansion import platform_secret_env, secret_reference_problems
 from config.platform import GatewayConfig, NodePoolConfig
 from config.services import ServiceConfig, gpus_per_replica, load_of, replica_range
 from loads import load_path
-from runtimes import runtime_of
+from runtimes import Runtime, runtime_of
 from settings.mirror import COMMIT
 from settings.problems import Problem
+from settings.service_base import ServiceBase
 from sizing.models import checkpoint_quantization, is_gated
 
 P = "gke-serving"
@@ -98,7 +99,6 @@ def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Prob
     if gpu is None:
         return  # reported on the pool
     runtime = runtime_of(s)
-    facts = runtime.facts_for(s)
     needed = gpus_per_replica(s)
     if needed > pool.gpu.count:
         bigger = catalog.machine_for(gpu.accelerator, needed)
@@ -113,48 +113,75 @@ def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Prob
     except NoImage as e:
         fix = or_pool_of("set the service's image", lambda g: _has_image(s, g))
         yield Problem(f"{path}.pool", f"{runtime.title} {e}", fix)
+    for need in _hardware_needs(runtime, s):
+        if need.applies and not need.met(gpu):
+            what = need.what.format(gpu=gpu.name, cc=gpu.compute_capability)
+            yield Problem(f"{path}.{need.key}", what, or_pool_of(need.fix, need.met) if need.other_pool else need.fix)
+
+
+@dataclass(frozen=True)
+class _Need:
+    """A setting that needs some GPU: the key it is set by, whether the service sets it, what a GPU must have,
+    the message ({gpu} and {cc} filled in) and the fix (with the pools that would do, when `other_pool`)."""
+
+    key: str
+    applies: bool
+    met: Callable[[catalog.Gpu], bool]
+    what: str
+    fix: str
+    other_pool: bool = True
+
+
+def _hardware_needs(runtime: Runtime[ServiceBase], s: ServiceConfig) -> list[_Need]:
+    facts = runtime.facts_for(s)
     dtype, kv, quant = runtime.dtype(s), runtime.kv_cache_dtype(s), runtime.quantization(s)
-    if not gpu.supports_bf16:
-        for key, value in (("dtype", dtype), ("kvCacheDtype", kv)):
-            if value == "bfloat16":
-                yield Problem(
-                    f"{path}.{key}",
-                    f"{gpu.name} has no bf16 support (compute capability {gpu.compute_capability} < 8.0)",
-                    or_pool_of("use float16", lambda g: g.supports_bf16),
-                )
+    qkey = runtime.quantization_key or "quantization"
     floor = facts.quantization_min_compute_capability.get(quant) if quant else None
-    if quant and floor is not None and gpu.compute_capability < floor:
-        yield Problem(
-            f"{path}.{runtime.quantization_key}",
-            f"{runtime.title}'s {quant} kernels need compute capability {floor}, {gpu.name} has {gpu.compute_capability}",
+    kernel_floor = floor if floor is not None else 0.0
+    bf16 = "{gpu} has no bf16 support (compute capability {cc} < 8.0)"
+    return [
+        *(
+            _Need(key, value == "bfloat16", lambda g: g.supports_bf16, bf16, "use float16")
+            for key, value in (("dtype", dtype), ("kvCacheDtype", kv))
+        ),
+        _Need(
+            qkey,
+            floor is not None,
+            lambda g: g.compute_capability >= kernel_floor,
+            f"{runtime.title}'s {quant} kernels need compute capability {floor}, {{gpu}} has {{cc}}",
             # awq_marlin -> awq: the same checkpoint through the server's plain kernel, which runs lower.
-            or_pool_of(f"use {quant.split('_')[0]}", lambda g: g.compute_capability >= floor),
-        )
-    if quant in facts.fp8_quantize and not gpu.supports_fp8:
-        yield Problem(
-            f"{path}.{runtime.quantization_key}",
-            f"FP8 weights need FP8 tensor cores, which {gpu.name} lacks",
-            or_pool_of("use awq or gptq (4-bit)", lambda g: g.supports_fp8),
-        )
-    if kv and kv.startswith("nvfp4") and gpu.compute_capability < BLACKWELL:
-        yield Problem(
-            f"{path}.kvCacheDtype",
+            f"use {(quant or '').split('_')[0]}",
+        ),
+        _Need(
+            qkey,
+            quant in facts.fp8_quantize,
+            lambda g: g.supports_fp8,
+            "FP8 weights need FP8 tensor cores, which {gpu} lacks",
+            "use awq or gptq (4-bit)",
+        ),
+        _Need(
+            "kvCacheDtype",
+            bool(kv and kv.startswith("nvfp4")),
+            lambda g: g.compute_capability >= BLACKWELL,
             f"{kv} needs Blackwell GPUs (compute capability 10.0)",
-            or_pool_of("use fp8_e5m2", lambda g: g.compute_capability >= BLACKWELL),
-        )
-    elif kv and (("e4m3" in kv) or kv == "fp8"):
-        if not gpu.supports_fp8:
-            yield Problem(
-                f"{path}.kvCacheDtype",
-                f"an fp8 e4m3 KV cache needs FP8 hardware, which {gpu.name} lacks",
-                or_pool_of("use fp8_e5m2", lambda g: g.supports_fp8),
-            )
-    elif kv and kv.startswith("fp8") and gpu.compute_capability < AMPERE:
-        yield Problem(
-            f"{path}.kvCacheDtype",
-            f"fp8 KV-cache kernels need compute capability 8.0, {gpu.name} has {gpu.compute_capability}",
+            "use fp8_e5m2",
+        ),
+        _Need(
+            "kvCacheDtype",
+            bool(kv and ("e4m3" in kv or kv == "fp8")),
+            lambda g: g.supports_fp8,
+            "an fp8 e4m3 KV cache needs FP8 hardware, which {gpu} lacks",
+            "use fp8_e5m2",
+        ),
+        _Need(
+            "kvCacheDtype",
+            bool(kv and kv.startswith("fp8") and "e4m3" not in kv and kv != "fp8"),
+            lambda g: g.compute_capability >= AMPERE,
+            "fp8 KV-cache kernels need compute capability 8.0, {gpu} has {cc}",
             "remove kvCacheDtype",
-        )
+            other_pool=False,
+        ),
+    ]
 
 
 def _has_image(s: ServiceConfig, gpu: catalog.Gpu) -> bool:

@@ -24,7 +24,7 @@ from typing import ClassVar, Generic, TypeVar
 from pydantic.alias_generators import to_snake
 
 import catalog
-from catalog.servers import ServerFacts, server_facts
+from catalog.servers import ServerFacts, runtime_traits, server_facts
 from loads import RuntimeAbilities, default_path, paths_for
 from runtimes import cli
 from settings.base import closest
@@ -57,21 +57,37 @@ class Runtime(ABC, Generic[S]):
     """Defaults that suit most servers; each runtime overrides what differs and must give `args`."""
 
     name: ClassVar[str]
-    title: ClassVar[str]  # as people write it, for messages
     config: ClassVar[type[ServiceBase]]
-    parallelism_key: ClassVar[str] = "pool"  # the config key that sets GPUs per replica
-    quantization_key: ClassVar[str | None] = None  # the server's word for quantization, if it has one
-    memory_engine: ClassVar[str | None] = None  # sizing.memory's model of the server; None: not sized
-    length_key: ClassVar[str | None] = None  # the context-length setting, for memory sizing
-    batch_key: ClassVar[str | None] = None  # the prefill-batch setting, for memory sizing
-    fp8_kv_dtype: ClassVar[str | None] = None  # the kvCacheDtype value of an fp8 KV cache, for fixes
-    generates: ClassVar[bool] = True  # streams generated text (long requests) rather than embedding
+    # How the platform reads the server's settings: catalog/runtime_traits.yaml, one row per runtime.
+    title: str  # as people write it, for messages
+    parallelism_key: str  # the config key that sets GPUs per replica
+    quantization_key: str | None  # the server's word for quantization, if it has one
+    memory_engine: str | None  # sizing.memory's model of the server; None: not sized
+    length_key: str | None  # the context-length setting, for memory sizing
+    batch_key: str | None  # the prefill-batch setting, for memory sizing
+    fp8_kv_dtype: str | None  # the kvCacheDtype value of an fp8 KV cache, for fixes
+    generates: bool  # streams generated text (long requests) rather than embedding
     # Options the policies read off a rendered pod that are not config keys (the memory model's words).
     extra_flags: ClassVar[dict[str, str]] = {}
     # How the server can take its weights, in its own terms; loads/ turns them into the load paths it can use.
     reads_weights: ClassVar[bool] = True  # False: the service names its own source (Triton's bucket)
     reads_folder: ClassVar[bool] = True  # its model argument may be a local folder of the repository
     streams_from_bucket: ClassVar[bool] = False  # it streams safetensors from gs:// (stream_args)
+
+    def __init__(self) -> None:
+        t = runtime_traits()[self.name]
+        self.title, self.parallelism_key, self.quantization_key, self.generates = (
+            t.title,
+            t.parallelism_key,
+            t.quantization_key,
+            t.generates,
+        )
+        self.memory_engine, self.length_key, self.batch_key, self.fp8_kv_dtype = (
+            t.memory_engine,
+            t.length_key,
+            t.batch_key,
+            t.fp8_kv_dtype,
+        )
 
     @property
     def facts(self) -> ServerFacts:

@@ -206,15 +206,8 @@ def _image_parts(image: str) -> tuple[str, str]:
 
 class Custom(Runtime[CustomService]):
     name = "custom"
-    title = "custom runtime"
     config = CustomService
-    parallelism_key = "gpus"
-    # Sized only when the service gives an `architecture` (policies/rules/memory.py). An estimate: the
-    # server's engine is unknown, so it is sized as TGI sizes, the KV cache in whatever is free after the
-    # weights, for one sequence of the architecture's full context, which the suggestions then name.
-    memory_engine = "tgi"
-    length_key = "architecture.maxPositionEmbeddings"
-    # The image fetches its own weights unless the service names a mounted load of the mirror (with
+    # Sized as TGI sizes when the service gives an `architecture` (catalog/runtime_traits.yaml). The image fetches its own weights unless the service names a mounted load of the mirror (with
     # `revision`), whose folder it then finds in $(MODEL_PATH); it never streams.
 
     @property

@@ -47,13 +47,7 @@ class SglangService(ServiceBase):
 
 class Sglang(Runtime[SglangService]):
     name = "sglang"
-    title = "SGLang"
     config = SglangService
-    parallelism_key = "tensorParallelSize"
-    quantization_key = "quantization"
-    memory_engine = "vllm"  # weights + KV cache in a fixed share of GPU memory, as vLLM
-    length_key = "contextLength"
-    fp8_kv_dtype = "fp8_e5m2"
     # The memory model's vLLM words for SGLang's flags.
     extra_flags = {
         "gpuMemoryUtilization": "--mem-fraction-static",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -26,16 +26,9 @@ class TeiService(ServiceBase):
 
 class Tei(Runtime[TeiService]):
     name = "tei"
-    title = "TEI"
     config = TeiService
-    memory_engine = "tei"
-    length_key = "maxBatchTokens"
-    batch_key = "maxBatchTokens"
-    generates = False
     # No object-store loader: --model-id takes a local folder, so the mirror comes as a FUSE mount or a
-    # Hyperdisk ML volume.
-    # A TEI service that needs more GPUs gets more single-GPU replicas, never one pod with several.
-    parallelism_key: ClassVar[str] = "pool"
+    # Hyperdisk ML volume. More GPUs are more single-GPU replicas (parallelismKey: pool).
 
     def args(self, name: str, service: TeiService) -> list[str]:
         # The image defaults to port 80; an explicit port needs no privilege to bind.

@@ -30,14 +30,7 @@ class TgiService(ServiceBase):
 
 class Tgi(Runtime[TgiService]):
     name = "tgi"
-    title = "TGI"
     config = TgiService
-    parallelism_key = "numShard"
-    quantization_key = "quantize"
-    memory_engine = "tgi"
-    length_key = "maxTotalTokens"
-    batch_key = "maxBatchPrefillTokens"
-    fp8_kv_dtype = "fp8_e5m2"  # TGI takes fp8_e4m3fn or fp8_e5m2 (launcher.md)
     # No object-store loader: --model-id takes a local folder, so the mirror comes as a FUSE mount or a
     # Hyperdisk ML volume.
 

@@ -26,9 +26,7 @@ class TritonService(ServiceBase):
 
 class Triton(Runtime[TritonService]):
     name = "triton"
-    title = "Triton"
     config = TritonService
-    parallelism_key = "gpus"
     reads_weights = False  # the model repository in `modelRepository` is its only source
 
     def gpus(self, service: TritonService) -> int:

@@ -33,13 +33,7 @@ class VllmService(ServiceBase):
 
 class Vllm(Runtime[VllmService]):
     name = "vllm"
-    title = "vLLM"
     config = VllmService
-    parallelism_key = "tensorParallelSize"
-    quantization_key = "quantization"
-    memory_engine = "vllm"
-    length_key = "maxModelLen"
-    fp8_kv_dtype = "fp8"
     # --max-num-batched-tokens changes memory use but is not an environment-file key (it comes through
     # extraArgs); -tp and the other spellings resolve through catalog/server_options.yaml.
     extra_flags = {"maxNumBatchedTokens": "--max-num-batched-tokens"}
