@@ -17,6 +17,8 @@ HOSTILE = ("x;touch pwned", "$(shell touch pwned)", "`touch pwned`", "$$(touch p
 TARGETS = {  # variable -> a target that hands it to the shell, with the other variables it needs
     "NAME": ("env", {}),
     "FROM": ("env", {"NAME": "qa"}),
+    "PROJECT": ("env", {"NAME": "qa"}),
+    "LEVELS": ("env", {"NAME": "qa"}),
     "MODEL": ("model", {}),
     "REVISION": ("model", {"MODEL": "BAAI/bge-m3"}),
     "ENV": ("preview", {}),
@@ -62,6 +64,11 @@ def test_a_hostile_value_is_refused_by_make_before_any_shell_runs(workdir: Path,
     ("target", "variables", "command"),
     [
         ("env", {"NAME": "qa", "FROM": "staging"}, ".venv/bin/python -m tools.new_environment qa --from staging"),
+        (
+            "env",
+            {"NAME": "qa", "PROJECT": "acme-ml-qa", "LEVELS": "source"},
+            ".venv/bin/python -m tools.new_environment qa --from prod --project acme-ml-qa --levels source",
+        ),
         (
             "model",
             {"MODEL": "Qwen/Qwen2.5-7B-Instruct-AWQ", "REVISION": "v1.0"},

@@ -22,6 +22,7 @@ from loads.scripts.repo_files import matches, select
 from sizing.files import lock, served
 from tests.conftest import Preview
 from tests.test_config import VALID
+from tests.tree import project_python_files
 from workloads.weights_fit import weights_problems
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,10 +174,7 @@ def test_no_load_path_name_is_compared_outside_loads() -> None:
     """A string constant equal to a load path's name appears only in loads/, catalog/ and tests/."""
     names = set(load_paths())
     offenders = []
-    for path in ROOT.rglob("*.py"):
-        relative = path.relative_to(ROOT)
-        if relative.parts[0] in {"loads", "catalog", "tests", ".venv", "build", ".cache"}:
-            continue
+    for relative, path in project_python_files(skip=frozenset({"loads", "catalog", "tests"})):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and node.value in names:
                 offenders.append(f"{relative}:{node.lineno} {node.value!r}")
