@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pulumi.runtime.config import get_config_secret_keys_env, is_config_secret
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import naming
 from config.base import closest
@@ -21,10 +21,11 @@ from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.platform_checks import check_platform, pool_zones
 from config.problems import InvalidEnvironment, Problem
 from config.pydantic_errors import problems_from, shown_key
+from config.salvage import salvage
 from config.secrets import SECRETS, credential_fix, credentials_in
 from config.service_checks import check_loads, check_services, load_warnings
 from config.services import RUNTIMES, ServiceConfig
-from runtimes import runtime_of
+from runtimes import REGISTRY, runtime_of
 
 PROJECT = "gke-serving"
 IAP_SECRET = f"{PROJECT}:iapClientSecret"
@@ -34,6 +35,11 @@ KEY = re.compile(r"[a-z]([-a-z0-9]{0,28}[a-z0-9])?")
 ENTRY: dict[str, TypeAdapter[Any]] = {
     "nodePools": TypeAdapter(NodePoolConfig),
     "services": TypeAdapter(ServiceConfig),
+}
+# The model an entry of a map section is validated as (a service's follows its runtime); None: unknown.
+MODEL_OF: dict[str, Callable[[Any], type[BaseModel] | None]] = {
+    "nodePools": lambda _entry: NodePoolConfig,
+    "services": lambda entry: _runtime_model(entry),
 }
 SECTIONS: dict[str, TypeAdapter[Any]] = {
     "cluster": TypeAdapter(ClusterConfig),
@@ -156,16 +162,27 @@ def _sections(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str
     return sections, broken
 
 
+def _runtime_model(entry: Any) -> type[BaseModel] | None:
+    runtime = entry.get("runtime") if isinstance(entry, dict) else None
+    return REGISTRY[runtime].config if isinstance(runtime, str) and runtime in REGISTRY else None
+
+
 def _entries(section: str, value: dict[Any, Any], problems: list[Problem], broken: set[str]) -> dict[str, Any]:
-    """Each entry of a map section validated on its own, so one bad entry hides no other's problems."""
+    """Each entry of a map section validated on its own, so one bad entry hides no other's problems. A bad
+    entry whose other keys still read is kept without its bad keys (`salvage`): the cross-field, catalog
+    and fidelity checks then report on the rest of it in the same run; it stays `broken`."""
     adapter = ENTRY[section]
     parsed = {}
     for name, entry in value.items():
+        root = f"{PROJECT}:{section}.{shown_key(name)}"
         try:
             parsed[name] = adapter.validate_python(entry)
         except ValidationError as e:
-            problems.extend(problems_from(e, f"{PROJECT}:{section}.{shown_key(name)}", skip=RUNTIMES, tags_from=0))
+            found, rest = salvage(adapter, entry, e, MODEL_OF[section](entry))
+            problems.extend(p for error in found for p in problems_from(error, root, skip=RUNTIMES, tags_from=0))
             broken.add(str(name))
+            if rest is not None:
+                parsed[name] = rest
     return parsed
 
 

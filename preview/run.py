@@ -24,13 +24,13 @@ from policies.evaluate import evaluate_pack
 from policies.rules import PACK_NAME
 from policies.rules.memory import memory_report
 from policies.rules.node_fit import node_fit_report
-from preview.cold_start import cold_start_report, cold_start_table
+from preview.cold_start import cold_start_report, cold_start_table, over_budget
 from preview.costing import environment_cost
 from preview.engine import ROOT, run_program
 from preview.envfile import StackConfig, read_environment_file
 from preview.manifests import Manifest, manifests_of, validate_manifest, write_manifests
 from preview.plan import build_plan
-from preview.report import resource_tree, summary
+from preview.report import invalid_summary, resource_tree, run_summary, summary
 from sizing.cost import format_cost
 
 PROJECT = "gke-serving"
@@ -140,7 +140,7 @@ def preview_environment(
         message = str(e).strip().splitlines()
         print(f"internal error: {type(e).__name__}: {message[0] if message else '(no message)'}", file=sys.stderr)
         print(
-            "  a bug in the preview, not in the environment file: rerun with --debug (or "
+            "exit 3: a bug in the preview, not in the environment file — rerun with --debug (or "
             f"{DEBUG_ENV}=1) for the traceback and report it to the platform team with that output",
             file=sys.stderr,
         )
@@ -161,13 +161,11 @@ def _preview(env: str, out: Path, *, quiet: bool, env_file: Path | None) -> int:
         config = read_environment_file(env_file)
         run = run_program(PROJECT, env, config, logger=logger)
     except InvalidEnvironment as e:
-        print(
-            f"error: {env_file.relative_to(ROOT) if env_file.is_relative_to(ROOT) else env_file}: "
-            f"{len(e.problems)} problem(s), nothing was created:",
-            file=sys.stderr,
-        )
+        shown = env_file.relative_to(ROOT) if env_file.is_relative_to(ROOT) else env_file
+        print(f"error: {shown}: {len(e.problems)} problem(s), nothing was created:", file=sys.stderr)
         for problem in e.problems:
             print(f"  {problem}", file=sys.stderr)
+        print("\n".join(invalid_summary(str(shown), list(e.problems))), file=sys.stderr)
         return EXIT_INVALID
     plan = build_plan(PROJECT, env, run)
     parsed = parse_environment({k: decode(v) for k, v in config.values.items()}, stack=env)
@@ -208,7 +206,24 @@ def _preview(env: str, out: Path, *, quiet: bool, env_file: Path | None) -> int:
     )
     # A manifest the API server would reject fails like a mandatory policy: the change cannot apply.
     mandatory = any(p["enforcement"] == "mandatory" for p in plan["policies"])
-    return EXIT_POLICY if mandatory or schema_errors else EXIT_OK
+    code = EXIT_POLICY if mandatory or schema_errors else EXIT_OK
+    print("\n".join(run_summary(findings(plan), code)))
+    return code
+
+
+def findings(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the run's summary lists: mandatory policy failures, schema errors, and values beyond a budget."""
+    found = [
+        (f"[mandatory] {p['policy']}", p["urn"].rsplit("::", 1)[-1])
+        for p in sorted(plan["policies"], key=lambda p: (p["policy"], p["urn"]))
+        if p["enforcement"] == "mandatory"
+    ]
+    found += [("schema", f"{file}: {err}") for file, errs in plan["manifests"]["schemaErrors"].items() for err in errs]
+    found += [
+        ("cold start beyond its budget", f"gke-serving:services.{row['service']}")
+        for row in over_budget(plan["coldStart"])
+    ]
+    return found
 
 
 def policy_report(results: list[dict[str, str]], runs: list[dict[str, Any]]) -> str:
