@@ -148,6 +148,11 @@ def wrap(resources: list[dict[str, Any]]) -> list[_Wrapped]:
     ]
 
 
+def stack_resources(wrapped: list[_Wrapped]) -> list[PolicyResource]:
+    """The resources as a stack policy gets them (StackValidationArgs.resources)."""
+    return [PolicyResource(r.type, r.props, r.urn, r.name, r.options, None, None, [], {}) for r in wrapped]
+
+
 def _run(policy: Policy, wrapped: list[_Wrapped], config: dict[str, Any]) -> list[_Finding]:
     # The engine hands policies read-only proxies, not dicts: evaluate with the same.
     if isinstance(policy, ResourceValidationPolicy):
@@ -157,7 +162,7 @@ def _run(policy: Policy, wrapped: list[_Wrapped], config: dict[str, Any]) -> lis
             found += _collect(partial(policy.validate, args), r.urn, resource=True)
         return found
     if isinstance(policy, StackValidationPolicy):
-        stack = [PolicyResource(r.type, r.props, r.urn, r.name, r.options, None, None, [], {}) for r in wrapped]
+        stack = stack_resources(wrapped)
         urn = _stack_urn([{"urn": wrapped[0].urn}]) if wrapped else ""
         return _collect(partial(policy.validate, StackValidationArgs(stack, config)), urn, resource=False)
     return []

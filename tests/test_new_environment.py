@@ -80,7 +80,7 @@ def test_levels_start_mandatory_and_keep_the_ceilings_and_noted_exceptions(repo:
         "all": "mandatory",
         "max-gpus-at-max-scale": {"maxGpus": 4},
         "allowed-gpu-types": {"gpuTypes": ["nvidia-l4", "nvidia-tesla-t4"]},
-        "monthly-cost-ceiling": {"maxMonthlyUsd": 1500},
+        "monthly-cost-ceiling": {"maxMonthlyUsd": 1800},
     }
 
 
