@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections import Counter, defaultdict
+from typing import TextIO
 
 from preview.engine import Registration
 
@@ -70,3 +73,17 @@ def run_summary(findings: list[tuple[str, str]], code: int) -> list[str]:
     lines = ["", f"Summary: {len(findings)} finding(s) to act on" + (":" if findings else ".")]
     lines += [f"  {what}: {where}" for what, where in findings]
     return [*lines, verdict(code)]
+
+
+class Progress:
+    """The preview's phases on a terminal, so a wait of several seconds says what it waits for. Silent when
+    `--quiet`, when stderr is not a terminal (piped, captured) and in CI (CI set, as GitHub Actions sets it)."""
+
+    def __init__(self, stream: TextIO, *, quiet: bool) -> None:
+        self.stream = stream
+        self.enabled = not quiet and stream.isatty() and os.environ.get("CI", "") in ("", "0", "false")
+        self.started = time.perf_counter()
+
+    def phase(self, what: str) -> None:
+        if self.enabled:
+            print(f"[{time.perf_counter() - self.started:5.1f}s] {what}…", file=self.stream, flush=True)
