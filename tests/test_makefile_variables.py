@@ -5,6 +5,7 @@ whose virtualenv stamp is up to date, so a recipe that got through would run its
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -43,7 +44,10 @@ def make(
 ) -> subprocess.CompletedProcess[str]:
     assert MAKE, "GNU make is needed"
     command = [MAKE, "-s", *(["-n"] if dry_run else []), target, *(f"{k}={v}" for k, v in variables.items())]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+    # Under `make test` the outer make's flags and command-line variables reach this one through MAKEFLAGS: the
+    # copy must run as a user's make would, on its own.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=60, check=False, env=env)  # noqa: S603
 
 
 @pytest.mark.parametrize("value", HOSTILE)
