@@ -19,31 +19,34 @@ from typing import Any
 PACKAGES = {"gcp": ("pulumi_gcp", 1), "kubernetes": ("pulumi_kubernetes", 2), "random": ("pulumi_random", 1)}
 
 
-def modules(resources: list[dict[str, Any]]) -> list[str]:
-    """The SDK module of each registered type: gcp:container/cluster:Cluster -> pulumi_gcp.container,
-    kubernetes:apps/v1:Deployment -> pulumi_kubernetes.apps.v1, random:index/... -> pulumi_random."""
+def classes(resources: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(SDK module, class) of each registered type: gcp:container/cluster:Cluster -> (pulumi_gcp.container,
+    Cluster), kubernetes:apps/v1:Deployment -> (pulumi_kubernetes.apps.v1, Deployment), random:index/... ->
+    (pulumi_random, ...). The SDKs load a class's file when it is first read from its module."""
     found = set()
     for r in resources:
-        package, module, _ = r["type"].split(":")
+        package, module, name = r["type"].split(":")
         if package in PACKAGES:
             root, keep = PACKAGES[package]
             # apiregistration.k8s.io/v1 -> apiregistration.v1
             parts = [part.split(".")[0] for part in module.split("/")[:keep] if part != "index"]
-            found.add(".".join([root, *parts]))
+            found.add((".".join([root, *parts]), name))
     return sorted(found)
 
 
 # A kind the SDK has no module for is a custom resource, registered through apiextensions.CustomResource.
-CUSTOM_RESOURCES = "pulumi_kubernetes.apiextensions"
+CUSTOM_RESOURCES = ("pulumi_kubernetes.apiextensions", "CustomResource")
 
 
-def load(name: str) -> None:
+def load(module: str, name: str) -> type:
+    """The SDK class, imported as the program imports it (the custom-resource class for a kind it lacks)."""
     try:
-        importlib.import_module(name)
-    except ModuleNotFoundError:
-        importlib.import_module(CUSTOM_RESOURCES)
+        found: type = getattr(importlib.import_module(module), name)
+    except (ModuleNotFoundError, AttributeError):
+        found = getattr(importlib.import_module(CUSTOM_RESOURCES[0]), CUSTOM_RESOURCES[1])
+    return found
 
 
 if __name__ == "__main__":
-    for module in modules(json.loads(Path(sys.argv[1]).read_text())["resources"]):
-        load(module)
+    for module, name in classes(json.loads(Path(sys.argv[1]).read_text())["resources"]):
+        load(module, name)

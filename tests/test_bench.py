@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-
-from bench.sdk import CUSTOM_RESOURCES, load, modules
+from bench.sdk import CUSTOM_RESOURCES, classes, load
 
 
-def test_each_type_token_maps_to_its_sdk_module() -> None:
+def test_each_type_token_maps_to_its_sdk_class() -> None:
     resources = [
         {"type": t}
         for t in (
@@ -19,17 +17,17 @@ def test_each_type_token_maps_to_its_sdk_module() -> None:
             "gke-serving:serving:ModelServer",  # a component: nothing to import
         )
     ]
-    assert modules(resources) == [
-        "pulumi_gcp.compute",
-        "pulumi_gcp.container",
-        "pulumi_kubernetes.apiregistration.v1",
-        "pulumi_kubernetes.apps.v1",
-        "pulumi_random",
+    assert classes(resources) == [
+        ("pulumi_gcp.compute", "RouterNat"),
+        ("pulumi_gcp.container", "NodePool"),
+        ("pulumi_kubernetes.apiregistration.v1", "APIService"),
+        ("pulumi_kubernetes.apps.v1", "Deployment"),
+        ("pulumi_random", "RandomPassword"),
     ]
-    for name in modules(resources):
-        assert importlib.import_module(name).__name__ == name
+    for module, name in classes(resources):
+        found = load(module, name)
+        assert (found.__name__, found.__module__.startswith(module)) == (name, True)
 
 
-def test_a_kind_without_a_module_loads_the_custom_resource_module() -> None:
-    load("pulumi_kubernetes.no_such_group.v1")
-    assert importlib.import_module(CUSTOM_RESOURCES).CustomResource.__name__ == "CustomResource"
+def test_a_kind_without_a_class_loads_the_custom_resource_class() -> None:
+    assert load("pulumi_kubernetes.gateway.v1", "Gateway").__name__ == CUSTOM_RESOURCES[1]
