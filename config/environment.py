@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,9 +72,17 @@ class Environment:
         return pool_zones(self.region, self.cluster.location, pool)
 
 
-def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> Environment:
+# A check of the whole environment that lives above config (workloads/weights_fit.py): config must not import it.
+EnvironmentCheck = Callable[["Environment"], list[Problem]]
+
+
+def parse_environment(
+    raw: Mapping[str, Any], *, stack: str | None = None, checks: Sequence[EnvironmentCheck] = ()
+) -> Environment:
     """`raw` maps config keys (`gcp:project`, `gke-serving:services`, ...) to decoded values; `stack`
-    names the environment, whose exposure rules then apply (config/gateway_checks.py)."""
+    names the environment, whose exposure rules then apply (config/gateway_checks.py). `checks` run on
+    the parsed environment, and their problems join the same report: whenever every section parsed,
+    even if other checks found problems (then a check that trips over one of those waits for the next run)."""
     leaks = _credentials(raw)
     problems = [*leaks, *_top_level(raw)]
     # Every stage runs on what the earlier ones could parse, so one run reports every mistake it can:
@@ -109,14 +117,14 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
                 "run `pulumi config set --secret iapClientSecret <the client's secret>`",
             )
         )
-    if problems or any(broken.values()) or len(sections) < len(SECTIONS):
+    if any(broken.values()) or len(sections) < len(SECTIONS):
         raise InvalidEnvironment(_without_echoes(problems, leaks))
     # Every section parsed and every check ran; this only narrows the types.
     if cluster is None or pools is None or gateway is None or services is None or not isinstance(region, str):
         raise InvalidEnvironment(_without_echoes(problems, leaks))
     if exposure is None or findings is None:
         raise InvalidEnvironment(_without_echoes(problems, leaks))
-    return Environment(
+    env = Environment(
         project=str(raw["gcp:project"]),
         region=region,
         cluster=cluster,
@@ -131,6 +139,23 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
         monitoring=sections["monitoring"],
         model_mirror=sections["modelMirror"],
     )
+    problems.extend(_run_checks(env, checks, quiet_failures=bool(problems)))
+    if problems:
+        raise InvalidEnvironment(_without_echoes(problems, leaks))
+    return env
+
+
+def _run_checks(env: Environment, checks: Sequence[EnvironmentCheck], *, quiet_failures: bool) -> list[Problem]:
+    """The problems of each check; with other problems already found, a check that fails on the environment
+    they leave (an exception) is skipped, its own problems then shown once those are fixed."""
+    found = []
+    for check in checks:
+        try:
+            found += check(env)
+        except Exception:
+            if not quiet_failures:
+                raise
+    return found
 
 
 def _sections(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str, Any], dict[str, set[str]]]:
