@@ -122,7 +122,8 @@ def parse_environment(
     # Every section parsed and every check ran; this only narrows the types.
     if cluster is None or pools is None or gateway is None or services is None or not isinstance(region, str):
         raise InvalidEnvironment(_without_echoes(problems, leaks))
-    if exposure is None or findings is None:
+    # A missing project is a problem already (_top_level); any other value reads as text, as before.
+    if exposure is None or findings is None or raw.get("gcp:project") in (None, ""):
         raise InvalidEnvironment(_without_echoes(problems, leaks))
     env = Environment(
         project=str(raw["gcp:project"]),
