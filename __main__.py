@@ -2,7 +2,7 @@
 
 import pulumi
 
-from config import PROJECT, InvalidEnvironment, load_environment
+from config import PROJECT, load_environment
 from infra import Platform, PlatformArgs, resource_labels
 from workloads import (
     Autoscaling,
@@ -19,9 +19,8 @@ from workloads.model_mirror import ModelMirror, ModelMirrorArgs
 from workloads.observability import Observability, ObservabilityArgs
 from workloads.weights_fit import weights_problems
 
-env = load_environment()
-if problems := weights_problems(env):
-    raise InvalidEnvironment(problems)
+# The weights' fit (workloads/) joins config's own checks in one report.
+env = load_environment(checks=(weights_problems,))
 config = pulumi.Config(PROJECT)
 hf_token = config.require_secret("hfToken")
 platform = Platform("platform", PlatformArgs(env, hf_token, pulumi.get_stack()))

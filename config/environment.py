@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pulumi.runtime.config import get_config_secret_keys_env, is_config_secret
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import naming
 from config.gateway_checks import check_exposure, check_gateway
@@ -17,9 +17,10 @@ from config.monitoring import MonitoringConfig
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.platform_checks import check_platform, pool_zones
 from config.pydantic_errors import problems_from
+from config.salvage import salvage
 from config.service_checks import check_loads, check_services, load_warnings
 from config.services import RUNTIMES, ServiceConfig
-from runtimes import runtime_of
+from runtimes import REGISTRY, runtime_of
 from settings.base import closest
 from settings.mirror import ModelMirrorConfig, bucket_name
 from settings.names import BUCKET_RULES, bucket_name_problem
@@ -34,6 +35,11 @@ KEY = re.compile(r"[a-z]([-a-z0-9]{0,28}[a-z0-9])?")
 ENTRY: dict[str, TypeAdapter[Any]] = {
     "nodePools": TypeAdapter(NodePoolConfig),
     "services": TypeAdapter(ServiceConfig),
+}
+# The model an entry of a map section is validated as (a service's follows its runtime); None: unknown.
+MODEL_OF: dict[str, Callable[[Any], type[BaseModel] | None]] = {
+    "nodePools": lambda _entry: NodePoolConfig,
+    "services": lambda entry: _runtime_model(entry),
 }
 SECTIONS: dict[str, TypeAdapter[Any]] = {
     "cluster": TypeAdapter(ClusterConfig),
@@ -66,9 +72,17 @@ class Environment:
         return pool_zones(self.region, self.cluster.location, pool)
 
 
-def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> Environment:
+# A check of the whole environment that lives above config (workloads/weights_fit.py): config must not import it.
+EnvironmentCheck = Callable[["Environment"], list[Problem]]
+
+
+def parse_environment(
+    raw: Mapping[str, Any], *, stack: str | None = None, checks: Sequence[EnvironmentCheck] = ()
+) -> Environment:
     """`raw` maps config keys (`gcp:project`, `gke-serving:services`, ...) to decoded values; `stack`
-    names the environment, whose exposure rules then apply (config/gateway_checks.py)."""
+    names the environment, whose exposure rules then apply (config/gateway_checks.py). `checks` run on
+    the parsed environment, and their problems join the same report: whenever every section parsed,
+    even if other checks found problems (then a check that trips over one of those waits for the next run)."""
     leaks = _credentials(raw)
     problems = [*leaks, *_top_level(raw)]
     # Every stage runs on what the earlier ones could parse, so one run reports every mistake it can:
@@ -103,14 +117,15 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
                 "run `pulumi config set --secret iapClientSecret <the client's secret>`",
             )
         )
-    if problems or any(broken.values()) or len(sections) < len(SECTIONS):
+    if any(broken.values()) or len(sections) < len(SECTIONS):
         raise InvalidEnvironment(_without_echoes(problems, leaks))
     # Every section parsed and every check ran; this only narrows the types.
     if cluster is None or pools is None or gateway is None or services is None or not isinstance(region, str):
         raise InvalidEnvironment(_without_echoes(problems, leaks))
-    if exposure is None or findings is None:
+    # A missing project is a problem already (_top_level); any other value reads as text, as before.
+    if exposure is None or findings is None or raw.get("gcp:project") in (None, ""):
         raise InvalidEnvironment(_without_echoes(problems, leaks))
-    return Environment(
+    env = Environment(
         project=str(raw["gcp:project"]),
         region=region,
         cluster=cluster,
@@ -125,6 +140,23 @@ def parse_environment(raw: Mapping[str, Any], *, stack: str | None = None) -> En
         monitoring=sections["monitoring"],
         model_mirror=sections["modelMirror"],
     )
+    problems.extend(_run_checks(env, checks, quiet_failures=bool(problems)))
+    if problems:
+        raise InvalidEnvironment(_without_echoes(problems, leaks))
+    return env
+
+
+def _run_checks(env: Environment, checks: Sequence[EnvironmentCheck], *, quiet_failures: bool) -> list[Problem]:
+    """The problems of each check; with other problems already found, a check that fails on the environment
+    they leave (an exception) is skipped, its own problems then shown once those are fixed."""
+    found = []
+    for check in checks:
+        try:
+            found += check(env)
+        except Exception:
+            if not quiet_failures:
+                raise
+    return found
 
 
 def _sections(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str, Any], dict[str, set[str]]]:
@@ -156,16 +188,27 @@ def _sections(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str
     return sections, broken
 
 
+def _runtime_model(entry: Any) -> type[BaseModel] | None:
+    runtime = entry.get("runtime") if isinstance(entry, dict) else None
+    return REGISTRY[runtime].config if isinstance(runtime, str) and runtime in REGISTRY else None
+
+
 def _entries(section: str, value: dict[Any, Any], problems: list[Problem], broken: set[str]) -> dict[str, Any]:
-    """Each entry of a map section validated on its own, so one bad entry hides no other's problems."""
+    """Each entry of a map section validated on its own, so one bad entry hides no other's problems. A bad
+    entry whose other keys still read is kept without its bad keys (`salvage`): the cross-field, catalog
+    and fidelity checks then report on the rest of it in the same run; it stays `broken`."""
     adapter = ENTRY[section]
     parsed = {}
     for name, entry in value.items():
+        root = f"{PROJECT}:{section}.{shown_key(name)}"
         try:
             parsed[name] = adapter.validate_python(entry)
         except ValidationError as e:
-            problems.extend(problems_from(e, f"{PROJECT}:{section}.{shown_key(name)}", skip=RUNTIMES, tags_from=0))
+            found, rest = salvage(adapter, entry, e, MODEL_OF[section](entry))
+            problems.extend(p for error in found for p in problems_from(error, root, skip=RUNTIMES, tags_from=0))
             broken.add(str(name))
+            if rest is not None:
+                parsed[name] = rest
     return parsed
 
 

@@ -1,4 +1,4 @@
-"""The environment-file reference, generated from the config models (README.md embeds it;
+"""The environment-file reference, generated from the config models (docs/reference.md embeds it;
 tests/test_readme.py keeps the two in step). Run: python -m config.reference"""
 
 from __future__ import annotations

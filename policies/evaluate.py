@@ -128,24 +128,43 @@ def _collect(validate: Callable[[ReportViolation], object], default_urn: str, *,
     return found
 
 
-def _seen(r: dict[str, Any]) -> tuple[str, Any, str, str, Any]:
-    """(type, properties, urn, name, options) of a plan resource as the engine hands them to a policy:
-    read-only proxies, not dicts."""
-    return r["type"], unknown_checking_proxy(r["inputs"]), r["urn"], r["name"], policy_options(r.get("options"))
+@dataclass(frozen=True)
+class _Wrapped:
+    """A resource as the engine hands it to policies: its inputs in the SDK's read-only proxy and its options.
+    Made once per resource and shared by every policy (the proxy is read-only; wrapping per policy was the
+    largest cost of a large preview's own work)."""
+
+    type: str
+    urn: str
+    name: str
+    props: Any
+    options: PolicyResourceOptions
 
 
-def _run(policy: Policy, resources: list[dict[str, Any]], config: dict[str, Any]) -> list[_Finding]:
+def wrap(resources: list[dict[str, Any]]) -> list[_Wrapped]:
+    return [
+        _Wrapped(r["type"], r["urn"], r["name"], unknown_checking_proxy(r["inputs"]), policy_options(r.get("options")))
+        for r in resources
+    ]
+
+
+def stack_resources(wrapped: list[_Wrapped]) -> list[PolicyResource]:
+    """The resources as a stack policy gets them (StackValidationArgs.resources)."""
+    return [PolicyResource(r.type, r.props, r.urn, r.name, r.options, None, None, [], {}) for r in wrapped]
+
+
+def _run(policy: Policy, wrapped: list[_Wrapped], config: dict[str, Any]) -> list[_Finding]:
+    # The engine hands policies read-only proxies, not dicts: evaluate with the same.
     if isinstance(policy, ResourceValidationPolicy):
         found = []
-        for r in resources:
-            args = ResourceValidationArgs(*_seen(r), None, config)
-            found += _collect(partial(policy.validate, args), r["urn"], resource=True)
+        for r in wrapped:
+            args = ResourceValidationArgs(r.type, r.props, r.urn, r.name, r.options, None, config)
+            found += _collect(partial(policy.validate, args), r.urn, resource=True)
         return found
     if isinstance(policy, StackValidationPolicy):
-        stack = [PolicyResource(*_seen(r), None, None, [], {}) for r in resources]
-        return _collect(
-            partial(policy.validate, StackValidationArgs(stack, config)), _stack_urn(resources), resource=False
-        )
+        stack = stack_resources(wrapped)
+        urn = _stack_urn([{"urn": wrapped[0].urn}]) if wrapped else ""
+        return _collect(partial(policy.validate, StackValidationArgs(stack, config)), urn, resource=False)
     return []
 
 
@@ -155,6 +174,7 @@ def evaluate_pack(resources: list[dict[str, Any]], env: str) -> tuple[list[dict[
     "enforcement", "urn", "message"}; runs list every policy with its level, its violation count and
     where it could not check ("notChecked": [{"urn", "reason"}])."""
     config = load_config(env)
+    wrapped = wrap(resources)
     results, runs = [], []
     for policy in POLICIES:
         level = enforcement(policy, config)
@@ -163,7 +183,7 @@ def evaluate_pack(resources: list[dict[str, Any]], env: str) -> tuple[list[dict[
             continue
         # The engine reports a remediate-level violation as mandatory; this pack remediates nothing.
         shown = "advisory" if level == EnforcementLevel.ADVISORY else "mandatory"
-        found = _run(policy, resources, properties(policy, config))
+        found = _run(policy, wrapped, properties(policy, config))
         skipped = [{"urn": f.urn, "reason": f.message} for f in found if f.not_applicable]
         violations = [
             {

@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     # Imported here, after the early handler below: importing Pulumi takes a second or two.
+    if not args.quiet and sys.stderr.isatty() and os.environ.get("CI", "") in ("", "0", "false"):
+        print("loading Pulumi and the provider SDKs (a few seconds)…", file=sys.stderr, flush=True)
     try:
         from preview.run import INTERRUPTS, preview_environment  # noqa: PLC0415
     except Exception as e:

@@ -60,11 +60,32 @@ def _seconds(value: int | None) -> str:
     return f"{value // 60}m{value % 60:02d}s" if value >= 60 else f"{value}s"
 
 
+# What each column of the table is (printed under it): a reader should not need the source to read a row.
+COLUMN_NOTES = (
+    "weights: the checkpoint files the server reads; image: pulling the server image;",
+    "load: the weights from their store to the server, by the path in the second column;",
+    "warm-up: the server's own start (CUDA graphs, compilation); estimate: image + load + warm-up;",
+    "budget was: the startup probe's window on the Hub path; budget: its window now; ! an estimate beyond it.",
+)
+
+
+def over_budget(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows whose estimate exceeds the startup budget they have now (the summary counts them)."""
+    return [
+        r
+        for r in report["services"]
+        if r["estimateSeconds"] is not None
+        and r["budgetSeconds"] is not None
+        and r["estimateSeconds"] > r["budgetSeconds"]
+    ]
+
+
 def cold_start_table(report: dict[str, Any]) -> str:
     """Estimated node-ready-to-serving time per service, next to its startup budget (Hub path vs now)."""
     rows = report["services"]
     if not rows:
         return ""
+    late = {r["service"] for r in over_budget(report)}
     lines = [
         "\nCold start per service (estimate, node ready to serving; catalog/load_paths.yaml):",
         f"    {'service':<12} {'load':<11} {'weights':>8} {'image':>7} {'load':>7} {'warm-up':>8} {'estimate':>9}"
@@ -72,11 +93,14 @@ def cold_start_table(report: dict[str, Any]) -> str:
     ]
     for r in rows:
         gib = "?" if r["weightsGib"] is None else f"{r['weightsGib']:.1f}G"
+        mark = "!" if r["service"] in late else " "
         lines.append(
             f"    {r['service']:<12} {r['load']:<11} {gib:>8} {_seconds(r['imagePullSeconds']):>7} "
-            f"{_seconds(r['weightsSeconds']):>7} {_seconds(r['warmupSeconds']):>8} {_seconds(r['estimateSeconds']):>9}"
-            f" {_seconds(r['hubBudgetSeconds']):>11} {_seconds(r['budgetSeconds']):>8}  {r['sizedFrom']}"
+            f"{_seconds(r['weightsSeconds']):>7} {_seconds(r['warmupSeconds']):>8} "
+            f"{_seconds(r['estimateSeconds']) + mark:>10}{_seconds(r['hubBudgetSeconds']):>11} "
+            f"{_seconds(r['budgetSeconds']):>8}  {r['sizedFrom']}"
         )
+    lines += [f"    {note}" for note in COLUMN_NOTES]
     for path, source in report["sources"].items():
         lines.append(f"    {path}: {source}")
     return "\n".join(lines)

@@ -19,17 +19,18 @@ from typing import Any
 
 from config.environment import decode, parse_environment
 from config.platform import ClusterConfig
-from policies.evaluate import evaluate_pack
+from policies.evaluate import evaluate_pack, load_config, properties
 from policies.rules import PACK_NAME
+from policies.rules.budget import DEFAULT_MAX_MONTHLY_USD, monthly_cost_ceiling
 from policies.rules.memory import memory_report
 from policies.rules.node_fit import node_fit_report
-from preview.cold_start import cold_start_report, cold_start_table
+from preview.cold_start import cold_start_report, cold_start_table, over_budget
 from preview.costing import environment_cost
 from preview.engine import ROOT, run_program
 from preview.envfile import StackConfig, read_environment_file
 from preview.manifests import Manifest, manifests_of, validate_manifest, write_manifests
 from preview.plan import build_plan
-from preview.report import resource_tree, summary
+from preview.report import Progress, invalid_summary, resource_tree, run_summary, summary
 from settings.problems import InvalidEnvironment
 from sizing.cost import format_cost
 
@@ -140,7 +141,7 @@ def preview_environment(
         message = str(e).strip().splitlines()
         print(f"internal error: {type(e).__name__}: {message[0] if message else '(no message)'}", file=sys.stderr)
         print(
-            "  a bug in the preview, not in the environment file: rerun with --debug (or "
+            "exit 3: a bug in the preview, not in the environment file — rerun with --debug (or "
             f"{DEBUG_ENV}=1) for the traceback and report it to the platform team with that output",
             file=sys.stderr,
         )
@@ -157,18 +158,20 @@ def _preview(env: str, out: Path, *, quiet: bool, env_file: Path | None) -> int:
     logger = logging.getLogger("pulumi-preview")
     logger.propagate = False
     logger.handlers = [warnings]
+    progress = Progress(sys.stderr, quiet=quiet)
     try:
+        progress.phase(f"reading {env_file.name}")
         config = read_environment_file(env_file)
+        progress.phase("running the program under the mock engine (the same code `pulumi up` runs)")
         run = run_program(PROJECT, env, config, logger=logger)
     except InvalidEnvironment as e:
-        print(
-            f"error: {env_file.relative_to(ROOT) if env_file.is_relative_to(ROOT) else env_file}: "
-            f"{len(e.problems)} problem(s), nothing was created:",
-            file=sys.stderr,
-        )
+        shown = env_file.relative_to(ROOT) if env_file.is_relative_to(ROOT) else env_file
+        print(f"error: {shown}: {len(e.problems)} problem(s), nothing was created:", file=sys.stderr)
         for problem in e.problems:
             print(f"  {problem}", file=sys.stderr)
+        print("\n".join(invalid_summary(str(shown), list(e.problems))), file=sys.stderr)
         return EXIT_INVALID
+    progress.phase("pricing, cold starts and the policy pack")
     plan = build_plan(PROJECT, env, run)
     parsed = parse_environment({k: decode(v) for k, v in config.values.items()}, stack=env)
     plan["cost"] = environment_cost(parsed)
@@ -178,6 +181,7 @@ def _preview(env: str, out: Path, *, quiet: bool, env_file: Path | None) -> int:
     plan["nodeFit"] = node_fit_report(plan["resources"])
     # The engine registers from worker threads, in no fixed order: sorted, two runs write the same files.
     manifests = sorted(manifests_of(run.registrations), key=lambda m: m.file)
+    progress.phase(f"validating {len(manifests)} manifests against the Kubernetes schemas")
     version = _kubernetes_version(config)
     schema_errors = {m.file: errs for m in manifests if (errs := validate_manifest(m.body, version))}
     plan["warnings"] = warnings.messages
@@ -186,11 +190,12 @@ def _preview(env: str, out: Path, *, quiet: bool, env_file: Path | None) -> int:
         "files": [m.file for m in manifests],
         "schemaErrors": schema_errors,
     }
+    progress.phase(f"writing {out.name}/")
     _write(out, plan, manifests)
     if not quiet:
         print(f"Previewing update ({env}), offline against mocks:\n")
         print(resource_tree(PROJECT, env, run.registrations))
-        print(f"\n{summary(run.registrations)}\n\n{format_cost(plan['cost'])}")
+        print(f"\n{summary(run.registrations)}\n\n{format_cost(plan['cost'], monthly_ceiling(env))}")
     print(policy_report(plan["policies"], plan["policyRuns"]))
     print(runs_report(plan["policyRuns"]))
     print(memory_table(plan["memory"]))
@@ -208,7 +213,33 @@ def _preview(env: str, out: Path, *, quiet: bool, env_file: Path | None) -> int:
     )
     # A manifest the API server would reject fails like a mandatory policy: the change cannot apply.
     mandatory = any(p["enforcement"] == "mandatory" for p in plan["policies"])
-    return EXIT_POLICY if mandatory or schema_errors else EXIT_OK
+    code = EXIT_POLICY if mandatory or schema_errors else EXIT_OK
+    print("\n".join(run_summary(findings(plan, monthly_ceiling(env)), code)))
+    return code
+
+
+def monthly_ceiling(env: str) -> float:
+    """The environment's monthly-cost-ceiling (policies/config/<env>.json, else the policy's default)."""
+    value = properties(monthly_cost_ceiling, load_config(env)).get("maxMonthlyUsd", DEFAULT_MAX_MONTHLY_USD)
+    return float(value)
+
+
+def findings(plan: dict[str, Any], ceiling: float | None = None) -> list[tuple[str, str]]:
+    """What the run's summary lists: mandatory policy failures, schema errors, and values beyond a budget."""
+    found = [
+        (f"[mandatory] {p['policy']}", p["urn"].rsplit("::", 1)[-1])
+        for p in sorted(plan["policies"], key=lambda p: (p["policy"], p["urn"]))
+        if p["enforcement"] == "mandatory"
+    ]
+    found += [("schema", f"{file}: {err}") for file, errs in plan["manifests"]["schemaErrors"].items() for err in errs]
+    found += [
+        ("cold start beyond its budget", f"gke-serving:services.{row['service']}")
+        for row in over_budget(plan["coldStart"])
+    ]
+    total = plan["cost"]["total"]["monthly"]["max"]
+    if ceiling is not None and total is not None and total > ceiling:
+        found.append(("monthly cost beyond its ceiling", f"{total:,.0f} > {ceiling:,.0f} USD at max nodes"))
+    return found
 
 
 def policy_report(results: list[dict[str, str]], runs: list[dict[str, Any]]) -> str:

@@ -143,8 +143,8 @@ class ServiceBase(StrictModel):
     architecture: Architecture | None = None
     """Needed for memory sizing when the model is not in the sizing catalog."""
     load: str | None = None
-    """How pods get the weights: one of the load paths of catalog/load_paths.yaml (README, "How weights reach a
-    server"). Default: the runtime's choice when `gke-serving:modelMirror` is set, else the Hub download."""
+    """How pods get the weights: one of the load paths of catalog/load_paths.yaml (docs/architecture.md, "How
+    weights reach a server"). Default: the runtime's choice when `gke-serving:modelMirror` is set, else the Hub download."""
 
     @field_validator("load")
     @classmethod

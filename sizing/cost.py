@@ -453,8 +453,15 @@ def _money(span: Span, digits: int) -> str:
     return f"{low:,.{digits}f} – {high:,.{digits}f}"
 
 
-def format_cost(cost: dict[str, Any]) -> str:
-    """A compact text table of estimate_cost's result for the terminal."""
+COLUMN_NOTES = (
+    "Columns: the line, what it counts (machine x min–max nodes, GB, VMs), USD per hour and per month as min – max;",
+    "a service's share is its replicas' part of its pool's GPUs (informative, not added to the total);",
+)
+
+
+def format_cost(cost: dict[str, Any], ceiling: float | None = None) -> str:
+    """A compact text table of estimate_cost's result for the terminal; with `ceiling` (USD/month), a total above
+    it is marked with ! and the ceiling named."""
     rows: list[tuple[str, str, str, str]] = [("", "", "USD/hour", "USD/month")]
     lines = cost.get("lines", [])
     for line in lines:
@@ -467,7 +474,11 @@ def format_cost(cost: dict[str, Any]) -> str:
             rows.append((line["name"], line["detail"], _money(line["hourly"], 2), _money(line["monthly"], 0)))
     if cost.get("excluded"):
         rows.append(("GPU pools", "", _money(cost["gpuPools"]["hourly"], 2), _money(cost["gpuPools"]["monthly"], 0)))
-    rows.append(("total", "", _money(cost["total"]["hourly"], 2), _money(cost["total"]["monthly"], 0)))
+    monthly_max = cost["total"]["monthly"]["max"]
+    over = ceiling is not None and monthly_max is not None and monthly_max > ceiling
+    rows.append(
+        ("total", "", _money(cost["total"]["hourly"], 2), _money(cost["total"]["monthly"], 0) + ("!" if over else ""))
+    )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     text = [
         f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}".rstrip() for r in rows
@@ -477,6 +488,13 @@ def format_cost(cost: dict[str, Any]) -> str:
         f"Prices: {cost['currency']}, {dated}, {cost['hoursPerMonth']} h/month; min = the nodes the services' "
         "minimum replicas keep running, max = maxNodes."
     )
+    text += list(COLUMN_NOTES)
+    if ceiling is not None:
+        text.append(
+            f"! the total at max nodes is above the monthly-cost-ceiling of {ceiling:,.0f} USD"
+            if over
+            else f"The monthly-cost-ceiling is {ceiling:,.0f} USD; the total at max nodes is within it."
+        )
     if cost.get("missing"):
         text.append(f"No price for: {'; '.join(cost['missing'])} (not counted in the total).")
     if cost.get("undated"):

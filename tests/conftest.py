@@ -3,7 +3,9 @@ to import), and tests read the artifacts a user would read: plan.json and the ma
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,13 +46,23 @@ def load_preview(exit_code: int, out: Path) -> Preview:
 
 @pytest.fixture(scope="session")
 def previews(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Preview]:
+    """Each environment's preview, run once for the whole session: under pytest-xdist (`make unit` runs
+    `-n auto`) the workers share one run per environment through the session's common temporary folder,
+    the first to ask running it while the others wait on its lock."""
     cache: dict[str, Preview] = {}
+    # An xdist worker's folder is pytest-<n>/popen-gw<i>/: its parent is this session's, common to the workers.
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
     def get(env: str) -> Preview:
         if env not in cache:
-            out = tmp_path_factory.mktemp(env)
-            code = preview_environment(env, str(out), quiet=True)
-            cache[env] = load_preview(code, out)
+            out = shared / f"preview-{env}"
+            with (shared / f"preview-{env}.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                done = shared / f"preview-{env}.exit"
+                if not done.exists():
+                    done.write_text(str(preview_environment(env, str(out), quiet=True)))
+                cache[env] = load_preview(int(done.read_text()), out)
         return cache[env]
 
     return get

@@ -54,6 +54,11 @@ def test_bad_environment_is_refused_with_its_problems(path: Path, tmp_path: Path
     assert problem_lines[0] == f"error: {shown}: {len(expected)} problem(s), nothing was created:", stderr
     for line in expected:
         assert f"  {line}" in problem_lines, f"missing: {line}\n--- stderr:\n{stderr}"
+    # The verdict last: how many, each problem's config path, and what exit 2 means.
+    summary = problem_lines[-len(expected) - 2 :]
+    assert summary[0] == f"Summary: {len(expected)} problem(s) in {shown}:"
+    assert sorted(summary[1:-1]) == sorted(f"  {line.split(': ', 1)[0]}" for line in expected)
+    assert summary[-1].startswith("exit 2: the environment file is invalid")
     assert not (out / "plan.json").exists()
     assert not out.exists() or not any(out.iterdir()), "the preview wrote output for an invalid environment"
 
@@ -113,7 +118,14 @@ def test_a_file_beyond_the_size_limits_is_refused(name: str, tmp_path: Path) -> 
     path.write_text(GOOD_FILE + appended)
     code, stderr, stdout = preview(path, tmp_path / "build")
     assert code == EXIT_INVALID, stderr + stdout
-    assert stderr.splitlines()[1:] == [f"  {problem.format(file=path)}"], stderr
+    shown = problem.format(file=path)
+    assert stderr.splitlines()[1:] == [
+        f"  {shown}",
+        "",
+        f"Summary: 1 problem(s) in {path}:",
+        f"  {shown.split(': ', 1)[0]}",
+        "exit 2: the environment file is invalid — nothing was created; fix each problem above, then run again",
+    ], stderr
     assert not (tmp_path / "build").exists()
 
 

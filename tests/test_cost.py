@@ -12,6 +12,7 @@ import yaml
 
 import catalog
 from sizing.cost import (
+    COLUMN_NOTES,
     HOURS_PER_MONTH,
     PlatformCostInput,
     PoolCostInput,
@@ -309,8 +310,9 @@ def test_format_cost() -> None:
         "total                                    2.00 – 6.55  1,461 – 4,782",
         "Prices: USD, as of 2026-07-30, 730 h/month; min = the nodes the services' minimum replicas keep running, max = maxNodes.",
     ]
+    assert text[10:12] == list(COLUMN_NOTES)
     assert (
-        text[10]
+        text[12]
         == "No price for: a3-megagpu-8g in us-central1 (sizing/prices.yaml regions.us-central1) (not counted in the total)."
     )
 

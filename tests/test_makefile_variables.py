@@ -5,6 +5,7 @@ whose virtualenv stamp is up to date, so a recipe that got through would run its
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,8 @@ HOSTILE = ("x;touch pwned", "$(shell touch pwned)", "`touch pwned`", "$$(touch p
 TARGETS = {  # variable -> a target that hands it to the shell, with the other variables it needs
     "NAME": ("env", {}),
     "FROM": ("env", {"NAME": "qa"}),
+    "PROJECT": ("env", {"NAME": "qa"}),
+    "LEVELS": ("env", {"NAME": "qa"}),
     "MODEL": ("model", {}),
     "REVISION": ("model", {"MODEL": "BAAI/bge-m3"}),
     "ENV": ("preview", {}),
@@ -41,7 +44,10 @@ def make(
 ) -> subprocess.CompletedProcess[str]:
     assert MAKE, "GNU make is needed"
     command = [MAKE, "-s", *(["-n"] if dry_run else []), target, *(f"{k}={v}" for k, v in variables.items())]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+    # Under `make test` the outer make's flags and command-line variables reach this one through MAKEFLAGS: the
+    # copy must run as a user's make would, on its own.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=60, check=False, env=env)  # noqa: S603
 
 
 # ARGS is options: several words, each may start with "-"; every other value is hostile for it too.
@@ -63,6 +69,11 @@ def test_a_hostile_value_is_refused_by_make_before_any_shell_runs(workdir: Path,
     ("target", "variables", "command"),
     [
         ("env", {"NAME": "qa", "FROM": "staging"}, ".venv/bin/python -m tools.new_environment qa --from staging"),
+        (
+            "env",
+            {"NAME": "qa", "PROJECT": "acme-ml-qa", "LEVELS": "source"},
+            ".venv/bin/python -m tools.new_environment qa --from prod --project acme-ml-qa --levels source",
+        ),
         (
             "model",
             {"MODEL": "Qwen/Qwen2.5-7B-Instruct-AWQ", "REVISION": "v1.0"},

@@ -23,10 +23,11 @@ import yaml
 from packaging.requirements import Requirement
 
 from policies import evaluate as evaluate_module
-from policies.evaluate import evaluate
+from policies.evaluate import evaluate, stack_resources, wrap
 from policies.rules import POLICIES, RESOURCE_POLICIES, STACK_POLICIES
 from policies.rules.memory import fit_request
 from policies.rules.pods import pod_of
+from policies.rules.stack_cost import stack_cost
 from runtimes import REGISTRY
 from tests.conftest import ENVIRONMENTS, PROMOTION, Preview
 from tests.test_policy_rules import DEPLOYMENT, NODE_POOL, deployment, node_pool, server
@@ -304,8 +305,8 @@ def test_evaluate_in_dev_with_its_own_levels_and_ceilings() -> None:
             "policy": "monthly-cost-ceiling",
             "enforcement": "advisory",
             "urn": STACK_URN,
-            "message": "the GPU node pools cost up to 3,652 USD/month at max nodes (l4: 3,652), above the ceiling of "
-            "1,500 USD — lower maxNodes, use spot, or raise maxMonthlyUsd in the policy config",
+            "message": "the environment costs up to 3,652 USD/month at max nodes (GPU pools 3,652: l4: 3,652), above "
+            "the ceiling of 1,800 USD — lower maxNodes, use spot, or raise maxMonthlyUsd in the policy config",
         },
     ]
 
@@ -374,7 +375,39 @@ def test_the_ceilings_bind_prod_is_over_stagings(previews: Callable[[str], Previ
         (
             "monthly-cost-ceiling",
             # prod's H100s are spot (a3-highgpu-2g is sold no other way), three nodes at most.
-            "the GPU node pools cost up to 45,008 USD/month at max nodes (a100: 10,726, h100: 27,709, l4: 6,573), "
-            "above the ceiling of 6,000 USD — lower maxNodes, use spot, or raise maxMonthlyUsd in the policy config",
+            "the environment costs up to 46,205 USD/month at max nodes (GPU pools 45,008: a100: 10,726, h100: 27,709, "
+            "l4: 6,573; the platform 1,197), above the ceiling of 6,500 USD — lower maxNodes, use spot, or raise "
+            "maxMonthlyUsd in the policy config",
         ),
     }
+
+
+# The table's lines the stack's resources do not carry: what the weights keep (policies/rules/stack_cost.py).
+WEIGHTS_LINES = ("model mirror bucket", "Hyperdisk ML ", "disk image of ", "fill disk of ")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_cost_policy_prices_what_the_cost_table_totals(env: str, previews: Callable[[str], Preview]) -> None:
+    plan = previews(env).plan
+    table = plan["cost"]
+    weights = sum(line["monthly"]["max"] or 0.0 for line in table["lines"] if line["name"].startswith(WEIGHTS_LINES))
+    policy = stack_cost(stack_resources(wrap(plan["resources"])))
+    assert policy["total"]["monthly"]["max"] == pytest.approx(table["total"]["monthly"]["max"] - weights, abs=0.02)
+    assert policy["total"]["monthly"]["max"] > policy["gpuPools"]["monthly"]["max"]
+
+
+def test_a_stack_over_its_ceiling_only_by_its_platform_lines_is_refused(
+    previews: Callable[[str], Preview], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resources = previews("dev").plan["resources"]
+    cost = stack_cost(stack_resources(wrap(resources)))
+    gpu, total = cost["gpuPools"]["monthly"]["max"], cost["total"]["monthly"]["max"]
+    ceiling = round((gpu + total) / 2)  # above the GPU pools, below the whole bill
+    (tmp_path / "dev.json").write_text(
+        json.dumps({"all": "mandatory", "monthly-cost-ceiling": {"maxMonthlyUsd": ceiling}})
+    )
+    monkeypatch.setattr(evaluate_module, "CONFIG_DIR", tmp_path)
+    found = [r for r in evaluate(resources, "dev") if r["policy"] == "monthly-cost-ceiling"]
+    assert [r["enforcement"] for r in found] == ["mandatory"]
+    assert found[0]["message"].startswith(f"the environment costs up to {total:,.0f} USD/month at max nodes")
+    assert f"above the ceiling of {ceiling:,.0f} USD" in found[0]["message"]

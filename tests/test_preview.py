@@ -143,6 +143,21 @@ def test_gemma_7b_bf16_with_8k_context_on_one_l4_fails_mandatory_fit(tmp_path: P
     assert "Fits up to 5,968 tokens: set maxModelLen ≤ 5968" in violation["message"]
 
 
+def test_a_failing_preview_ends_with_its_findings_and_the_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = preview_file(tmp_path, GEMMA_ON_L4)
+    lines = capsys.readouterr().out.rstrip("\n").splitlines()
+    assert code == EXIT_POLICY
+    assert lines[-1] == (
+        "exit 1: a mandatory policy failed or a manifest fails its schema — the plan is written to read; "
+        "`pulumi up` would be refused"
+    )
+    summary = lines[lines.index(next(line for line in lines if line.startswith("Summary: "))) :]
+    assert "  [mandatory] model-fits-gpu-memory: gemma-deployment" in summary
+    assert summary[0] == f"Summary: {len(summary) - 2} finding(s) to act on:"
+
+
 @pytest.mark.parametrize("change", [{"maxModelLen": 600}, {"pool": "l4x2", "tensorParallelSize": 2}])
 def test_gemma_7b_fits_with_a_short_context_or_two_l4s(tmp_path: Path, change: dict[str, Any]) -> None:
     config = json.loads(json.dumps(GEMMA_ON_L4))

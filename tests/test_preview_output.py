@@ -4,6 +4,7 @@ interrupt (130)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import yaml
 import preview.run
 from bench.generate import environment
 from preview.manifests import Manifest, write_manifests
+from preview.report import Progress
 from preview.run import (
     DEBUG_ENV,
     EXIT_INTERNAL,
@@ -383,3 +385,28 @@ def test_an_out_dir_under_a_folder_the_user_cannot_write_is_exit_2_in_one_line(t
         f"error: --out-dir {locked / 'out'}: {locked} is not writable by this user — pass an --out-dir that is new, "
         "empty or an earlier preview's (it holds .gke-serving-preview)"
     ]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("stream", "ci", "quiet", "shown"),
+    [
+        (_Terminal, "", False, True),
+        (_Terminal, "true", False, False),  # GitHub Actions sets CI=true
+        (_Terminal, "", True, False),
+        (io.StringIO, "", False, False),  # piped or captured
+    ],
+)
+def test_phases_show_on_a_terminal_only(
+    stream: type[io.StringIO], ci: str, quiet: bool, shown: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", ci)
+    out = stream()
+    progress = Progress(out, quiet=quiet)
+    progress.phase("validating 3 manifests")
+    assert (out.getvalue().endswith("] validating 3 manifests…\n")) is shown
+    assert bool(out.getvalue()) is shown

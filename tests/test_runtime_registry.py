@@ -15,6 +15,7 @@ from catalog.servers import ServerFacts, server_facts
 from config.platform import GatewayConfig, NodePoolConfig
 from config.service_checks import check_services
 from runtimes import REGISTRY, RUNTIMES, ServiceConfig, runtime_of
+from tests.tree import project_python_files
 from workloads.server import server_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,9 +56,8 @@ def test_no_module_outside_runtimes_branches_on_a_runtimes_name() -> None:
     # bench/generate.py writes environment files, which name runtimes as data.
     allowed = {"sizing/memory.py", "bench/generate.py"}
     found = []
-    for path in ROOT.rglob("*.py"):
-        relative = path.relative_to(ROOT).as_posix()
-        if relative.split("/")[0] in ("runtimes", "tests", ".venv", "build") or relative in allowed:
+    for relative, path in project_python_files(skip=frozenset({"runtimes", "tests"})):
+        if relative in allowed:
             continue
         found += [f"{relative}:{n}" for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
     assert found == []

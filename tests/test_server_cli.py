@@ -185,7 +185,7 @@ def test_clap_environment_variables_name_their_options() -> None:
     ],
 )
 def test_every_spelling_of_a_refused_option_is_refused(runtime: str, extra: str, expected: str) -> None:
-    # The flag check's own problem (a literal after a credential-named flag is also refused, at extraArgs.<i>).
+    # Only the problems of extraArgs itself: a value shaped like a credential is also refused at its element.
     found = [
         p
         for p in problems(with_service(runtime=runtime, model="a/b", pool="l4", extraArgs=[extra]))

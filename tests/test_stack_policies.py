@@ -274,7 +274,7 @@ def test_the_cost_is_the_preview_price_at_max_nodes() -> None:
     assert f"{8 * price * HOURS_PER_MONTH:,.0f}" == "5,842"
 
 
-PROD_COST = "48,868 USD/month at max nodes (l4: 5,842, a100: 10,726, h100: 32,299)"
+PROD_COST = "48,868 USD/month at max nodes (GPU pools 48,868: l4: 5,842, a100: 10,726, h100: 32,299)"
 
 COSTS: list[tuple[str, list[Resource], dict[str, Any], list[str]]] = [
     ("prod under its ceiling", PROD_POOLS, {"maxMonthlyUsd": 60000}, []),
@@ -283,7 +283,7 @@ COSTS: list[tuple[str, list[Resource], dict[str, Any], list[str]]] = [
         PROD_POOLS,
         {"maxMonthlyUsd": 40000},
         [
-            f"the GPU node pools cost up to {PROD_COST}, above the ceiling of 40,000 USD — lower maxNodes, use "
+            f"the environment costs up to {PROD_COST}, above the ceiling of 40,000 USD — lower maxNodes, use "
             "spot, or raise maxMonthlyUsd in the policy config"
         ],
     ),
@@ -292,7 +292,7 @@ COSTS: list[tuple[str, list[Resource], dict[str, Any], list[str]]] = [
         PROD_POOLS,
         {},
         [
-            f"the GPU node pools cost up to {PROD_COST}, above the ceiling of 10,000 USD — lower maxNodes, use "
+            f"the environment costs up to {PROD_COST}, above the ceiling of 10,000 USD — lower maxNodes, use "
             "spot, or raise maxMonthlyUsd in the policy config"
         ],
     ),
@@ -301,8 +301,8 @@ COSTS: list[tuple[str, list[Resource], dict[str, Any], list[str]]] = [
         [(NODE_POOL, "l4-pool", node_pool("l4", "g2-standard-8", max_nodes=3, spot=True))],
         {"maxMonthlyUsd": 500},
         [
-            "the GPU node pools cost up to 1,051 USD/month at max nodes (l4: 1,051), above the ceiling of 500 USD — "
-            "lower maxNodes, use spot, or raise maxMonthlyUsd in the policy config"
+            "the environment costs up to 1,051 USD/month at max nodes (GPU pools 1,051: l4: 1,051), above the ceiling "
+            "of 500 USD — lower maxNodes, use spot, or raise maxMonthlyUsd in the policy config"
         ],
     ),
     (

@@ -5,23 +5,28 @@ registry (one module and one catalog block each, no load-path name compared outs
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
+import io
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import catalog
 from catalog.servers import server_facts
-from config import parse_environment
+from config import InvalidEnvironment, parse_environment
 from loads import default_path, load_path, load_paths
 from loads.facts import load_facts
 from loads.files import lock, served
 from loads.scripts.repo_files import matches, select
+from preview.run import EXIT_INVALID, preview_environment
 from tests.conftest import Preview
 from tests.test_config import VALID
+from tests.tree import project_python_files
 from workloads.weights_fit import weights_problems
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +112,34 @@ def test_a_70b_model_in_bf16_from_the_hub_is_refused_with_both_numbers() -> None
     assert late is not None and int(late[1]) > int(late[2]) == 3600
 
 
+def test_weights_that_do_not_fit_are_reported_with_the_files_other_problems_in_one_run(tmp_path: Path) -> None:
+    """The program hands weights_problems to load_environment: one InvalidEnvironment, one preview report."""
+    raw = _seventy_b(quantization="awqq")
+    with pytest.raises(InvalidEnvironment) as refused:
+        parse_environment(raw, checks=(weights_problems,))
+    paths = sorted(p.path for p in refused.value.problems)
+    assert paths == [
+        "gke-serving:services.big.load",
+        "gke-serving:services.big.model",
+        "gke-serving:services.big.quantization",
+    ]
+    env_file = tmp_path / "Pulumi.dev.yaml"
+    secret_and_internal = {
+        "gke-serving:hfToken": {"secure": "v1:placeholder"},
+        "gke-serving:gateway": {"className": "gke-l7-rilb"},
+    }
+    env_file.write_text(yaml.safe_dump({"config": raw | secret_and_internal}))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = preview_environment("dev", str(tmp_path / "out"), quiet=True, env_file=env_file)
+    lines = err.getvalue().splitlines()
+    assert code == EXIT_INVALID
+    assert lines[0].endswith(": 3 problem(s), nothing was created:")
+    assert lines[-5] == f"Summary: 3 problem(s) in {env_file}:"
+    assert sorted(lines[-4:-1]) == [f"  {p}" for p in paths]
+    assert lines[-1].startswith("exit 2: ")
+
+
 def test_the_same_model_streamed_from_the_mirror_fits() -> None:
     raw = _seventy_b(revision="a" * 40, load="streamer")
     raw["gke-serving:modelMirror"] = {}
@@ -175,10 +208,7 @@ def test_no_load_path_name_is_compared_outside_loads() -> None:
     """A string constant equal to a load path's name appears only in loads/, catalog/ and tests/."""
     names = set(load_paths())
     offenders = []
-    for path in ROOT.rglob("*.py"):
-        relative = path.relative_to(ROOT)
-        if relative.parts[0] in {"loads", "catalog", "tests", ".venv", "build", ".cache"}:
-            continue
+    for relative, path in project_python_files(skip=frozenset({"loads", "catalog", "tests"})):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and node.value in names:
                 offenders.append(f"{relative}:{node.lineno} {node.value!r}")

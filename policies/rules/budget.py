@@ -14,7 +14,7 @@ import catalog
 from policies.rules.base import DEFAULT_ENFORCEMENT
 from policies.rules.pods import whole_number
 from policies.rules.pools import gpu_pools
-from sizing.cost import PoolCostInput, estimate_cost
+from policies.rules.stack_cost import stack_cost
 
 DEFAULT_MAX_GPUS = 8
 DEFAULT_MAX_MONTHLY_USD = 10_000
@@ -84,46 +84,37 @@ allowed_gpu_types = StackValidationPolicy(
 
 def _monthly_cost(args: StackValidationArgs, report: ReportViolation) -> None:
     ceiling = float(args.get_config().get("maxMonthlyUsd", DEFAULT_MAX_MONTHLY_USD))
-    pools = gpu_pools(args.resources)
-    cost = estimate_cost(
-        [
-            PoolCostInput(
-                name=p.name,
-                machine_type=p.machine_type,
-                gpu=p.accelerator,
-                gpus_per_node=p.gpus_per_node,
-                region=catalog.region_of(p.location),
-                spot=p.spot,
-                min_nodes=p.min_nodes,
-                max_nodes=p.max_nodes,
-            )
-            for p in pools
-        ],
-        [],
-    )
-    if cost["missing"]:
+    cost = stack_cost(list(args.resources))
+    # A GPU pool without a price hides most of the bill; the table's other unpriced lines are small and noted there.
+    unpriced = [m for m in cost["missing"] if m.split(" ", 1)[0] in cost["unpriced"]]
+    if unpriced:
         report(
-            f"no price for {'; '.join(cost['missing'])}, so the monthly cost cannot be checked against the "
-            f"ceiling of {ceiling:,.0f} USD — add the row",
+            f"no price for {'; '.join(unpriced)}, so the monthly cost cannot be checked against the ceiling of "
+            f"{ceiling:,.0f} USD — add the row",
             None,
         )
         return
     total = cost["total"]["monthly"]["max"]
     if total > ceiling:
+        gpu = cost["gpuPools"]["monthly"]["max"]
         parts = ", ".join(f"{name}: {c['monthly']['max']:,.0f}" for name, c in cost["pools"].items())
+        # estimate_cost lists what it leaves out only when it priced the platform (a stack with its cluster).
+        platform = f"; the platform {total - gpu:,.0f}" if cost["excluded"] else ""
         report(
-            f"the GPU node pools cost up to {total:,.0f} USD/month at max nodes ({parts}), above the ceiling "
-            f"of {ceiling:,.0f} USD — lower maxNodes, use spot, or raise maxMonthlyUsd in the policy config",
+            f"the environment costs up to {total:,.0f} USD/month at max nodes (GPU pools {gpu:,.0f}: {parts}"
+            f"{platform}), above the ceiling of {ceiling:,.0f} USD — lower maxNodes, use spot, or raise "
+            "maxMonthlyUsd in the policy config",
             None,
         )
 
 
 monthly_cost_ceiling = StackValidationPolicy(
     name="monthly-cost-ceiling",
-    # The ceiling covers the GPU pools only: they are what scales and what a policy can read from the pool
-    # resources; the preview's full total adds the platform lines (system pool, disks, fee, LB, NAT, IP).
-    description="The GPU node pools at max nodes cost no more per month than the environment's ceiling "
-    "(sizing/prices.yaml, 730 h/month; the platform lines of the preview's total are not included).",
+    # The same total as the preview's cost table (sizing/cost.py on the stack's pools and platform lines), less
+    # the weights' storage, which the resources do not carry (policies/rules/stack_cost.py).
+    description="The environment at max nodes costs no more per month than its ceiling: GPU pools, system pool, "
+    "boot disks and local SSDs, cluster fee, load balancer, Cloud NAT, static IP and Secret Manager "
+    "(sizing/prices.yaml and platform_prices.yaml, 730 h/month).",
     validate=_monthly_cost,
     enforcement_level=DEFAULT_ENFORCEMENT,
     config_schema=PolicyConfigSchema(
@@ -132,7 +123,7 @@ monthly_cost_ceiling = StackValidationPolicy(
                 "type": "number",
                 "minimum": 0,
                 "default": DEFAULT_MAX_MONTHLY_USD,
-                "description": "USD per month the GPU node pools may cost at maxNodes.",
+                "description": "USD per month the environment may cost at maxNodes (the preview's total).",
             },
         }
     ),
