@@ -65,7 +65,9 @@ COLUMN_NOTES = (
     "weights: the checkpoint files the server reads; image: pulling the server image;",
     "load: the weights from their store to the server, by the path in the second column;",
     "warm-up: the server's own start (CUDA graphs, compilation); estimate: image + load + warm-up;",
-    "budget was: the startup probe's window on the Hub path; budget: its window now; ! an estimate beyond it.",
+    "budget was: the startup probe's window on the Hub path; budget: its window now; ! an estimate beyond it;",
+    "sized from: the model's lock (read from the Hub, or collected by hand), the service's own figure, or its"
+    " architecture (an estimate).",
 )
 
 

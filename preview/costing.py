@@ -4,7 +4,6 @@ preview and plan.json (plan["cost"])."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from catalog import is_zone
 from config import Environment
@@ -12,7 +11,14 @@ from config.gateway_checks import EXTERNAL_CLASS
 from config.services import gpus_per_replica, replica_range
 from loads import load_path
 from runtimes import runtime_of
-from sizing.cost import PlatformCostInput, PoolCostInput, ServiceCostInput, StorageCostInput, estimate_cost
+from sizing.cost import (
+    CostEstimate,
+    PlatformCostInput,
+    PoolCostInput,
+    ServiceCostInput,
+    StorageCostInput,
+    estimate_cost,
+)
 from workloads.model_mirror import copies, placements, weight_sources
 
 BUCKET_PRICE = "gcsStandardGbMonth"
@@ -45,7 +51,7 @@ def weights_storage(env: Environment) -> tuple[StorageCostInput, ...]:
     return tuple(lines)
 
 
-def environment_cost(env: Environment) -> dict[str, Any]:
+def environment_cost(env: Environment) -> CostEstimate:
     """Pools cost at least what their services' minimum replicas keep running, even with minNodes 0."""
     services = [
         ServiceCostInput(

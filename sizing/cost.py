@@ -10,13 +10,15 @@ total, which is what the nodes and the platform bill. Traffic-driven charges are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Literal, TypedDict, cast
 
 import yaml
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from catalog import region_of
 
@@ -102,12 +104,31 @@ class _Price:
         return self.spot_date if spot else self.date
 
 
-def _price(v: dict[str, Any]) -> _Price:
-    date = v.get("date")
-    spot_date = v.get("spotDate", date)
+def _number(value: object) -> float | None:
+    """A price or count as the YAML gives it (int or float), None when absent or null."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{value!r} is not a number")
+    return value
+
+
+def _map(value: object) -> Mapping[str, object]:
+    """A YAML mapping (an absent one is empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{value!r} is not a mapping")
+    return cast("Mapping[str, object]", value)
+
+
+def _price(v: object) -> _Price:
+    row = _map(v)
+    date = row.get("date")
+    spot_date = row.get("spotDate", date)
     return _Price(
-        on_demand=v.get("onDemand"),
-        spot=v.get("spot"),
+        on_demand=_number(row.get("onDemand")),
+        spot=_number(row.get("spot")),
         date=None if date is None else str(date),
         spot_date=None if spot_date is None else str(spot_date),
     )
@@ -122,21 +143,20 @@ class _Region:
 @cache
 def _catalog() -> dict[str, _Region]:
     with _PRICES.open() as f:
-        data = yaml.safe_load(f)
+        data = _map(yaml.safe_load(f))
     return {
         name: _Region(
-            machines={k: _price(v) for k, v in (r.get("machines") or {}).items()},
-            gpus={k: _price(v) for k, v in (r.get("attachedGpus") or {}).items()},
+            machines={k: _price(v) for k, v in _map(_map(r).get("machines")).items()},
+            gpus={k: _price(v) for k, v in _map(_map(r).get("attachedGpus")).items()},
         )
-        for name, r in data["regions"].items()
+        for name, r in _map(data["regions"]).items()
     }
 
 
 @cache
-def platform_prices() -> dict[str, Any]:
+def platform_prices() -> Mapping[str, object]:
     with _PLATFORM.open() as f:
-        data: dict[str, Any] = yaml.safe_load(f)
-    return data
+        return _map(yaml.safe_load(f))
 
 
 def priced_regions() -> list[str]:
@@ -188,7 +208,61 @@ def missing_price(
     return _quote(machine_type, region, spot=spot, gpu=gpu, gpu_count=gpu_count)[2]
 
 
-Span = dict[str, float | None]
+class Span(TypedDict):
+    min: float | None
+    max: float | None
+
+
+class Costs(TypedDict):
+    hourly: Span
+    monthly: Span
+
+
+class Sum(TypedDict):
+    min: float
+    max: float
+
+
+class Totals(TypedDict):
+    """A sum of priced lines: always a number (an unpriced line adds nothing and is listed in `missing`)."""
+
+    hourly: Sum
+    monthly: Sum
+
+
+class CostLine(TypedDict):
+    name: str
+    detail: str
+    unitPrice: float | None
+    per: str
+    source: str
+    date: str | None
+    hourly: Span
+    monthly: Span
+
+
+class PoolCost(TypedDict):
+    machineType: str
+    spot: bool
+    hourly: Span
+    monthly: Span
+
+
+class CostEstimate(TypedDict):
+    """estimate_cost's result, as plan.json holds it under `cost`."""
+
+    currency: str
+    priceDate: str | None
+    hoursPerMonth: int
+    pools: dict[str, PoolCost]
+    services: dict[str, Costs]
+    lines: list[CostLine]
+    gpuPools: Totals
+    total: Totals
+    unpriced: list[str]
+    missing: list[str]
+    undated: list[str]
+    excluded: list[str]
 
 
 def _span(low: float | None, high: float | None, digits: int) -> Span:
@@ -198,7 +272,13 @@ def _span(low: float | None, high: float | None, digits: int) -> Span:
     }
 
 
-def _costs(per_hour_min: float | None, per_hour_max: float | None) -> dict[str, Span]:
+def _totals(per_hour_min: float, per_hour_max: float) -> Totals:
+    hourly: Sum = {"min": round(per_hour_min, 4), "max": round(per_hour_max, 4)}
+    monthly: Sum = {"min": round(per_hour_min * HOURS_PER_MONTH, 2), "max": round(per_hour_max * HOURS_PER_MONTH, 2)}
+    return {"hourly": hourly, "monthly": monthly}
+
+
+def _costs(per_hour_min: float | None, per_hour_max: float | None) -> Costs:
     monthly_min = None if per_hour_min is None else per_hour_min * HOURS_PER_MONTH
     monthly_max = None if per_hour_max is None else per_hour_max * HOURS_PER_MONTH
     return {"hourly": _span(per_hour_min, per_hour_max, 4), "monthly": _span(monthly_min, monthly_max, 2)}
@@ -208,7 +288,7 @@ def _costs(per_hour_min: float | None, per_hour_max: float | None) -> dict[str, 
 class _Lines:
     """Cost lines with their running total, the rows that had no price and the dates of those that had."""
 
-    lines: list[dict[str, Any]]
+    lines: list[CostLine]
     missing: list[str]
     dates: set[str]
     undated: set[str]
@@ -238,6 +318,7 @@ class _Lines:
                 self.undated.add(name)
         else:
             self.missing.append(missing or f"{name} ({source})")
+        costs = _costs(None, None) if unit is None else _costs(unit * low, unit * high)
         self.lines.append(
             {
                 "name": name,
@@ -246,7 +327,8 @@ class _Lines:
                 "per": per,
                 "source": source,
                 "date": date,
-                **(_costs(None, None) if unit is None else _costs(unit * low, unit * high)),
+                "hourly": costs["hourly"],
+                "monthly": costs["monthly"],
             }
         )
 
@@ -259,18 +341,49 @@ _DISK_KEYS = {
 }
 
 
+class PriceRef(BaseModel):
+    """Where a platform line's unit price comes from (sizing/platform_lines.yaml `price`, a mapping)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    region: str | None = None  # platform_prices.yaml regions.<region>.<key>, per month
+    region_hourly: str | None = None  # the same, per hour
+    per_vm: bool = False  # divided by NAT_VM_CAP (a gateway's price)
+    monthly: str | None = None  # <section.key> with its own price, date and source
+    hourly: str | None = None
+
+
+class PlatformLine(BaseModel):
+    """One row of sizing/platform_lines.yaml (its header explains each field)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    detail: str
+    price: Literal["machine", "free"] | PriceRef
+    low: str
+    high: str
+    per: str
+    each: Literal["disks", "local_ssds", "storage"] | None = None
+    when: str | None = None
+    source: str | None = None
+    missing: str | None = None
+
+
 @cache
-def platform_lines() -> tuple[dict[str, Any], ...]:
+def platform_lines() -> tuple[PlatformLine, ...]:
     """sizing/platform_lines.yaml: which price each platform cost line bills, how many units, per what."""
     with _PLATFORM_LINES.open() as f:
-        rows: list[dict[str, Any]] = yaml.safe_load(f)
-    return tuple(rows)
+        return tuple(TypeAdapter(list[PlatformLine]).validate_python(yaml.safe_load(f)))
 
 
-def _platform_values(pools: list[PoolCostInput], p: PlatformCostInput, region: str) -> dict[str, Any]:
+Values = dict[str, object]  # what a platform line's templates and quantities name
+
+
+def _platform_values(pools: list[PoolCostInput], p: PlatformCostInput, region: str) -> Values:
     nodes_min = p.system_min_nodes + sum(q.min_nodes for q in pools)
     nodes_max = p.system_max_nodes + sum(q.max_nodes for q in pools)
-    free = platform_prices()["secretManager"]["freeActiveVersions"]
+    free = _number(_map(platform_prices()["secretManager"])["freeActiveVersions"]) or 0
     return {
         "region": region,
         "where": f"sizing/platform_prices.yaml regions.{region}",
@@ -296,7 +409,7 @@ def _platform_values(pools: list[PoolCostInput], p: PlatformCostInput, region: s
     }
 
 
-def _items(each: str | None, pools: list[PoolCostInput], p: PlatformCostInput) -> list[dict[str, Any]]:
+def _items(each: str | None, pools: list[PoolCostInput], p: PlatformCostInput) -> list[Values]:
     """The items a row repeats over (`each`), as values beside the platform's; one empty item without it."""
     if each is None:
         return [{}]
@@ -323,7 +436,7 @@ def _items(each: str | None, pools: list[PoolCostInput], p: PlatformCostInput) -
     raise ValueError(f"sizing/platform_lines.yaml: unknown `each: {each}`")
 
 
-def _fill(text: str, values: dict[str, Any]) -> str:
+def _fill(text: str, values: Values) -> str:
     return Template(text).substitute(values)
 
 
@@ -331,42 +444,42 @@ def _platform(out: _Lines, pools: list[PoolCostInput], p: PlatformCostInput) -> 
     """The rows of sizing/platform_lines.yaml, priced for the platform's region."""
     prices = platform_prices()
     region = region_of(p.region)
-    regional: dict[str, Any] = prices["regions"].get(region, {})
+    regional = _map(_map(prices["regions"]).get(region))
     rdate = None if regional.get("date") is None else str(regional["date"])
     base = _platform_values(pools, p, region)
     for row in platform_lines():
-        if "when" in row and not base[row["when"]]:
+        if row.when is not None and not base[row.when]:
             continue
-        for item in _items(row.get("each"), pools, p):
+        for item in _items(row.each, pools, p):
             values = base | item
-            name = _fill(row["name"], values)
-            price = row["price"]
             unit: float | None
-            missing = _fill(row["missing"], values) if "missing" in row else None
-            source, date = values["where"], rdate
+            missing = _fill(row.missing, values) if row.missing else None
+            source, date = str(values["where"]), rdate
+            price = row.price
             if price == "machine":
                 unit, dates, missing = _quote(p.system_machine_type, region, spot=False, gpu=None, gpu_count=0)
                 date = dates[0] if dates else None
             elif price == "free":
                 unit = 0.0
-            elif "region" in price or "region_hourly" in price:
-                figure = regional.get(_fill(price.get("region") or price["region_hourly"], values))
-                hours = HOURS_PER_MONTH if "region" in price else 1
-                unit = None if figure is None else figure / hours / (NAT_VM_CAP if price.get("per_vm") else 1)
+            elif price.region is not None or price.region_hourly is not None:
+                figure = _number(regional.get(_fill(price.region or price.region_hourly or "", values)))
+                hours = HOURS_PER_MONTH if price.region is not None else 1
+                unit = None if figure is None else figure / hours / (NAT_VM_CAP if price.per_vm else 1)
             else:
-                section, key = (price.get("hourly") or price["monthly"]).split(".")
-                entry = prices[section][key]
-                hours = HOURS_PER_MONTH if "monthly" in price else 1
-                unit = None if entry["price"] is None else entry["price"] / hours
-                source, date = entry["source"], None if entry["date"] is None else str(entry["date"])
+                section, key = (price.hourly or price.monthly or "").split(".")
+                entry = _map(_map(prices[section])[key])
+                figure = _number(entry["price"])
+                hours = HOURS_PER_MONTH if price.monthly is not None else 1
+                unit = None if figure is None else figure / hours
+                source, date = str(entry["source"]), None if entry["date"] is None else str(entry["date"])
             out.add(
-                name,
-                _fill(row["detail"], values),
+                _fill(row.name, values),
+                _fill(row.detail, values),
                 unit,
-                values[row["low"]],
-                values[row["high"]],
-                per=row["per"],
-                source=_fill(row["source"], values) if "source" in row else source,
+                _number(values[row.low]) or 0,
+                _number(values[row.high]) or 0,
+                per=row.per,
+                source=_fill(row.source, values) if row.source else source,
                 date=date,
                 missing=missing,
             )
@@ -374,12 +487,12 @@ def _platform(out: _Lines, pools: list[PoolCostInput], p: PlatformCostInput) -> 
 
 def estimate_cost(
     pools: list[PoolCostInput], services: list[ServiceCostInput], platform: PlatformCostInput | None = None
-) -> dict[str, Any]:
+) -> CostEstimate:
     """Hourly and monthly cost ranges (min..max nodes) of the pools, each service's share and, with
     `platform`, the platform lines; `total` adds the pools and the platform, `gpuPools` the pools alone."""
     node_price: dict[str, float | None] = {}
     pool_gpus: dict[str, int] = {}
-    out_pools: dict[str, Any] = {}
+    out_pools: dict[str, PoolCost] = {}
     unpriced: set[str] = set()
     undated: set[str] = set()
     acc = _Lines([], [], set(), set())
@@ -416,7 +529,7 @@ def estimate_cost(
     if platform is not None:
         _platform(acc, pools, platform)
 
-    out_services: dict[str, Any] = {}
+    out_services: dict[str, Costs] = {}
     for s in services:
         price = node_price.get(s.pool)
         gpus = pool_gpus.get(s.pool, 0)
@@ -435,8 +548,8 @@ def estimate_cost(
         "pools": out_pools,
         "services": out_services,
         "lines": acc.lines,
-        "gpuPools": _costs(gpu_low, gpu_high),
-        "total": _costs(acc.low, acc.high),
+        "gpuPools": _totals(gpu_low, gpu_high),
+        "total": _totals(acc.low, acc.high),
         "unpriced": sorted(unpriced),
         "missing": acc.missing,  # each unpriced row, named with the file and key to add it under
         "undated": sorted(undated | acc.undated),  # priced from undated figures
@@ -444,7 +557,7 @@ def estimate_cost(
     }
 
 
-def _money(span: Span, digits: int) -> str:
+def _money(span: Span | Sum, digits: int) -> str:
     low, high = span["min"], span["max"]
     if low is None or high is None:
         return "unpriced"
@@ -459,7 +572,7 @@ COLUMN_NOTES = (
 )
 
 
-def format_cost(cost: dict[str, Any], ceiling: float | None = None) -> str:
+def format_cost(cost: CostEstimate, ceiling: float | None = None) -> str:
     """A compact text table of estimate_cost's result for the terminal; with `ceiling` (USD/month), a total above
     it is marked with ! and the ceiling named."""
     rows: list[tuple[str, str, str, str]] = [("", "", "USD/hour", "USD/month")]

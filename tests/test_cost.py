@@ -250,7 +250,8 @@ def test_platform_lines() -> None:
     assert cost["missing"] == ["load balancer proxies (lb-pricing: not readable here)"]
     total_max = sum(line["monthly"]["max"] or 0 for line in cost["lines"])
     assert cost["total"]["monthly"]["max"] == pytest.approx(total_max, abs=0.05)
-    assert cost["gpuPools"]["monthly"]["max"] < cost["total"]["monthly"]["max"]
+    gpu, total = cost["gpuPools"]["monthly"]["max"], cost["total"]["monthly"]["max"]
+    assert gpu is not None and total is not None and gpu < total
 
 
 def test_regional_cluster_pays_the_fee() -> None:
@@ -284,7 +285,9 @@ def test_every_line_bills_the_same_month() -> None:
     for line in lines:
         for end in ("min", "max"):
             # hourly is rounded to 4 decimals: 0.00005 x 730 h
-            assert line["monthly"][end] == pytest.approx(line["hourly"][end] * HOURS_PER_MONTH, abs=0.04), line["name"]
+            hourly = line["hourly"][end]
+            assert hourly is not None, line["name"]
+            assert line["monthly"][end] == pytest.approx(hourly * HOURS_PER_MONTH, abs=0.04), line["name"]
     # The same 730 hours a month as pd-balanced's 0.10 USD per GB-month: 200 GB x 1..3 nodes.
     disk = next(line for line in lines if line["name"] == "boot disk a")
     assert disk["monthly"] == {"min": 20.0, "max": 60.0}
@@ -358,4 +361,4 @@ def test_every_row_of_the_platform_table_bills_in_some_environment() -> None:
         "external, reserved, in use",
         "internal (free)",
     }
-    assert len(platform_lines()) == len({(row["name"], row.get("when")) for row in platform_lines()})
+    assert len(platform_lines()) == len({(row.name, row.when) for row in platform_lines()})

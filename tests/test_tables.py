@@ -6,7 +6,7 @@ from typing import Any
 
 from preview.cold_start import cold_start_table, over_budget
 from preview.run import findings
-from sizing.cost import PoolCostInput, estimate_cost, format_cost
+from sizing.cost import CostEstimate, PoolCostInput, estimate_cost, format_cost
 
 
 def row(service: str, estimate: int, budget: int) -> dict[str, Any]:
@@ -20,6 +20,7 @@ def row(service: str, estimate: int, budget: int) -> dict[str, Any]:
         "estimateSeconds": estimate,
         "hubBudgetSeconds": 600,
         "budgetSeconds": budget,
+        "sizedFrom": "lock",
     }
 
 
@@ -33,10 +34,11 @@ def test_a_cold_start_beyond_its_budget_is_marked_and_the_columns_explained() ->
     assert "15m00s!" in slow.split()
     assert "8m20s" in fast.split() and "!" not in fast
     assert any(line.strip().startswith("warm-up:") for line in lines)
+    assert slow.split()[-1] == "lock"  # where the weights' size came from
     assert [r["service"] for r in over_budget(REPORT)] == ["slow"]
 
 
-def cost() -> dict[str, Any]:
+def cost() -> CostEstimate:
     pool = PoolCostInput("l4", "g2-standard-8", "nvidia-l4", 1, "us-central1", spot=False, min_nodes=0, max_nodes=2)
     return estimate_cost([pool], [])
 

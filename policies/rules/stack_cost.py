@@ -16,7 +16,7 @@ from pulumi_policy import PolicyResource
 import catalog
 from policies.rules.pods import mapping
 from policies.rules.pools import GpuPool, all_pools
-from sizing.cost import PlatformCostInput, PoolCostInput, estimate_cost
+from sizing.cost import CostEstimate, PlatformCostInput, PoolCostInput, estimate_cost
 
 CLUSTER = "gcp:container/cluster:Cluster"
 ROUTER_NAT = "gcp:compute/routerNat:RouterNat"
@@ -50,7 +50,7 @@ def _of_type(resources: Iterable[PolicyResource], type_: str) -> list[Mapping[st
     return [r.props for r in resources if r.resource_type == type_]
 
 
-def stack_cost(resources: list[PolicyResource]) -> dict[str, Any]:
+def stack_cost(resources: list[PolicyResource]) -> CostEstimate:
     """estimate_cost of the stack's GPU pools and, with a cluster and its system (CPU) pool to read, the platform
     lines; a stack of pools alone (a partial stack in a test) is its GPU pools."""
     clusters = _of_type(resources, CLUSTER)
