@@ -58,10 +58,32 @@ unit: $(STAMP)
 # pods install them from PyPI (same lock, --require-hashes).
 WHEELHOUSE := .cache/wheelhouse
 $(WHEELHOUSE)/.done: loads/scripts/requirements-mirror.txt loads/scripts/requirements-fill.txt $(STAMP)
-	@echo "wheelhouse: downloading the mirror Jobs' pinned packages (~15 MB, usually under a minute)"
+	@echo "wheelhouse: downloading the mirror Jobs' pinned packages for this Python and for the pods' 3.12 (~30 MB, usually under a minute)"
 	PIP_CONFIG_FILE=/dev/null $(PY) -m pip download --quiet --require-hashes --no-deps --only-binary=:all: \
 		-r loads/scripts/requirements-mirror.txt -d $(WHEELHOUSE)
+	@# The pods run python:3.12 (Debian bookworm, glibc 2.36): every pin must resolve there too, with its hashes.
+	PIP_CONFIG_FILE=/dev/null $(PY) -m pip download --quiet --require-hashes --no-deps --only-binary=:all: \
+		--python-version 3.12 --implementation cp --abi cp312 --abi abi3 --abi none \
+		--platform manylinux_2_36_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 --platform any \
+		-r loads/scripts/requirements-mirror.txt -d $(WHEELHOUSE)-py312
 	touch $@
+
+## job-locks: recompile the mirror Jobs' hash-pinned package locks from loads/scripts/requirements-*.in
+.PHONY: job-locks
+PIP_TOOLS := .cache/venv-pip-tools/bin/pip-compile
+$(PIP_TOOLS):
+	@echo "job-locks: installing pip-tools 7.7.0 into .cache/venv-pip-tools (~10 s)"
+	python3 -m venv .cache/venv-pip-tools
+	PIP_CONFIG_FILE=/dev/null .cache/venv-pip-tools/bin/pip install --quiet pip-tools==7.7.0
+job-locks: $(PIP_TOOLS)
+	@for job in mirror fill; do \
+		PIP_CONFIG_FILE=/dev/null $(PIP_TOOLS) --quiet --generate-hashes --allow-unsafe --strip-extras --no-header --no-emit-find-links \
+			-o .cache/requirements-$$job.txt loads/scripts/requirements-$$job.in || exit 1; \
+		{ echo "# The $$job Job's Python packages, every one pinned with its hashes: pip install --require-hashes --no-deps."; \
+		  echo "# Compiled by \`make job-locks\` (pip-tools 7.7.0, pip-compile --generate-hashes) from requirements-$$job.in: never edit."; \
+		  echo; cat .cache/requirements-$$job.txt; } > loads/scripts/requirements-$$job.txt; \
+	done
 
 .PHONY: wheelhouse
 wheelhouse: $(WHEELHOUSE)/.done

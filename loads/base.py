@@ -154,6 +154,7 @@ class MirrorContext:
     namespace: pulumi.Input[str]
     reader_ksa: str  # the Kubernetes service account that may read the bucket
     jobs: dict[str, pulumi.Resource]  # the mirror Job of each prefix
+    queue_seconds: int = 0  # how long a Job may wait for a system node behind the others
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,9 @@ class Hub(LoadPath):
         )
 
     def volume_gib(self, ctx: PodContext) -> float | None:
-        return float(self._cache_gib(ctx)) if ctx.cache_path is not None else None
+        # A server without a Hub cache of ours (a custom image) downloads into its own writable layer: the same
+        # share of the node's ephemeral storage.
+        return float(self._cache_gib(ctx))
 
     @staticmethod
     def _cache_gib(ctx: PodContext) -> int:

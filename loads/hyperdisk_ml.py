@@ -307,7 +307,7 @@ def _register_copy(ctx: MirrorContext, classes: _Classes, placed: Placed) -> pul
         },
         pulumi.ResourceOptions(parent=ctx.parent, depends_on=[classes.fill]),
     )
-    seconds = mirror.job_seconds(placed.copy.gib) + fill_seconds(placed.copy.gib)
+    seconds = mirror.job_seconds(placed.copy.gib) + fill_seconds(placed.copy.gib) + ctx.queue_seconds
     after = [ctx.jobs[source.prefix]] if source.prefix in ctx.jobs else []
     job = _object(
         "batch/v1",
@@ -317,7 +317,7 @@ def _register_copy(ctx: MirrorContext, classes: _Classes, placed: Placed) -> pul
             "metadata": {
                 **meta,
                 "name": volume,
-                "annotations": {"gke-serving/model": f"{source.model}@{source.commit}"},
+                "annotations": mirror.job_annotations(source),
             },
             "spec": fill_job_spec(placed, ctx.reader_ksa),
         },

@@ -78,6 +78,12 @@ def job_seconds(gib: float | None) -> int:
     return (JOB_RETRIES + 1) * attempt_seconds(gib)
 
 
+def queue_seconds(copies: tuple[Copy, ...], nodes: int) -> int:
+    """How long a Job may wait for a system node while the others copy: each asks 2 of a 4-vCPU node's CPUs,
+    so one runs per node; every attempt of the others ahead of it, spread over the pool's minimum nodes."""
+    return -(-sum(attempt_seconds(c.gib) for c in copies) // max(nodes, 1))
+
+
 def scratch_gib(copy: Copy) -> int:
     largest = copy.largest_file_gib
     if largest is None:  # unknown files: the largest shard people publish is ~10 GB, a single 8B file 16 GB
@@ -180,6 +186,9 @@ def mirror_job_spec(copy: Copy, hf_token: tuple[str, str], service_account: str)
             "HF_HOME": f"{SCRATCH}/hf",
             "HF_HUB_DISABLE_TELEMETRY": "1",
             "HF_XET_HIGH_PERFORMANCE": "1",  # hf_xet: more parallel range downloads (huggingface_hub env docs)
+            # hf_xet keeps a chunk cache of up to 10 GB by default (xet-core chunk_cache config); the scratch
+            # volume holds one file at a time, so no cache (huggingface_hub env docs: 0 disables it).
+            "HF_XET_CHUNK_CACHE_SIZE_BYTES": "0",
         }
     )
     container: dict[str, object] = {
@@ -205,6 +214,12 @@ def mirror_job_spec(copy: Copy, hf_token: tuple[str, str], service_account: str)
         volumes=[{"name": "scratch", "emptyDir": {"sizeLimit": f"{scratch}Gi"}}],
         deadline=attempt_seconds(copy.gib),
     )
+
+
+def job_annotations(source: WeightSource) -> dict[str, str]:
+    """A mirror or fill Job's annotations: its model@commit, and a failed Job replaced by the next `pulumi up`
+    (pulumi-kubernetes waits on an unready Job again otherwise: the Job docs, `pulumi.com/replaceUnready`)."""
+    return {"gke-serving/model": f"{source.model}@{source.commit}", "pulumi.com/replaceUnready": "true"}
 
 
 def labels(source: WeightSource, name: str = "model-mirror") -> dict[str, str]:

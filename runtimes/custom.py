@@ -108,8 +108,8 @@ class CustomService(ServiceBase):
     """Hugging Face id of the model the image serves. It names the model in the pod's annotation and the
     memory-fit report; the image loads the weights itself (give them in `command` or `args`)."""
     revision: str | None = None
-    """Only with `load: gcsfuse` (the commit of the mirror copy the image reads from $(MODEL_PATH)); otherwise
-    refused: the platform passes no revision to a custom image, so pin the weights in `args`."""
+    """Only with a mounted mirror `load` (gcsfuse, hyperdiskml: the commit of the copy the image reads from
+    $(MODEL_PATH)); otherwise refused: the platform passes no revision to a custom image, so pin it in `args`."""
     image: str = Field(pattern=IMAGE_PATTERN)
     """The server image, pinned by a version tag or a digest (never `latest`)."""
     command: list[Annotated[str, Field(pattern=COMMAND_ELEMENT)]] | None = Field(None, min_length=1)

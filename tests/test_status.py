@@ -39,7 +39,7 @@ class Scenario:
     name: str
     expired: bool = False
     edits: dict[str, Any] = field(default_factory=dict)  # list name -> a replacement document
-    logs: dict[str, str] = field(default_factory=dict)  # pod -> the current log of its Job container
+    logs: dict[str, str] = field(default_factory=dict)  # "<pod>/<container>" -> the current log of a Job's container
     requests: list[str] = field(default_factory=list)
 
     def document(self, kind: str) -> dict[str, Any]:
@@ -97,9 +97,10 @@ class _Handler(StandInHandler):
         elif (
             parts[:5] == ["api", "v1", "namespaces", "serving", "pods"]
             and parts[-1] == "log"
-            and parts[5] in scenario.logs
+            and f"{parts[5]}/{query.get('container')}" in scenario.logs
         ):
-            lines = scenario.logs[parts[5]].splitlines(keepends=True)[-int(query.get("tailLines", "100000")) :]
+            log_text = scenario.logs[f"{parts[5]}/{query.get('container')}"]
+            lines = log_text.splitlines(keepends=True)[-int(query.get("tailLines", "100000")) :]
             self._send(200, "".join(lines).encode(), "text/plain")
         elif parts[:5] == ["api", "v1", "namespaces", "serving", "pods"] and parts[-1] == "log":
             log = FIXTURES / scenario.name / f"{parts[5]}.log"
@@ -509,7 +510,7 @@ def _job(name: str, status: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _job_pod(job: str, pod: str) -> dict[str, Any]:
+def _job_pod(job: str, pod: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "metadata": {
             "name": pod,
@@ -518,7 +519,18 @@ def _job_pod(job: str, pod: str) -> dict[str, Any]:
             "creationTimestamp": "2026-12-06T10:00:00Z",
         },
         "spec": {"containers": [{"name": "mirror", "image": "python"}]},
-        "status": {"phase": "Failed"},
+        "status": status or {"phase": "Failed", "containerStatuses": [_terminated("mirror", 1)]},
+    }
+
+
+def _terminated(name: str, code: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "ready": False,
+        "restartCount": 0,
+        "image": "python",
+        "imageID": "",
+        "state": {"terminated": {"exitCode": code}},
     }
 
 
@@ -550,7 +562,7 @@ def test_a_failed_mirror_job_is_final_with_its_reason_and_last_log_line(
             "pods": pods,
         },
         logs={
-            "mirror-0e3019462bb1-x7k2p": "model-00001-of-00004.safetensors: 4995496656 bytes\nFileNotFoundError: No usable temporary directory found in ['/tmp']\n"
+            "mirror-0e3019462bb1-x7k2p/mirror": "model-00001-of-00004.safetensors: 4995496656 bytes\nFileNotFoundError: No usable temporary directory found in ['/tmp']\n"
         },
     )
     run = run_status(api, tmp_path, capsys, "--wait", "1m")
@@ -578,3 +590,53 @@ def test_a_copying_mirror_job_keeps_the_environment_progressing(status_of: Statu
         ("mirror-bbb", "ready"),
     ]
     assert report["mirrorJobs"][0]["message"] == "copying, 1 failed attempt(s) before"
+
+
+def test_a_fill_job_whose_wait_outlived_its_deadline_shows_the_wait_containers_line(
+    api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The attempt's pod ended DeadlineExceeded in its init container: the Job ends BackoffLimitExceeded, and the
+    line that says why is the wait-for-weights container's, not the fill container's (which never started)."""
+    failed = {
+        "failed": 4,
+        "conditions": [
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "BackoffLimitExceeded",
+                "message": "Job has reached the specified backoff limit",
+            }
+        ],
+    }
+    waiting = {
+        "phase": "Failed",
+        "reason": "DeadlineExceeded",
+        "initContainerStatuses": [_terminated("wait-for-weights", 137)],
+        "containerStatuses": [
+            {
+                "name": "fill",
+                "ready": False,
+                "restartCount": 0,
+                "image": "python",
+                "imageID": "",
+                "state": {"waiting": {"reason": "PodInitializing"}},
+            }
+        ],
+    }
+    pods = json.loads((FIXTURES / "ready" / "pods.json").read_text())
+    pods["items"].append(_job_pod("hdml-08a84b", "hdml-08a84b-q9z4w", waiting))
+    jobs = {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": [_job("hdml-08a84b", failed)]}
+    scenario(
+        "ready",
+        edits={"jobs": jobs, "pods": pods},
+        logs={"hdml-08a84b-q9z4w/wait-for-weights": "gs://b/m/.complete: HTTP 403\n"},
+    )
+    run = run_status(api, tmp_path, capsys)
+
+    assert run.code == 2
+    (line,) = [x for x in run.out.splitlines() if x.startswith("  hdml-08a84b")]
+    assert (
+        "failed (BackoffLimitExceeded: Job has reached the specified backoff limit) — its last attempt outlived its deadline"
+        in line
+    )
+    assert "      last log line: | gs://b/m/.complete: HTTP 403" in run.out.splitlines()

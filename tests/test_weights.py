@@ -213,3 +213,33 @@ def test_no_load_path_name_is_compared_outside_loads() -> None:
             if isinstance(node, ast.Constant) and node.value in names:
                 offenders.append(f"{relative}:{node.lineno} {node.value!r}")
     assert offenders == []
+
+
+def test_a_fuse_file_cache_larger_than_the_nodes_share_is_refused_with_both_numbers() -> None:
+    raw = _seventy_b(revision="a" * 40, load="gcsfuse")
+    raw["gke-serving:modelMirror"] = {}
+    found = {p.path: str(p) for p in weights_problems(parse_environment(raw))}
+    disk = re.search(
+        r"its pods need (\d+) GiB of the node's ephemeral storage .* more than the (\d+) GiB",
+        found["gke-serving:services.big.load"],
+    )
+    assert disk is not None and int(disk[1]) > int(disk[2])
+
+
+def test_a_custom_image_that_fetches_its_own_weights_is_held_to_the_nodes_share() -> None:
+    raw = copy.deepcopy(VALID)
+    raw["gke-serving:services"] = {
+        "big": {
+            "runtime": "custom",
+            "model": "org/big",
+            "image": "ghcr.io/org/server:1.0",
+            "pool": "l4",
+            "gpus": 1,
+            "port": 8080,
+            "healthPath": "/health",
+            "checkpointGb": 400,
+            "auth": False,
+        }
+    }
+    found = {p.path: str(p) for p in weights_problems(parse_environment(raw))}
+    assert "more than the" in found["gke-serving:services.big.model"]

@@ -411,7 +411,21 @@ def diagnose(
     )
 
 
-def job_report(job: client.V1Job, last_line: str | None) -> JobReport:
+def _last_ran(status: client.V1PodStatus) -> str | None:
+    """The container whose log says how the pod ended: a main container that started, else the init container
+    that did not finish (the wait for the mirror copy's marker)."""
+    started = [c.name for c in status.container_statuses or () if c.state and (c.state.running or c.state.terminated)]
+    if started:
+        return str(started[0])
+    unfinished = [
+        c.name
+        for c in status.init_container_statuses or ()
+        if not (c.state and c.state.terminated and c.state.terminated.exit_code == 0)
+    ]
+    return str(unfinished[0]) if unfinished else None
+
+
+def job_report(job: client.V1Job, last_line: str | None, pod_reason: str | None = None) -> JobReport:
     """A mirror or fill Job in words: complete, copying, waiting for a node, or failed with its reason."""
     meta, status = _meta(job), job.status or client.V1JobStatus()
     model = (meta.annotations or {}).get(MODEL_ANNOTATION, "?")
@@ -421,12 +435,17 @@ def job_report(job: client.V1Job, last_line: str | None) -> JobReport:
         return JobReport(name, model, "ready", "complete")
     if "Failed" in true:
         failed = true["Failed"]
-        fix = (
-            "the copy outlived its deadline: see the line below, then `pulumi up` replaces the Job"
-            if failed.reason == "DeadlineExceeded"
-            else "read the line below (kubectl logs job/" + name + "), fix the cause, then `pulumi up` replaces the Job"
+        # The deadline is each attempt's pod's (activeDeadlineSeconds): the Job itself ends BackoffLimitExceeded.
+        outlived = (
+            " — its last attempt outlived its deadline (a slow Hub or NAT)" if pod_reason == "DeadlineExceeded" else ""
         )
-        return JobReport(name, model, "failing", f"failed ({failed.reason}: {failed.message}) — {fix}", last_line)
+        fix = (
+            f"read the line below (kubectl logs job/{name}), fix the cause, then `pulumi up` replaces the Job "
+            "(pulumi.com/replaceUnready)"
+        )
+        return JobReport(
+            name, model, "failing", f"failed ({failed.reason}: {failed.message}){outlived} — {fix}", last_line
+        )
     if status.active:
         retried = f", {status.failed} failed attempt(s) before" if status.failed else ""
         return JobReport(name, model, "progressing", f"copying{retried}", last_line)
@@ -632,22 +651,23 @@ class Cluster:
         )
         return list(items or [])
 
-    def job_last_line(self, job: client.V1Job) -> str | None:
-        """The last log line of the Job's newest pod (the Job's own container), or None."""
+    def job_pod_end(self, job: client.V1Job) -> tuple[str | None, str | None]:
+        """(the last log line of the container that ran last in the Job's newest pod — its init container when
+        it never got further —, that pod's status reason such as DeadlineExceeded); Nones where unknown."""
         name = _meta(job).name or ""
         try:
             pods = self.core.list_namespaced_pod(self.namespace, label_selector=f"job-name={name}").items or []
             if not pods:
-                return None
+                return None, None
             newest = max(pods, key=lambda p: _meta(p).creation_timestamp or datetime.min.replace(tzinfo=UTC))
-            spec = job.spec.template.spec if job.spec and job.spec.template else None
-            container = spec.containers[0].name if spec and spec.containers else None
+            status = newest.status or client.V1PodStatus()
+            container = _last_ran(status)
             pod = str(_meta(newest).name)
             text = self.core.read_namespaced_pod_log(pod, self.namespace, container=container, tail_lines=1)
         except (ApiException, urllib3.exceptions.HTTPError):
-            return None
+            return None, None
         lines = str(text).splitlines()
-        return redact(lines[-1]) if lines else None
+        return (redact(lines[-1]) if lines else None), status.reason
 
     def previous_logs(self, pod: str) -> list[str]:
         """The last lines of the container's previous run; [] when it has none or they cannot be read."""
@@ -668,7 +688,7 @@ def snapshot(cluster: Cluster, env: str, ctx: Context) -> Report:
         own = [p for p in pods if (_meta(p).labels or {}).get(NAME_LABEL) == name]
         services.append(service_report(deployment, own, events, ctx, cluster.previous_logs))
     jobs = [
-        job_report(job, None if (job.status and job.status.succeeded) else cluster.job_last_line(job))
+        job_report(job, *((None, None) if (job.status and job.status.succeeded) else cluster.job_pod_end(job)))
         for job in sorted(cluster.jobs(), key=lambda j: _meta(j).name or "")
     ]
     return Report(env, cluster.namespace, services, pool_reports(cluster.gpu_nodes()), jobs)

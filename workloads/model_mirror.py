@@ -7,8 +7,9 @@ Design:
   conditions need it), public access prevention enforced, never force-destroyed.
 - Writer: one Google service account per environment (`<cluster>-mirror`) for the Jobs, bound by Workload
   Identity to the KSA `model-mirror`, with roles/storage.objectUser on the bucket under an IAM condition per
-  model@commit: resource.name starts with that prefix. The Job never lists (it GETs each object it checks, and
-  takes a 403 for a missing one as absent: without list permission Cloud Storage answers 403, not 404).
+  model@commit: resource.name starts with that prefix. The Job never lists: it GETs each object it checks and
+  takes a 403 as absent as well as a 404 (a caller without list permission is reported to get 403 for a missing
+  object: loads/scripts/mirror_copy.py says from where).
 - Reader: one Google service account per environment (`<cluster>-models`), roles/storage.objectViewer on the
   bucket, bound to the KSA `model-reader` that every serving pod loading from the mirror runs as.
 - A Job per model@commit (`mirror-<hash>`) on the system pool, the only pod with the HF token: it exits 0 at
@@ -112,6 +113,7 @@ class ModelMirrorArgs:
     copies: tuple[Copy, ...]  # one per model@commit, however many services load it
     sources: dict[str, WeightSource]  # service -> the copy it loads
     placed: dict[str, list[Placed]]  # load path -> the copies it reads and where
+    queue_seconds: int = 0  # how long a Job may wait for a system node behind the others
 
     @classmethod
     def of(
@@ -133,6 +135,7 @@ class ModelMirrorArgs:
             copies=tuple(found[p] for p in sorted(found)),
             sources=sources,
             placed=placements(env, sources, found),
+            queue_seconds=mirror.queue_seconds(tuple(found.values()), env.cluster.system_pool.min_nodes),
         )
 
 
@@ -196,14 +199,15 @@ class ModelMirror(pulumi.ComponentResource):
                 condition=mirror.prefix_condition(args.bucket, source.prefix),
                 opts=after_bucket,
             )
-            seconds = mirror.job_seconds(copy.gib)
+            # `pulumi up` waits in wall-clock time: the Job's own attempts, and the others' ahead of it for a node.
+            seconds = mirror.job_seconds(copy.gib) + args.queue_seconds + 60
             self.jobs[source.prefix] = k8s.batch.v1.Job(
                 f"{name}-job-{key}",
                 metadata={
                     "name": job_name(source.model, source.commit),
                     "namespace": args.namespace,
                     "labels": mirror.labels(source),
-                    "annotations": {"gke-serving/model": f"{source.model}@{source.commit}"},
+                    "annotations": mirror.job_annotations(source),
                 },
                 spec=cast(Any, mirror.mirror_job_spec(copy, (args.hf_token_secret, HF_TOKEN_KEY), WRITER_KSA)),
                 # pulumi-kubernetes waits for a Job to complete (Job docstring), 10 minutes by default: as long
@@ -212,10 +216,10 @@ class ModelMirror(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=[binding, scripts],
-                    custom_timeouts=pulumi.CustomTimeouts(create=duration(seconds + 60), update=duration(seconds + 60)),
+                    custom_timeouts=pulumi.CustomTimeouts(create=duration(seconds), update=duration(seconds)),
                 ),
             )
-        ctx = MirrorContext(self, name, args.namespace, READER_KSA, dict(self.jobs))
+        ctx = MirrorContext(self, name, args.namespace, READER_KSA, dict(self.jobs), args.queue_seconds)
         self.kept = {
             (load, prefix): resource
             for load, path in load_paths().items()

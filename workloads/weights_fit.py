@@ -1,7 +1,9 @@
 """Do a service's weights fit where its load path puts them, and arrive within its startup budget?
 
 Refused before anything is registered (exit 2), with both numbers and the fix: files larger than the volume
-that receives them (the Hub download's emptyDir, the FUSE file cache, the Hyperdisk ML volume), or the part of
+that receives them (the Hub download's emptyDir, the FUSE file cache, the Hyperdisk ML volume), a pod whose
+share of the node's ephemeral storage cannot hold what its load path keeps there (the FUSE file cache, /tmp,
+the logs), or the part of
 the cold-start estimate the startup probe sees (weights at the path's rate + warm-up: the image is pulled
 before the container, and its probes, start) beyond what the probe allows.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from config import Environment, Problem
 from config.service_checks import P
+from loads.hub import HEADROOM_GIB, TMP_GIB
 from runtimes import runtime_of
 from workloads.model_mirror import weight_sources
 from workloads.model_server import cold_start_of, pod_weights
@@ -23,7 +26,7 @@ def weights_problems(env: Environment) -> list[Problem]:
         gib = weights_gib(service)
         if gib is None or env.node_pools.get(service.pool) is None:
             continue  # an unknown size is the model-architecture-known policy's finding
-        path, ctx, _ = pod_weights(service, env.node_pools[service.pool], sources.get(name), gib)
+        path, ctx, additions = pod_weights(service, env.node_pools[service.pool], sources.get(name), gib)
         where = f"{P}:services.{name}"
         volume = path.volume_gib(ctx)
         if volume is not None and gib > volume:
@@ -34,6 +37,18 @@ def weights_problems(env: Environment) -> list[Problem]:
                     f"pool {service.pool}",
                     "use a pool with a larger disk (diskSizeGb, local SSDs) or fewer GPUs per node, a quantized "
                     "checkpoint, or a load that streams from the model mirror",
+                )
+            )
+        disk = TMP_GIB + additions.weights_disk_gib + HEADROOM_GIB
+        if additions.reader and disk > ctx.ephemeral_gib:
+            problems.append(
+                Problem(
+                    f"{where}.load",
+                    f"its pods need {disk} GiB of the node's ephemeral storage ({additions.weights_disk_gib} GiB for "
+                    f"the {path.name} load's files, /tmp and the logs), more than the {ctx.ephemeral_gib} GiB a node "
+                    f"of pool {service.pool} gives one pod",
+                    "use a pool with a larger disk (diskSizeGb, local SSDs) or fewer GPUs per node, or a load that "
+                    "keeps no copy on the node (streamer, hyperdiskml)",
                 )
             )
         cold = cold_start_of(service, sources.get(name))

@@ -160,7 +160,8 @@ def gcs() -> Iterator[Gcs]:
 
 @pytest.fixture(scope="module")
 def image_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A bare Python with pip and nothing else, as python:3.12-slim is (this machine's Python version)."""
+    """A bare Python with pip and nothing else, as python:3.12-slim is. It is this machine's Python (3.11): the
+    wheelhouse holds its wheels; `make wheelhouse` separately resolves every pin, with its hashes, for cp312."""
     if not any(WHEELHOUSE.glob("*.whl")):
         pytest.fail(f"no wheels in {WHEELHOUSE.relative_to(ROOT)}: run `make wheelhouse` (make test does)")
     venv = tmp_path_factory.mktemp("image") / "python"
@@ -311,6 +312,19 @@ def test_a_second_run_finds_the_marker_and_copies_nothing(pod: Pod, gcs: Gcs) ->
         again = run_mirror(pod, gcs, hub.url, copy)
         assert len(hub.requests) == downloads  # not even the Hub's listing is read again
     assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr[-2000:]
+
+
+def test_a_retry_skips_the_files_an_earlier_attempt_uploaded_whole(pod: Pod, gcs: Gcs) -> None:
+    fixture = repo("llama3", "resumed")
+    copy = copy_of(fixture)
+    gcs.put(f"{copy.source.prefix}/model.safetensors", fixture.files["model.safetensors"])  # uploaded, no marker
+    with serve([fixture]) as hub:
+        done = run_mirror(pod, gcs, hub.url, copy)
+    assert done.returncode == 0, done.stderr[-3000:]
+    fetched = {r.path.rsplit("/resolve/", 1)[1].split("/", 1)[1] for r in hub.requests if "/resolve/" in r.path}
+    assert "model.safetensors" not in fetched
+    assert fetched == set(copy.files or {}) - {"model.safetensors"}
+    assert set(gcs.objects(copy.source.prefix)) == {*(copy.files or {}), ".complete"}
 
 
 def test_without_tmpdir_the_job_dies_at_its_install_step(pod: Pod, gcs: Gcs) -> None:
