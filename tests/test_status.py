@@ -510,6 +510,20 @@ def _job(name: str, status: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# A Job's status once its retries are spent (every attempt failed).
+FAILED_JOB = {
+    "failed": 4,
+    "conditions": [
+        {
+            "type": "Failed",
+            "status": "True",
+            "reason": "BackoffLimitExceeded",
+            "message": "Job has reached the specified backoff limit",
+        }
+    ],
+}
+
+
 def _job_pod(job: str, pod: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "metadata": {
@@ -537,17 +551,7 @@ def _terminated(name: str, code: int) -> dict[str, Any]:
 def test_a_failed_mirror_job_is_final_with_its_reason_and_last_log_line(
     api: _KubeApi, scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    failed = {
-        "failed": 4,
-        "conditions": [
-            {
-                "type": "Failed",
-                "status": "True",
-                "reason": "BackoffLimitExceeded",
-                "message": "Job has reached the specified backoff limit",
-            }
-        ],
-    }
+    failed = FAILED_JOB
     pods = json.loads((FIXTURES / "ready" / "pods.json").read_text())
     pods["items"].append(_job_pod("mirror-0e3019462bb1", "mirror-0e3019462bb1-x7k2p"))
     scenario(
@@ -597,17 +601,7 @@ def test_a_fill_job_whose_wait_outlived_its_deadline_shows_the_wait_containers_l
 ) -> None:
     """The attempt's pod ended DeadlineExceeded in its init container: the Job ends BackoffLimitExceeded, and the
     line that says why is the wait-for-weights container's, not the fill container's (which never started)."""
-    failed = {
-        "failed": 4,
-        "conditions": [
-            {
-                "type": "Failed",
-                "status": "True",
-                "reason": "BackoffLimitExceeded",
-                "message": "Job has reached the specified backoff limit",
-            }
-        ],
-    }
+    failed = FAILED_JOB
     waiting = {
         "phase": "Failed",
         "reason": "DeadlineExceeded",
