@@ -10,7 +10,6 @@ and the policies ask the load path; none of them compares a load path's name.
 
 from __future__ import annotations
 
-import math
 from abc import ABC
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -112,14 +111,6 @@ class LoadPath(ABC):
             weights_disk_gib=METADATA_CACHE_GIB if ctx.cache_path else 0,
             reader=True,
         )
-
-    # --- sizes and time -----------------------------------------------------------------------------------
-
-    def weights_seconds(self, gib: float) -> int:
-        return math.ceil(gib * self.facts.seconds_per_gib)
-
-    def budget_seconds_per_gib(self) -> float:
-        return self.facts.budget_seconds_per_gib
 
     # --- resources beside the bucket copy (workloads/model_mirror.py registers them) ----------------------
 

@@ -4,7 +4,6 @@ the node's ephemeral storage, with the HF token. The path of an environment with
 from __future__ import annotations
 
 from loads.base import LoadPath, PodAdditions, PodContext
-from settings.mirror import WeightSource
 
 TMP_GIB = 4  # the server's /tmp (compile caches, downloads in flight)
 # The container's logs and writable layer count against its ephemeral-storage request too: the cache leaves
@@ -16,9 +15,6 @@ HEADROOM_GIB = 1
 class Hub(LoadPath):
     name = "hub"
     reads_mirror = False
-
-    def model_location(self, source: WeightSource) -> str:
-        raise TypeError("the hub path passes the Hub id, not a mirror copy")
 
     def pod(self, ctx: PodContext) -> PodAdditions:
         if ctx.cache_path is None:

@@ -186,8 +186,8 @@ def mirror_job_spec(copy: Copy, hf_token: tuple[str, str], service_account: str)
             "HF_HOME": f"{SCRATCH}/hf",
             "HF_HUB_DISABLE_TELEMETRY": "1",
             "HF_XET_HIGH_PERFORMANCE": "1",  # hf_xet: more parallel range downloads (huggingface_hub env docs)
-            # hf_xet keeps a chunk cache of up to 10 GB by default (xet-core chunk_cache config); the scratch
-            # volume holds one file at a time, so no cache (huggingface_hub env docs: 0 disables it).
+            # hf_xet keeps a chunk cache of 10 GB by default (xet-runtime src/config/groups/chunk_cache.rs:
+            # DEFAULT_CHUNK_CACHE_CAPACITY, set by HF_XET_CHUNK_CACHE_SIZE_BYTES); the scratch volume holds one file.
             "HF_XET_CHUNK_CACHE_SIZE_BYTES": "0",
         }
     )

@@ -11,7 +11,7 @@ from loads import default_path, load_path
 from loads.facts import estimate
 from runtimes import runtime_of
 from workloads.model_mirror import weight_sources
-from workloads.probes import served_files, startup_budget_seconds, weights_gib
+from workloads.probes import startup_budget_seconds, weights_size
 
 
 def cold_start_report(env: Environment) -> dict[str, Any]:
@@ -23,14 +23,14 @@ def cold_start_report(env: Environment) -> dict[str, Any]:
             continue  # the server reads its own repository (Triton): no load path to estimate
         source = sources.get(name)
         path = source.load if source else default_path().name
-        gib = weights_gib(service)
+        gib, sized_from = weights_size(service)
         est = estimate(path, gib, generates=runtime_of(service).generates)
         rows.append(
             {
                 "service": name,
                 "load": path,
                 "weightsGib": None if gib is None else round(gib, 1),
-                "sizedFrom": _sized_from(service),
+                "sizedFrom": sized_from,
                 "imagePullSeconds": est.image_pull_seconds,
                 "weightsSeconds": est.weights_seconds,
                 "warmupSeconds": est.warmup_seconds,
@@ -41,17 +41,6 @@ def cold_start_report(env: Environment) -> dict[str, Any]:
         )
     used = sorted({str(r["load"]) for r in rows})
     return {"services": rows, "sources": {p: load_path(p).facts.source for p in used}}
-
-
-def _sized_from(service: Any) -> str:
-    """Where the weights' size comes from: the model's lock (read from the Hub, or collected by hand), the
-    service's own figure, or its architecture (an estimate of the checkpoint)."""
-    if runtime_of(service).checkpoint_gib(service) is not None:
-        return "service"
-    files = served_files(service)
-    if files is not None and files.files:
-        return "lock" if files.lock.verified else "lock (by hand)"
-    return "architecture"
 
 
 def _seconds(value: int | None) -> str:

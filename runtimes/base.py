@@ -72,7 +72,9 @@ class Runtime(ABC, Generic[S]):
     # How the server can take its weights, in its own terms; loads/ turns them into the load paths it can use.
     reads_weights: ClassVar[bool] = True  # False: the service names its own source (Triton's bucket)
     reads_folder: ClassVar[bool] = True  # its model argument may be a local folder of the repository
-    streams_from_bucket: ClassVar[bool] = False  # it streams safetensors from gs:// (stream_args)
+    # The --load-format value that makes the server stream safetensors from gs:// itself (the Run:ai Model
+    # Streamer); None: it cannot, and no load path asks it to.
+    stream_load_format: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         t = runtime_traits()[self.name]
@@ -102,7 +104,7 @@ class Runtime(ABC, Generic[S]):
         """The load paths the server can use; empty when it reads its own source."""
         if not self.reads_weights:
             return ()
-        return paths_for(RuntimeAbilities(self.reads_folder, self.streams_from_bucket))
+        return paths_for(RuntimeAbilities(self.reads_folder, self.stream_load_format is not None))
 
     def mirror_load(self, service: S) -> str:
         """The load path a service gets by default when the environment has a mirror (catalog `mirrorLoad`)."""
@@ -221,8 +223,8 @@ class Runtime(ABC, Generic[S]):
         return self.stream_env(service) if streaming else {}
 
     def stream_args(self, service: S) -> list[str]:
-        """The server's own flags to stream safetensors from gs:// (where streams_from_bucket)."""
-        raise NotImplementedError(f"{self.title} does not stream weights from a bucket")
+        """The server's own flags to stream safetensors from gs:// (only a runtime with a stream_load_format)."""
+        return [f"--load-format={self.stream_load_format}"]
 
     def stream_env(self, service: S) -> dict[str, str]:
         return {}

@@ -58,7 +58,7 @@ class Sglang(Runtime[SglangService]):
     # SGLang's docs ("Loading Models from Object Storage") stream gs:// with --load-format runai_streamer,
     # but whether the lmsysorg/sglang image carries runai-model-streamer[gcs] was not confirmed here: the
     # mounted mirror (plain safetensors files) is the default, the streamer a per-service choice.
-    streams_from_bucket = True
+    stream_load_format = "runai_streamer"
 
     def gpus(self, service: SglangService) -> int:
         return int(service.tensor_parallel_size * service.data_parallel_size)
@@ -92,9 +92,6 @@ class Sglang(Runtime[SglangService]):
             "--enable-metrics",  # the queue metric the HPA scales on
             *self.configured_flags(service),
         ]
-
-    def stream_args(self, service: SglangService) -> list[str]:
-        return ["--load-format=runai_streamer"]
 
     def shm_gib(self, gpus: int) -> int:
         return SHM_GIB_PER_GPU * gpus

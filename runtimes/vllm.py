@@ -41,7 +41,7 @@ class Vllm(Runtime[VllmService]):
     # runai_streamer` (Cloud Storage through Application Default Credentials: Workload Identity here).
     # The vllm-openai image bundles the streamer with its GCS backend: vLLM's image build installs
     # "runai-model-streamer[s3,gcs]>=0.15.3" with the openai extras (setup.py extra `runai` likewise).
-    streams_from_bucket = True
+    stream_load_format = "runai_streamer"
 
     def gpus(self, service: VllmService) -> int:
         return int(service.tensor_parallel_size * service.pipeline_parallel_size)
@@ -54,7 +54,7 @@ class Vllm(Runtime[VllmService]):
         return args + self.configured_flags(service)
 
     def stream_args(self, service: VllmService) -> list[str]:
-        args = ["--load-format=runai_streamer"]
+        args = super().stream_args(service)
         if service.tensor_parallel_size > 1:
             # Each tensor-parallel rank reads its share and passes it over NVLink ("distributed" streaming;
             # Google's "Stream models into GPU memory with the Run:ai Model Streamer", discuss.google.dev).

@@ -197,22 +197,11 @@ class ModelYaml(BaseModel):
     tied_embeddings: bool = False
 
 
+ARCHITECTURE_FIELDS = {f.name for f in dataclasses.fields(Architecture)}  # what sizing reads of an entry
+
+
 def _entry(model_id: str, v: ModelYaml) -> _Entry:
-    arch = Architecture(
-        layers=v.layers,
-        hidden_size=v.hidden_size,
-        attention_heads=v.attention_heads,
-        kv_heads=v.kv_heads,
-        head_dim=v.head_dim,
-        intermediate_size=v.intermediate_size,
-        vocab_size=v.vocab_size,
-        max_position_embeddings=v.max_position_embeddings,
-        params=v.params,
-        dtype=v.dtype,
-        kind=v.kind,
-        experts=v.experts,
-        tied_embeddings=v.tied_embeddings,
-    )
+    arch = Architecture(**v.model_dump(include=ARCHITECTURE_FIELDS))
     return _Entry(model_id, arch, v.max_position_embeddings_instruct, v.aliases)
 
 

@@ -10,15 +10,12 @@ module works only because another was imported before it.
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -247,7 +244,6 @@ sys.exit(1 if failed else 0)
 """
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks one child per module")
 def test_every_module_imports_first() -> None:
     modules = [m for m in project_modules() if m != "__main__" and not m.startswith(CONTAINER_SCRIPTS)]
     run = subprocess.run(  # noqa: S603 (our own interpreter and a fixed script)

@@ -12,6 +12,8 @@ from config.expansion import platform_secret_env, references, secret_references
 from settings.secrets import NAMED_KIND, credential_kind, credentials_in, names_a_credential
 
 # Built from pieces so no scanner mistakes this file for a leak.
+# Each sample is made of two pieces joined at import, so that a secret scanner of the repository (the CI's, a
+# push protection) does not take the fixture itself for a leaked credential; the detector sees the whole value.
 SHAPES = {
     "an OpenAI API key (sk-…)": [
         "sk-" + "T3BlbkFJ" * 6,

@@ -28,25 +28,31 @@ def served_files(service: ServiceConfig) -> Served | None:
 
 
 def weights_gib(service: ServiceConfig) -> float | None:
-    """Size of what the server downloads: the files it reads, from the model's lock; else the checkpoint
-    estimated from the architecture, quantized only when the checkpoint itself is (an -AWQ/-GPTQ/-FP8
-    repository); eetq, bitsandbytes and vLLM's online modes quantize after the full-precision download."""
+    return weights_size(service)[0]
+
+
+def weights_size(service: ServiceConfig) -> tuple[float | None, str]:
+    """(GiB the server downloads, where the figure comes from): the service's own figure; the files it reads,
+    from the model's lock ("lock", or "lock (by hand)" when not read from the Hub); else the checkpoint estimated
+    from the architecture, quantized only when the checkpoint itself is (an -AWQ/-GPTQ/-FP8 repository): eetq,
+    bitsandbytes and vLLM's online modes quantize after the full-precision download."""
     runtime = runtime_of(service)
     given = runtime.checkpoint_gib(service)
     if given is not None:
-        return given  # the service states it (a custom image loads what it loads)
+        return given, "service"  # a custom image loads what it loads
     files = served_files(service)
     if files is not None and files.files:
-        return files.gib
+        return files.gib, "lock" if files.lock.verified else "lock (by hand)"
     if service.architecture is not None:
         arch = service.architecture.for_sizing(runtime.architecture_kind)
     else:
         found = resolve(service.model)
         if found is None:
-            return None
+            return None, "architecture"
         arch = found[1]
     checkpoint, _ = checkpoint_quantization(service.model)
-    return weight_bytes(arch, quantization=checkpoint, dtype=None if checkpoint else arch.dtype) / 2**30
+    gib = weight_bytes(arch, quantization=checkpoint, dtype=None if checkpoint else arch.dtype) / 2**30
+    return gib, "architecture"
 
 
 def startup_budget_seconds(weights: float | None, load: str) -> int:
