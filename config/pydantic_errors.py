@@ -50,6 +50,12 @@ PATTERN_WORDS: dict[str, tuple[str, str]] = {
         "a model name in a Triton repository",
         "its folder name: letters, digits, _, - and single dots, starting with a letter, digit or _, e.g. resnet50",
     ),
+    r"^[0-9a-f]{40}$": ("a commit", "the full 40-hex commit sha, e.g. 5617a9f61b028005a4858fdac845db406aefb181"),
+    r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$": (
+        "a model name",
+        "lowercase letters, digits, - and ., starting and ending with a letter or digit, at most 63 characters, "
+        "e.g. sql-lora",
+    ),
     r"^[A-Za-z_:][A-Za-z0-9_:]{0,199}$": (
         "a Prometheus metric name",
         "letters, digits, _ and :, not starting with a digit, e.g. llamacpp:requests_deferred",

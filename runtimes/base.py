@@ -28,7 +28,9 @@ from catalog.servers import ServerFacts, runtime_traits, server_facts
 from loads import RuntimeAbilities, default_path, paths_for
 from runtimes import cli
 from settings.base import closest
+from settings.lora import LoraAdapter
 from settings.problems import Problem
+from settings.routing import Routing
 from settings.service_base import ServiceBase
 from sizing.memory import ENCODER
 
@@ -190,6 +192,14 @@ class Runtime(ABC, Generic[S]):
         if option in facts.refused:
             return f"{means} is not allowed: {facts.refused[option]}", "remove it"
         return None
+
+    def routing(self, service: S) -> Routing | None:
+        """How the gateway routes the service's requests; None: the runtime has no routing settings (plain route)."""
+        return None
+
+    def adapters(self, service: S) -> tuple[LoraAdapter, ...]:
+        """The LoRA adapters the service serves on its base model."""
+        return ()
 
     # --- rendering --------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ import catalog
 from runtimes import cli
 from runtimes.base import Runtime
 from settings.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
+from settings.lora import LoraAdapter
+from settings.routing import Routing
 from settings.service_base import ServiceBase
 
 # The image has no entrypoint: the pod's arguments are the whole command (docs: python3 -m
@@ -43,6 +45,10 @@ class SglangService(ServiceBase):
     dtype: str | None = None
     served_model_name: str | None = Field(None, pattern=r"^[\w./-]+$")
     """Name clients send as `model`; default: the service name, stable across model upgrades."""
+    routing: Routing = Routing()
+    """The Inference Gateway's endpoint picker in front of the pods, or the plain route."""
+    adapters: list[LoraAdapter] = []
+    """LoRA adapters served on the base model, each by its own name."""
 
 
 class Sglang(Runtime[SglangService]):
@@ -92,6 +98,12 @@ class Sglang(Runtime[SglangService]):
             "--enable-metrics",  # the queue metric the HPA scales on
             *self.configured_flags(service),
         ]
+
+    def routing(self, service: SglangService) -> Routing | None:
+        return service.routing
+
+    def adapters(self, service: SglangService) -> tuple[LoraAdapter, ...]:
+        return tuple(service.adapters)
 
     def shm_gib(self, gpus: int) -> int:
         return SHM_GIB_PER_GPU * gpus

@@ -10,6 +10,8 @@ from pydantic import Field
 from runtimes import cli
 from runtimes.base import SHM_GIB_PER_GPU, Runtime
 from settings.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
+from settings.lora import LoraAdapter
+from settings.routing import Routing
 from settings.service_base import ServiceBase
 
 # Threads (and GCS clients) the Run:ai Model Streamer reads with; its default is 16 (runai-model-streamer
@@ -29,6 +31,10 @@ class VllmService(ServiceBase):
     dtype: str | None = None
     served_model_name: str | None = Field(None, pattern=r"^[\w./-]+$")
     """Name clients send as `model`; default: the service name, stable across model upgrades."""
+    routing: Routing = Routing()
+    """The Inference Gateway's endpoint picker in front of the pods, or the plain route."""
+    adapters: list[LoraAdapter] = []
+    """LoRA adapters served on the base model, each by its own name."""
 
 
 class Vllm(Runtime[VllmService]):
@@ -63,6 +69,12 @@ class Vllm(Runtime[VllmService]):
 
     def stream_env(self, service: VllmService) -> dict[str, str]:
         return {"RUNAI_STREAMER_CONCURRENCY": str(STREAMER_CONCURRENCY)}
+
+    def routing(self, service: VllmService) -> Routing | None:
+        return service.routing
+
+    def adapters(self, service: VllmService) -> tuple[LoraAdapter, ...]:
+        return tuple(service.adapters)
 
     def shm_gib(self, gpus: int) -> int:
         # vLLM's engine processes also exchange tensors through /dev/shm, even on one GPU.
