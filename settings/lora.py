@@ -16,3 +16,6 @@ class LoraAdapter(StrictModel):
     """The adapter's Hugging Face repository."""
     revision: str = Field(pattern=r"^[0-9a-f]{40}$")
     """The adapter's commit: adapters are mirrored, and a mirror copy is one commit."""
+    priority: int = Field(0, ge=-1000, le=1000)
+    """The picker's priority for this adapter's requests when the pool is saturated (its InferenceObjective);
+    higher first, negative allowed."""

@@ -9,6 +9,8 @@ vLLM's and SGLang's metrics only: the runtimes that can be picked name their eng
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from settings.base import StrictModel
 
 
@@ -16,3 +18,6 @@ class Routing(StrictModel):
     picker: bool = True
     """Route through an InferencePool and its endpoint picker (queue-, KV-cache- and prefix-aware); false keeps
     the plain load-balanced route (requests spread without regard to the pods' state)."""
+    priority: int = Field(0, ge=-1000, le=1000)
+    """The picker's priority for the base model's requests when the pool is saturated (its InferenceObjective);
+    higher first, negative allowed."""
