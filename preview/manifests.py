@@ -159,7 +159,7 @@ def _cel_rules(validator: Any, rules: list[dict[str, str]], instance: Any, schem
             yield jsonschema.ValidationError(f"{message} ({e}, evaluating rule: {expression})")
 
 
-def _list_type(validator: Any, list_type: str, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+def _list_type(_validator: Any, list_type: str, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
     """`x-kubernetes-list-type`: a set holds no value twice, a map no two items with the same keys."""
     if not isinstance(instance, list) or list_type not in ("set", "map"):
         return
@@ -190,7 +190,11 @@ def with_defaults(schema: dict[str, Any], value: Any) -> Any:
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties")
         result = {
-            k: with_defaults(properties[k], v) if k in properties else with_defaults(extra, v) if isinstance(extra, dict) else v
+            k: with_defaults(properties[k], v)
+            if k in properties
+            else with_defaults(extra, v)
+            if isinstance(extra, dict)
+            else v
             for k, v in value.items()
         }
         for name, sub in properties.items():
