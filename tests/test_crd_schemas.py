@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
 import yaml
 
-from preview.manifests import crd_schema_path, validate_manifest, with_defaults
+from preview.manifests import CRD_SCHEMAS, crd_schema_path, validate_manifest, with_defaults
 
 K8S = "1.34"
 
@@ -385,3 +386,22 @@ def test_samples_are_not_changed_by_validation() -> None:
     before = copy.deepcopy(body)
     assert validate_manifest(body, K8S) == []
     assert body == before  # defaults are applied to a copy: the manifest written is the one built
+
+
+# --- sources ----------------------------------------------------------------------------------------------------
+
+
+def test_every_vendored_schema_is_indexed_with_its_pinned_source() -> None:
+    """The README's row of each file gives its repository and a commit or tag, and the file's `$comment` names the
+    same repository (two Gateway API files predate the index: their rows say so)."""
+    rows = [line for line in (CRD_SCHEMAS / "README.md").read_text().splitlines() if line.startswith("| `")]
+    files = sorted(CRD_SCHEMAS.glob("*.json"))
+    assert files
+    for path in files:
+        (row,) = [r for r in rows if f"`{path.name}`" in r]
+        if "not recorded" in row:
+            continue
+        assert re.search(r"\b[0-9a-f]{7}\b|\bv\d+\.\d+\.\d+\b", row), path.name  # a commit or a tag, not a branch
+        repository = re.search(r"[\w.-]+/[\w.-]+", row.split("|")[2])
+        assert repository, path.name
+        assert repository.group() in json.loads(path.read_text())["$comment"], path.name
