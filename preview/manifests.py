@@ -112,10 +112,6 @@ def _schema(version: str, kind: str, api_version: str) -> _Schema | None:
     return _Schema(validator, custom)
 
 
-def has_schema(api_version: str, kind: str, version: str) -> bool:
-    return _schema(version, kind, api_version) is not None
-
-
 def _valid_once(ref_keyword: Any) -> Any:
     """The `$ref` keyword, remembering each (reference, value) it found valid: two hundred Deployments repeat the
     same probes, resources, volumes and security contexts, so each distinct piece is validated once. Only valid
