@@ -179,21 +179,21 @@ _Validator = jsonschema.validators.extend(
 )
 
 
+def _child_schema(schema: dict[str, Any], key: str) -> dict[str, Any]:
+    properties = schema.get("properties", {})
+    if key in properties:
+        found: dict[str, Any] = properties[key]
+        return found
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, dict) else {}
+
+
 def with_defaults(schema: dict[str, Any], value: Any) -> Any:
     """`value` with the schema's `default`s filled in where a field is absent, as the API server does before it
     validates a custom resource (a required field with a default may be left out)."""
     if isinstance(value, dict):
-        properties = schema.get("properties", {})
-        extra = schema.get("additionalProperties")
-        result = {
-            k: with_defaults(properties[k], v)
-            if k in properties
-            else with_defaults(extra, v)
-            if isinstance(extra, dict)
-            else v
-            for k, v in value.items()
-        }
-        for name, sub in properties.items():
+        result = {k: with_defaults(_child_schema(schema, k), v) for k, v in value.items()}
+        for name, sub in schema.get("properties", {}).items():
             if name not in result and "default" in sub:
                 result[name] = with_defaults(sub, copy.deepcopy(sub["default"]))
         return result
