@@ -181,7 +181,7 @@ def lora_slot_bytes(arch: Architecture, rank: int, tp: int, dtype_bytes: float) 
     """
     q = arch.attention_heads * arch.head_dim
     kv = max(1, math.ceil(arch.kv_heads / tp)) * arch.head_dim  # KV heads are replicated below one per GPU
-    attention = 3 * arch.hidden_size + (q / tp + kv) + q / tp + arch.hidden_size
+    attention = 3 * arch.hidden_size + (q / tp + 2 * kv) + q / tp + arch.hidden_size
     mlp = 2 * arch.hidden_size + 2 * arch.intermediate_size / tp + arch.intermediate_size / tp + arch.hidden_size
     per_layer = attention + mlp * max(arch.experts, 1)
     embeddings = 2 * (arch.vocab_size + arch.hidden_size)

@@ -43,8 +43,8 @@ from loads.scripts.repo_files import union
 from runtimes import runtime_of
 from settings.lora import LoraAdapter
 from settings.mirror import WeightSource, bucket_name, job_name
-from sizing.models import resolve
 from sizing.memory import lora_slot_bytes
+from sizing.models import resolve
 from workloads.probes import duration, served_files, weights_gib
 
 # [estimate] An adapter without a lock is sized as one over every linear module and the embeddings of its base
