@@ -49,7 +49,8 @@ class SglangService(ServiceBase):
     routing: Routing = Routing()
     """The Inference Gateway's endpoint picker in front of the pods, or the plain route."""
     adapters: list[LoraAdapter] = []
-    """LoRA adapters served on the base model, each by its own name."""
+    """Refused: SGLang's OpenAI API selects an adapter only as `<service>:<adapter>`, which the shared /v1 endpoint
+    cannot route by the adapter's name. Serve adapters on a vLLM service."""
 
 
 class Sglang(Runtime[SglangService]):
