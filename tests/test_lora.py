@@ -12,6 +12,7 @@ import pytest
 import catalog
 from catalog.servers import LoraFacts, server_facts
 from config import parse_environment
+from naming import short_hash
 from policies.rules.memory import fit_request
 from policies.rules.pods import pod_of
 from runtimes import BadFlag, cli, runtime_of
@@ -293,5 +294,10 @@ def test_staging_serves_an_adapter_from_a_read_only_mount_after_its_copy_is_comp
     env_of_job = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert json.loads(env_of_job["PATTERNS"]) == lora_facts().files
     assert env_of_job["PREFIX"] == prefix
+    # The first rollout waits for the adapter's Job as for the base model's (pulumi up creates it after both).
+    (rollout,) = (r for r in preview.plan["resources"] if r["name"] == "llama-deployment")
+    assert f"kubernetes:batch/v1:Job::model-mirror-job-{short_hash(prefix)}" in " ".join(
+        rollout["options"]["dependsOn"]
+    )
     line = next(c for c in preview.plan["cost"]["lines"] if c["name"] == "model mirror bucket")
     assert "1 LoRA adapter@commit copies" in line["detail"]
