@@ -105,10 +105,13 @@ class Vllm(Runtime[VllmService]):
         lora, server = self._lora_facts(), f"{self.title} {self.facts.version}"
         ranks = ", ".join(str(r) for r in lora.ranks)
         if not service.adapters:
-            for key, value in (("maxLoras", service.max_loras), ("maxLoraRank", service.max_lora_rank),
-                               ("maxCpuLoras", service.max_cpu_loras)):  # fmt: skip
-                if value is not None:
-                    yield Problem(f"{path}.{key}", "applies to LoRA adapters and the service has none", f"remove {key}")
+            keys = {
+                "maxLoras": service.max_loras,
+                "maxLoraRank": service.max_lora_rank,
+                "maxCpuLoras": service.max_cpu_loras,
+            }
+            for key in (k for k, value in keys.items() if value is not None):
+                yield Problem(f"{path}.{key}", "applies to LoRA adapters and the service has none", f"remove {key}")
             return
         if service.max_lora_rank is not None and service.max_lora_rank not in lora.ranks:
             yield Problem(

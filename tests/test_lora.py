@@ -162,6 +162,14 @@ def test_lora_options_in_extra_args_are_refused(extra: str, expected: str) -> No
     assert f"{P}.extraArgs: {expected}" in problems(env(adapters=[SQL], extraArgs=[extra]))
 
 
+def test_sglang_s_own_adapter_options_are_refused_in_extra_args() -> None:
+    raw = env(runtime="sglang", model="Qwen/Qwen2.5-7B-Instruct-AWQ", extraArgs=["--lora-paths", "a=/b"])
+    assert problems(raw) == [
+        f"{P}.extraArgs: --lora-paths is not allowed: SGLang's adapters cannot be routed by name on the shared /v1 "
+        "endpoint; serve adapters with vLLM — remove it"
+    ]
+
+
 # --- refused ----------------------------------------------------------------------------------------------------
 
 
