@@ -3,7 +3,8 @@
 Per GPU, with tensor parallelism TP:
     usable    = total x gpu_memory_utilization (vLLM) | total x CUDA_MEMORY_FRACTION (TGI) | total (TEI)
     weights   = weight_bytes / TP
-    overhead  = what the engine holds besides weights and KV cache (profiling / warm-up peaks)
+    overhead  = what the engine holds besides weights and KV cache (profiling / warm-up peaks; vLLM's LoRA
+                adapter slots, --max-loras x a buffer sized for --max-lora-rank, when adapters are on)
     kv_budget = usable - weights - overhead
     fits      iff kv_budget holds max_len tokens of KV cache (one full-length sequence)
 Encoders (TEI, vLLM pooling) have no KV cache: they fit iff weights + overhead <= usable.
