@@ -49,6 +49,8 @@ servers = {
             gcp_labels=resource_labels(pulumi.get_stack()),
             weights=mirror.sources.get(name) if mirror else None,
             mirror_job=mirror.ready_for(name) if mirror else None,
+            adapters=mirror.adapters.get(name, ()) if mirror else (),
+            adapter_jobs=mirror.adapters_ready_for(name) if mirror else (),
         ),
         opts=in_cluster,
     )

@@ -30,6 +30,26 @@ class MemoryDefault(BaseModel):
     max_batch_tp4: int = Field(gt=0)  # with tensor parallel 4 or more
 
 
+class LoraFacts(BaseModel):
+    """How a server loads LoRA adapters at start: its rank choices, defaults and the files it reads of one."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
+
+    ranks: list[int] = Field(min_length=1)  # the maximum-rank option's choices, ascending
+    default_rank: int  # the maximum rank when none is given
+    default_max_loras: int = Field(gt=0)  # adapters in one batch when none is given
+    # The files of an adapter repository the server reads (loads/scripts/repo_files.py kinds).
+    files: dict[str, list[str]]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LoraFacts:
+        if self.ranks != sorted(set(self.ranks)) or self.default_rank not in self.ranks:
+            raise ValueError("ranks must ascend without repeats and hold defaultRank")
+        if not set(self.files) <= {"weights", "fallback", "support"}:
+            raise ValueError(f"lora.files: {sorted(self.files)} — the kinds are weights, fallback and support")
+        return self
+
+
 class ServerFacts(BaseModel):
     """One server's block of catalog/servers.yaml."""
 
@@ -84,6 +104,7 @@ class ServerFacts(BaseModel):
     # The files of a model repository the server reads (loads/scripts/repo_files.py): `weights`, `fallback`
     # when the repository has none of those, `support` (config, tokenizer, the shards' index).
     files: dict[str, list[str]] = {}
+    lora: LoraFacts | None = None  # None: the platform loads no adapters on this server
     # Quantization value -> the lowest compute capability its kernels run on, where above the server's own.
     quantization_min_compute_capability: dict[str, float] = {}
     # Facts a runtime builds from the service (the custom runtime); the catalog's servers leave them unset.

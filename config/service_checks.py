@@ -269,13 +269,22 @@ def check_loads(
     services: dict[str, ServiceConfig], mirror: bool, pools: dict[str, NodePoolConfig] | None = None
 ) -> list[Problem]:
     """Each service's `load` against what its runtime supports, the environment's mirror and its revision:
-    a mirror copy is named by a commit, so a branch cannot be mirrored. A Hyperdisk ML volume also needs a
+    a mirror copy is named by a commit, so a branch cannot be mirrored; LoRA adapters need the mirror too. A Hyperdisk ML volume also needs a
     pool whose machine series can attach one."""
     problems = []
     for name, s in services.items():
         path = f"{P}:services.{name}.load"
         runtime = runtime_of(s)
         load = load_of(s, mirror)
+        if runtime.adapters(s) and not mirror:
+            problems.append(
+                Problem(
+                    f"{P}:services.{name}.adapters",
+                    "LoRA adapters are served from the model mirror (a copy per adapter@commit), and the environment "
+                    "has none",
+                    "add `gke-serving:modelMirror: {}` (a generated bucket), or remove adapters",
+                )
+            )
         if not runtime.loads:
             if s.load is not None:
                 problems.append(

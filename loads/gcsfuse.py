@@ -14,12 +14,15 @@ DRIVER = "gcsfuse.csi.storage.gke.io"
 # The mirror prefix is immutable (a commit), so metadata never needs refreshing (ttl -1); parallel
 # downloads fill the file cache with several ranges of each file at once (they need the file cache).
 # GKE docs, "Optimize Cloud Storage FUSE CSI driver performance" / "Cloud Storage FUSE for serving".
+METADATA_OPTIONS = (
+    "implicit-dirs",  # `gcloud storage`/the client upload no folder objects
+    "metadata-cache:ttl-secs:-1",
+    "metadata-cache:stat-cache-max-size-mb:-1",
+    "metadata-cache:type-cache-max-size-mb:-1",
+)
 MOUNT_OPTIONS = ",".join(
     (
-        "implicit-dirs",  # `gcloud storage`/the client upload no folder objects
-        "metadata-cache:ttl-secs:-1",
-        "metadata-cache:stat-cache-max-size-mb:-1",
-        "metadata-cache:type-cache-max-size-mb:-1",
+        *METADATA_OPTIONS,
         "file-cache:enable-parallel-downloads:true",
         "file-cache:parallel-downloads-per-file:16",
         "file-cache:download-chunk-size-mb:10",
@@ -44,37 +47,43 @@ class GcsFuse(LoadPath):
         base = super().pod(ctx)
         assert ctx.source is not None  # super().pod refuses a pod without its copy
         cache = file_cache_gib(ctx.weights_gib)
-        sidecar = gcsfuse_sidecar()
-        annotations = {
-            "gke-gcsfuse/volumes": "true",
-            "gke-gcsfuse/cpu-request": sidecar["cpu"],
-            "gke-gcsfuse/memory-request": sidecar["memory"],
-            "gke-gcsfuse/ephemeral-storage-request": sidecar["ephemeralStorage"],
-        }
-        share = gcsfuse_sidecar_resources(annotations)
-        bucket: dict[str, object] = {
-            "name": "model-mirror",
-            "csi": {
-                "driver": DRIVER,
-                "readOnly": True,
-                "volumeAttributes": {
-                    "bucketName": ctx.source.bucket,
-                    "mountOptions": MOUNT_OPTIONS,
-                    "fileCacheCapacity": f"{cache}Gi",
-                    "fileCacheForRangeRead": "true",  # safetensors are read by ranges
-                },
-            },
+        annotations, sidecar = sidecar_requests()
+        attributes = {
+            "mountOptions": MOUNT_OPTIONS,
+            "fileCacheCapacity": f"{cache}Gi",
+            "fileCacheForRangeRead": "true",  # safetensors are read by ranges
         }
         # On the node's ephemeral storage: the local SSDs where the pool has them, else the boot disk.
         file_cache: dict[str, object] = {"name": CACHE_VOLUME, "emptyDir": {"sizeLimit": f"{cache}Gi"}}
         return replace(
             base,
-            volumes=(*base.volumes, bucket, file_cache),
+            volumes=(*base.volumes, bucket_volume("model-mirror", ctx.source.bucket, attributes), file_cache),
             mounts=(*base.mounts, {"name": "model-mirror", "mountPath": MOUNT_ROOT, "readOnly": True}),
             annotations=annotations,
-            sidecar=SidecarShare(share.cpu_milli, share.memory_mib),
+            sidecar=sidecar,
             weights_disk_gib=base.weights_disk_gib + cache,
         )
 
     def volume_gib(self, ctx: PodContext) -> float | None:
         return float(file_cache_gib(ctx.weights_gib))
+
+
+def sidecar_requests() -> tuple[dict[str, str], SidecarShare]:
+    """The pod annotations that turn on the CSI driver's sidecar with its requests, and the share it takes."""
+    sidecar = gcsfuse_sidecar()
+    annotations = {
+        "gke-gcsfuse/volumes": "true",
+        "gke-gcsfuse/cpu-request": sidecar["cpu"],
+        "gke-gcsfuse/memory-request": sidecar["memory"],
+        "gke-gcsfuse/ephemeral-storage-request": sidecar["ephemeralStorage"],
+    }
+    share = gcsfuse_sidecar_resources(annotations)
+    return annotations, SidecarShare(share.cpu_milli, share.memory_mib)
+
+
+def bucket_volume(name: str, bucket: str, attributes: dict[str, str]) -> dict[str, object]:
+    """A read-only Cloud Storage FUSE CSI volume of `bucket` with the driver's `attributes`."""
+    return {
+        "name": name,
+        "csi": {"driver": DRIVER, "readOnly": True, "volumeAttributes": {"bucketName": bucket, **attributes}},
+    }

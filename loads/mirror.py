@@ -232,7 +232,7 @@ def labels(source: WeightSource, name: str = "model-mirror") -> dict[str, str]:
     }
 
 
-def wait_container(source: WeightSource, wait_seconds: int) -> dict[str, object]:
+def wait_container(source: WeightSource, wait_seconds: int, name: str = "wait-for-weights") -> dict[str, object]:
     """The serving pod's init container: exits 0 once the mirror copy's marker exists (standard library only)."""
     requests = {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "64Mi"}
     env = {
@@ -242,7 +242,7 @@ def wait_container(source: WeightSource, wait_seconds: int) -> dict[str, object]
         "POLL_SECONDS": str(WAIT_POLL_SECONDS),
     }
     return {
-        "name": "wait-for-weights",
+        "name": name,
         "image": IMAGE,
         "command": ["python", "-c", script("wait_for_marker.py")],
         "env": [{"name": k, "value": v} for k, v in env.items()],

@@ -19,24 +19,27 @@ from sizing.cost import (
     StorageCostInput,
     estimate_cost,
 )
-from workloads.model_mirror import copies, placements, weight_sources
+from workloads.model_mirror import adapter_mirror_copies, copies, placements, weight_sources
 
 BUCKET_PRICE = "gcsStandardGbMonth"
 
 
 def weights_storage(env: Environment) -> tuple[StorageCostInput, ...]:
-    """The mirror bucket's stored bytes (each model@commit once, only the files the servers read) and what each
-    load path keeps beside a copy (Hyperdisk ML: a volume per zone, the disk image, the fill disk)."""
-    sources = weight_sources(env)
-    if not sources:
+    """The mirror bucket's stored bytes (each model@commit and LoRA adapter@commit once, only the files the servers
+    read) and what each load path keeps beside a copy (Hyperdisk ML: a volume per zone, the disk image, the fill
+    disk)."""
+    sources, adapters = weight_sources(env), adapter_mirror_copies(env)
+    if not sources and not adapters:
         return ()
     found = copies(env, sources)
-    gib = sum(c.gib or 0.0 for c in found.values())
-    unknown = sum(1 for c in found.values() if c.gib is None)
+    stored = [*found.values(), *adapters.values()]
+    gib = sum(c.gib or 0.0 for c in stored)
+    unknown = sum(1 for c in stored if c.gib is None)
     lines = [
         StorageCostInput(
             "model mirror bucket",
             f"{gib:.1f} GiB in {len(found)} model@commit copies"
+            + (f" and {len(adapters)} LoRA adapter@commit copies" if adapters else "")
             + (f" ({unknown} of unknown size, not counted)" if unknown else ""),
             BUCKET_PRICE,
             round(gib, 1),

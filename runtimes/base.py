@@ -201,6 +201,10 @@ class Runtime(ABC, Generic[S]):
         """The LoRA adapters the service serves on its base model."""
         return ()
 
+    def lora_slots(self, args: Sequence[str]) -> tuple[int, int] | None:
+        """(adapter slots, their rank) a rendered command reserves GPU memory for; None: no adapters loaded."""
+        return None
+
     # --- rendering --------------------------------------------------------------------------------
 
     def image(self, service: S, gpu: catalog.Gpu) -> str:

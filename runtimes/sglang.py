@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 from pydantic import Field
@@ -12,6 +12,7 @@ from runtimes import cli
 from runtimes.base import Runtime
 from settings.limits import MAX_CONCURRENCY, MAX_GPUS, MAX_TOKENS
 from settings.lora import LoraAdapter
+from settings.problems import Problem
 from settings.routing import Routing
 from settings.service_base import ServiceBase
 
@@ -48,7 +49,8 @@ class SglangService(ServiceBase):
     routing: Routing = Routing()
     """The Inference Gateway's endpoint picker in front of the pods, or the plain route."""
     adapters: list[LoraAdapter] = []
-    """LoRA adapters served on the base model, each by its own name."""
+    """Refused: SGLang's OpenAI API selects an adapter only as `<service>:<adapter>`, which the shared /v1 endpoint
+    cannot route by the adapter's name. Serve adapters on a vLLM service."""
 
 
 class Sglang(Runtime[SglangService]):
@@ -98,6 +100,20 @@ class Sglang(Runtime[SglangService]):
             "--enable-metrics",  # the queue metric the HPA scales on
             *self.configured_flags(service),
         ]
+
+    def check(self, path: str, service: SglangService, warnings: list[str]) -> Iterator[Problem]:
+        yield from super().check(path, service, warnings)
+        if service.adapters:
+            # python/sglang/srt/entrypoints/openai/serving_base.py @0.5.23 (_parse_model_parameter): only
+            # "<served name>:<adapter>" in `model`, or the body's lora_path, selects an adapter; a `model` without
+            # a colon is the base model, answered without error.
+            yield Problem(
+                f"{path}.adapters",
+                f"{self.title} {self.facts.version} selects an adapter only by `model: <service>:<adapter>` and answers "
+                "a request naming the adapter alone with the base model, so the shared /v1 endpoint cannot route its "
+                "adapters by name",
+                "serve the adapters on a vLLM service (runtime: vllm), or remove adapters",
+            )
 
     def routing(self, service: SglangService) -> Routing | None:
         return service.routing

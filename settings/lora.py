@@ -16,6 +16,12 @@ class LoraAdapter(StrictModel):
     """The adapter's Hugging Face repository."""
     revision: str = Field(pattern=r"^[0-9a-f]{40}$")
     """The adapter's commit: adapters are mirrored, and a mirror copy is one commit."""
+    rank: int = Field(ge=1)
+    """The adapter's LoRA rank: `r` in its adapter_config.json (the largest of `r` and `rank_pattern`). The
+    server's maximum rank and the GPU memory it reserves per adapter slot follow from it."""
+    base_model: HubId
+    """The model the adapter was trained on: `base_model_name_or_path` in its adapter_config.json. It must be
+    the service's model: an adapter's weights only mean something on the weights it was trained against."""
     priority: int = Field(0, ge=-1000, le=1000)
     """The picker's priority for this adapter's requests when the pool is saturated (its InferenceObjective);
     higher first, negative allowed."""

@@ -23,6 +23,9 @@ MARKER = ".complete"  # written last: its presence means every file of the prefi
 # Where a mounted load path shows the mirror inside a serving pod: every copy at MOUNT_ROOT/<prefix>, so
 # arguments and policies read one kind of path (loads/gcsfuse.py, loads/hyperdisk_ml.py).
 MOUNT_ROOT = "/models"
+# Where a serving pod sees the mirror's LoRA adapter copies, whatever the base model's load path: a read-only
+# Cloud Storage FUSE mount of the bucket of its own (the server reads an adapter from a local folder).
+ADAPTER_ROOT = "/adapters"
 
 
 class ModelMirrorConfig(StrictModel):
@@ -83,6 +86,11 @@ class WeightSource:
     @property
     def marker(self) -> str:
         return f"{self.prefix}/{MARKER}"
+
+
+def adapter_path(model: str, commit: str) -> str:
+    """The folder of a LoRA adapter's mirror copy inside a serving pod."""
+    return f"{ADAPTER_ROOT}/{prefix(model, commit)}"
 
 
 _LOCATION = re.compile(

@@ -3,7 +3,8 @@
 Per GPU, with tensor parallelism TP:
     usable    = total x gpu_memory_utilization (vLLM) | total x CUDA_MEMORY_FRACTION (TGI) | total (TEI)
     weights   = weight_bytes / TP
-    overhead  = what the engine holds besides weights and KV cache (profiling / warm-up peaks)
+    overhead  = what the engine holds besides weights and KV cache (profiling / warm-up peaks; vLLM's LoRA
+                adapter slots, --max-loras x a buffer sized for --max-lora-rank, when adapters are on)
     kv_budget = usable - weights - overhead
     fits      iff kv_budget holds max_len tokens of KV cache (one full-length sequence)
 Encoders (TEI, vLLM pooling) have no KV cache: they fit iff weights + overhead <= usable.
@@ -68,6 +69,12 @@ TEI_RUNTIME_GIB = 0.6  # CUDA context + workspaces [estimate, as TGI]
 TEI_DEFAULT_DTYPE = "float16"
 FLASH_ATTENTION_MIN_CC = 8.0  # TEI's Turing image runs without flash attention (server-cli.md §3)
 
+# LoRA (vLLM 0.33.0): with adapters on, every linear layer of the model and its embeddings get a stacked A and B
+# buffer per adapter slot (--max-loras), each sized for --max-lora-rank, in the model's dtype, allocated with
+# the weights and so counted before the KV cache (vllm/lora/layers/base_linear.py and column_parallel_linear.py
+# create_lora_weights; vocab_parallel_embedding.py and logits_processor.py for embed_tokens and lm_head, which
+# Llama's embedding_modules name; vllm/lora/model_manager.py: max_loras slots). See lora_slot_bytes.
+
 # Activations: layers run one after another, so the peak is one layer's intermediates for every
 # token of the batch: the gated MLP (gate+up 2I, activation I), q/k/v and four hidden-size buffers
 # (residual, norm, attention output, MLP output) [estimate]. MoE routes each token through two
@@ -94,6 +101,8 @@ class FitRequest:
     length_key: str | None = None  # the setting suggestions name for the context length
     fp8_kv_dtype: str | None = None  # the setting suggestions name for an fp8 KV cache
     server: str | None = None  # the server as messages name it (SGLang runs the vLLM model); None: the engine's
+    max_loras: int = 0  # vLLM LoRA adapter slots (--max-loras); 0: LoRA off
+    max_lora_rank: int = 0  # the rank each slot is sized for (--max-lora-rank)
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,24 @@ def _activation_bytes_per_token(arch: Architecture, tp: int, act_bytes: float) -
     return (mlp + qkv + 4 * arch.hidden_size) * act_bytes
 
 
+def lora_slot_bytes(arch: Architecture, rank: int, tp: int, dtype_bytes: float) -> float:
+    """GPU memory one vLLM LoRA slot takes on each of `tp` GPUs at `rank`, without --fully-sharded-loras.
+
+    Per decoder layer: qkv_proj (column parallel, 3 slices) holds A rank x hidden per slice and B its output
+    share x rank; o_proj (row parallel) A rank x its input share, B hidden x rank; gate_up_proj (2 slices) and
+    down_proj likewise, an MoE layer once per expert. With tp = 1 that is rank x (7 hidden + 2 q + 2 kv + 3
+    intermediate) per layer (81,920 x rank for Llama 3 8B); embed_tokens and lm_head add rank x (vocab + hidden)
+    each (every model that names them as embedding modules; an upper bound for the others).
+    """
+    q = arch.attention_heads * arch.head_dim
+    kv = max(1, math.ceil(arch.kv_heads / tp)) * arch.head_dim  # KV heads are replicated below one per GPU
+    attention = 3 * arch.hidden_size + (q / tp + 2 * kv) + q / tp + arch.hidden_size
+    mlp = 2 * arch.hidden_size + 2 * arch.intermediate_size / tp + arch.intermediate_size / tp + arch.hidden_size
+    per_layer = attention + mlp * max(arch.experts, 1)
+    embeddings = 2 * (arch.vocab_size + arch.hidden_size)
+    return rank * (arch.layers * per_layer + embeddings) * dtype_bytes
+
+
 def _gib(n_bytes: float) -> float:
     return n_bytes / GIB
 
@@ -218,7 +245,10 @@ def _vllm_budget(req: FitRequest, total_gib: float, max_len: int, kv_bytes: floa
         logits = _gib(rows * req.arch.vocab_size * VLLM_LOGITS_BYTES)
         parts.append(f"logits {rows} x {req.arch.vocab_size}")
     parts.append("CUDA graphs")
-    overhead = activations + logits + VLLM_CUDA_GRAPHS_GIB + non_torch
+    lora = _gib(req.max_loras * lora_slot_bytes(req.arch, req.max_lora_rank, tp, act_bytes)) if req.max_loras else 0.0
+    if lora:
+        parts.append(f"{lora:.2f} GiB for {req.max_loras} LoRA slot(s) of rank {req.max_lora_rank}")
+    overhead = activations + logits + VLLM_CUDA_GRAPHS_GIB + non_torch + lora
     return _Budget(
         usable_gib=usable,
         weights_gib=0.0,
@@ -432,6 +462,7 @@ def _suggest(req: FitRequest, o: _Outcome, b: _Budget) -> str:
     method = "awq" if req.gpu.compute_capability >= 7.5 else "gptq"  # AWQ kernels need Turing or newer
     if req.quantization is None and _fits_with(req, quantization=method):
         fixes.append(f"quantize ({method})")
+    fixes += _lora_fixes(req)
     fixes += more_gpus
     if not fixes:
         fixes += _combined_fix(req, key, method)
@@ -444,6 +475,20 @@ def _suggest(req: FitRequest, o: _Outcome, b: _Budget) -> str:
     if not fixes:
         return f"{lead}; nothing up to 8 GPUs fits: use a GPU with more memory."
     return f"{lead}: {_join(fixes)}."
+
+
+def _lora_fixes(req: FitRequest) -> list[str]:
+    """Fewer adapter slots, or slots of a lower rank (vLLM's ranks halve down to 8), where that fits."""
+    if not req.max_loras:
+        return []
+    fixes = []
+    fewer = next((n for n in range(req.max_loras - 1, 0, -1) if _fits_with(req, max_loras=n)), None)
+    if fewer is not None:
+        fixes.append(f"lower maxLoras to {fewer}")
+    lower = req.max_lora_rank // 2
+    if lower >= 8 and _fits_with(req, max_lora_rank=lower):
+        fixes.append(f"serve adapters of rank ≤ {lower} (a lower maxLoraRank)")
+    return fixes
 
 
 def _combined_fix(req: FitRequest, key: str, method: str) -> list[str]:

@@ -239,7 +239,8 @@ def test_serving_pods_wait_for_the_marker_and_never_get_the_hf_token(
         if m["metadata"]["labels"]["gke-serving/runtime"] == "triton":
             continue
         assert "HF_TOKEN" not in names, m["metadata"]["name"]
-        (wait,) = spec["initContainers"]
+        # The base model's copy first; a LoRA adapter's copies after it (tests/test_lora.py).
+        wait = spec["initContainers"][0]
         env_vars = {e["name"]: e["value"] for e in wait["env"]}
         assert env_vars["MARKER"].endswith("/.complete")
         assert int(env_vars["WAIT_SECONDS"]) > 0

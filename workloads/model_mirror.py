@@ -17,11 +17,13 @@ Design:
   servers' file patterns over the Hub's listing), checks every object's size and writes the marker last.
 - Serving pods wait for the marker in an init container (the Cloud Storage JSON API with the pod's Workload
   Identity token), not for the Job object.
+- A LoRA adapter@commit is a copy like a model's (its own Job, marker and writer condition) holding the files its
+  server reads of an adapter; the pods that serve it mount the bucket read-only for it (loads/adapters.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pulumi
@@ -34,11 +36,20 @@ from config.services import ServiceConfig, load_of
 from infra.identity import WorkloadIdentity, WorkloadIdentityArgs, grant_bucket_read, workload_identity
 from infra.secrets import HF_TOKEN_KEY
 from loads import MirrorContext, Placed, load_path, load_paths, mirror
+from loads.adapters import ADAPTER_LOAD, AdapterCopy
+from loads.files import served
 from loads.mirror import Copy
 from loads.scripts.repo_files import union
 from runtimes import runtime_of
+from settings.lora import LoraAdapter
 from settings.mirror import WeightSource, bucket_name, job_name
+from sizing.memory import lora_slot_bytes
+from sizing.models import resolve
 from workloads.probes import duration, served_files, weights_gib
+
+# [estimate] An adapter without a lock is sized as one over every linear module and the embeddings of its base
+# model at its rank, in float32 (PEFT keeps the trained LoRA weights in float32 unless they are cast).
+ADAPTER_ESTIMATE_BYTES = 4.0
 
 WRITER_KSA = naming.MIRROR_WRITER_KSA
 READER_KSA = naming.MIRROR_READER_KSA
@@ -80,6 +91,44 @@ def copies(env: Environment, sources: dict[str, WeightSource]) -> dict[str, Copy
     return found
 
 
+def adapter_copies(env: Environment) -> dict[str, tuple[AdapterCopy, ...]]:
+    """Service -> the mirror copy of each LoRA adapter it serves (none without a mirror: config refuses them)."""
+    if env.model_mirror is None:
+        return {}
+    bucket = bucket_name(env.model_mirror, env.cluster.name, env.project)
+    found = {}
+    for name, service in sorted(env.services.items()):
+        adapters = runtime_of(service).adapters(service)
+        if adapters:
+            found[name] = tuple(
+                AdapterCopy(_adapter_copy(service, a, WeightSource(ADAPTER_LOAD, bucket, a.model, a.revision)))
+                for a in adapters
+            )
+    return found
+
+
+def adapter_mirror_copies(env: Environment) -> dict[str, Copy]:
+    """One bucket copy per adapter@commit (by prefix), however many services serve it."""
+    return {a.source.prefix: a.copy for served_adapters in adapter_copies(env).values() for a in served_adapters}
+
+
+def _adapter_copy(service: ServiceConfig, adapter: LoraAdapter, source: WeightSource) -> Copy:
+    """The files the service's server reads of the adapter: from its lock when there is one (sizing/locks/), else
+    selected by the server's adapter patterns from the Hub's listing, sized from its base model and rank."""
+    lora = runtime_of(service).facts_for(service).lora
+    patterns = lora.files if lora is not None else {}
+    files = served(adapter.model, adapter.revision, patterns)
+    base = resolve(adapter.base_model)
+    estimate = lora_slot_bytes(base[1], adapter.rank, 1, ADAPTER_ESTIMATE_BYTES) / 2**30 if base else None
+    return Copy(
+        source,
+        files.files if files is not None else None,
+        patterns,
+        estimate,
+        enforced=files is not None and files.lock.verified,
+    )
+
+
 def _merged_patterns(services: list[ServiceConfig]) -> dict[str, list[str]]:
     merged: dict[str, list[str]] = {}
     for service in services:
@@ -114,6 +163,7 @@ class ModelMirrorArgs:
     sources: dict[str, WeightSource]  # service -> the copy it loads
     placed: dict[str, list[Placed]]  # load path -> the copies it reads and where
     queue_seconds: int = 0  # how long a Job may wait for a system node behind the others
+    adapters: dict[str, tuple[AdapterCopy, ...]] = field(default_factory=dict)  # service -> its adapters' copies
 
     @classmethod
     def of(
@@ -123,6 +173,7 @@ class ModelMirrorArgs:
             raise ValueError("the environment has no modelMirror")
         sources = weight_sources(env)
         found = copies(env, sources)
+        every = {**found, **adapter_mirror_copies(env)}  # the adapters' Jobs queue for system nodes too
         return cls(
             project=env.project,
             region=env.region,
@@ -132,10 +183,11 @@ class ModelMirrorArgs:
             namespace=namespace,
             hf_token_secret=hf_token_secret,
             gcp_labels=labels,
-            copies=tuple(found[p] for p in sorted(found)),
+            copies=tuple(every[p] for p in sorted(every)),
             sources=sources,
             placed=placements(env, sources, found),
-            queue_seconds=mirror.queue_seconds(tuple(found.values()), env.cluster.system_pool.min_nodes),
+            queue_seconds=mirror.queue_seconds(tuple(every.values()), env.cluster.system_pool.min_nodes),
+            adapters=adapter_copies(env),
         )
 
 
@@ -143,6 +195,7 @@ class ModelMirror(pulumi.ComponentResource):
     jobs: dict[str, k8s.batch.v1.Job]  # by prefix
     reader_ksa: str
     sources: dict[str, WeightSource]  # service -> the copy it loads
+    adapters: dict[str, tuple[AdapterCopy, ...]]  # service -> its LoRA adapters' copies
     kept: dict[tuple[str, str], pulumi.Resource]  # (load path, prefix) -> what the path keeps beside the copy
 
     def ready_for(self, service: str) -> pulumi.Resource | None:
@@ -152,6 +205,10 @@ class ModelMirror(pulumi.ComponentResource):
         if source is None:
             return None
         return self.kept.get((source.load, source.prefix)) or self.jobs.get(source.prefix)
+
+    def adapters_ready_for(self, service: str) -> tuple[pulumi.Resource, ...]:
+        """The Jobs filling the copies of a service's LoRA adapters: its first rollout waits for them too."""
+        return tuple(self.jobs[a.source.prefix] for a in self.adapters.get(service, ()))
 
     def __init__(self, name: str, args: ModelMirrorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:workloads:ModelMirror", name, None, opts)
@@ -177,6 +234,7 @@ class ModelMirror(pulumi.ComponentResource):
         grant_bucket_read(f"{name}-reader-objects", bucket, reader, after_bucket)
         self.reader_ksa = READER_KSA
         self.sources = args.sources
+        self.adapters = args.adapters
         self.jobs = {}
         scripts = k8s.core.v1.ConfigMap(
             f"{name}-scripts",

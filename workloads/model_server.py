@@ -14,6 +14,7 @@ from config.platform import NodePoolConfig
 from config.services import ARCHITECTURE_ANNOTATION, ServiceConfig, gpus_per_replica, replica_range
 from infra.identity import WorkloadIdentityArgs, grant_bucket_read, workload_identity
 from loads import LoadPath, PodAdditions, PodContext, default_path, load_path, mirror
+from loads.adapters import AdapterCopy, adapter_pod, combined
 from loads.facts import ColdStart, estimate
 from loads.hub import HEADROOM_GIB, TMP_GIB
 from runtimes import runtime_of
@@ -45,6 +46,8 @@ class ModelServerArgs:
     gcp_labels: dict[str, str]  # labels of the GCP resources (the API key's secret)
     weights: WeightSource | None = None  # the mirror copy the pods load; None: the Hub (or the runtime's own)
     mirror_job: pulumi.Resource | None = None  # the Job (or Hyperdisk ML claim) it needs: servers are created after it
+    adapters: tuple[AdapterCopy, ...] = ()  # the mirror copies of the LoRA adapters it serves
+    adapter_jobs: tuple[pulumi.Resource, ...] = ()  # the Jobs filling them: servers are created after them too
 
 
 def pod_annotations(service: ServiceConfig) -> dict[str, str]:
@@ -65,9 +68,13 @@ def node_share(service: ServiceConfig, pool: NodePoolConfig) -> PodResources:
 
 
 def pod_weights(
-    service: ServiceConfig, pool: NodePoolConfig, weights: WeightSource | None, gib: float | None
+    service: ServiceConfig,
+    pool: NodePoolConfig,
+    weights: WeightSource | None,
+    gib: float | None,
+    adapters: tuple[AdapterCopy, ...] = (),
 ) -> tuple[LoadPath, PodContext, PodAdditions]:
-    """The service's load path, what it was told of the pod, and what it adds to the pod."""
+    """The service's load path, what it was told of the pod, and what it and the LoRA adapters add to the pod."""
     path = load_of_pods(weights)
     spec_cache = runtime_of(service).facts_for(service).hf_home
     ctx = PodContext(
@@ -77,7 +84,7 @@ def pod_weights(
         ephemeral_gib=_gib(node_share(service, pool).ephemeral_storage),
         wait_seconds=mirror.job_seconds(gib) if weights is not None else 0,
     )
-    return path, ctx, path.pod(ctx)
+    return path, ctx, combined(path.pod(ctx), adapter_pod(adapters))
 
 
 def resources_for(service: ServiceConfig, pool: NodePoolConfig, additions: PodAdditions) -> PodResources:
@@ -122,7 +129,7 @@ class ModelServer(pulumi.ComponentResource):
         self.spec = server_spec(name, service, gpu, args.weights)
         gib = weights_gib(service)
         self.cold_start = cold_start_of(service, args.weights)
-        path, _, additions = pod_weights(service, pool, args.weights, gib)
+        path, _, additions = pod_weights(service, pool, args.weights, gib, args.adapters)
         budget = startup_budget_seconds(gib, path.name)
         # What the startup probe allows, a service's own delay and retries included: the waits cover it.
         window = startup_window_seconds(budget, self.spec.startup_delay_seconds, self.spec.startup_retries)
@@ -155,7 +162,7 @@ class ModelServer(pulumi.ComponentResource):
         rollout = pulumi.ResourceOptions(
             parent=self,
             custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(window, max_replicas)),
-            depends_on=[args.mirror_job] if args.mirror_job is not None else None,
+            depends_on=[*([args.mirror_job] if args.mirror_job is not None else []), *args.adapter_jobs] or None,
         )
         endpoints = pulumi.ResourceOptions(
             parent=self, custom_timeouts=pulumi.CustomTimeouts(**service_timeouts(window))

@@ -14,19 +14,21 @@ from config import Environment, Problem
 from config.service_checks import P
 from loads.hub import HEADROOM_GIB, TMP_GIB
 from runtimes import runtime_of
-from workloads.model_mirror import weight_sources
+from workloads.model_mirror import adapter_copies, weight_sources
 from workloads.model_server import cold_start_of, pod_weights
 from workloads.probes import startup_budget_seconds, startup_window_seconds, weights_gib
 
 
 def weights_problems(env: Environment) -> list[Problem]:
-    sources = weight_sources(env)
+    sources, adapters = weight_sources(env), adapter_copies(env)
     problems = []
     for name, service in sorted(env.services.items()):
         gib = weights_gib(service)
         if gib is None or env.node_pools.get(service.pool) is None:
             continue  # an unknown size is the model-architecture-known policy's finding
-        path, ctx, additions = pod_weights(service, env.node_pools[service.pool], sources.get(name), gib)
+        path, ctx, additions = pod_weights(
+            service, env.node_pools[service.pool], sources.get(name), gib, adapters.get(name, ())
+        )
         where = f"{P}:services.{name}"
         volume = path.volume_gib(ctx)
         if volume is not None and gib > volume:

@@ -85,6 +85,10 @@ def fit_request(pod: Pod) -> FitRequest:
         split = known.model_split(args)
     except BadFlag as e:
         raise NotSized(str(e)) from None
+    try:
+        lora = known.lora_slots(args)
+    except BadFlag as e:
+        raise NotSized(str(e)) from None
     quant_key, len_key, batch_key = known.quantization_key or "", known.length_key or "", known.batch_key or ""
     return FitRequest(
         engine=known.memory_engine,
@@ -109,6 +113,9 @@ def fit_request(pod: Pod) -> FitRequest:
         length_key=known.length_key,
         fp8_kv_dtype=known.fp8_kv_dtype,
         server=known.title,
+        # The adapter slots the server reserves before its KV cache (vLLM --max-loras x --max-lora-rank).
+        max_loras=lora[0] if lora else 0,
+        max_lora_rank=lora[1] if lora else 0,
     )
 
 

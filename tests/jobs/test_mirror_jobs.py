@@ -38,6 +38,7 @@ from google.cloud import storage
 
 from catalog.servers import server_facts
 from loads import hyperdisk_ml, mirror
+from loads.adapters import ADAPTER_LOAD
 from loads.base import Placed
 from loads.mirror import Copy
 from loads.scripts.repo_files import select
@@ -301,6 +302,36 @@ def test_the_mirror_copies_only_what_the_server_reads(pod: Pod, gcs: Gcs, layout
     assert objects == {p: fixture.files[p] for p in copy.files or {}}
     assert marker["files"] == copy.files
     assert set(fixture.files) - set(objects) == SKIPPED[layout]
+
+
+# A PEFT adapter repository as people publish them: the tensors twice (safetensors and the older .bin), the
+# tokenizer and the trainer's leftovers beside the adapter's config.
+ADAPTER = {
+    "adapter_config.json": b'{"r": 8, "base_model_name_or_path": "org/base", "target_modules": ["q_proj", "v_proj"]}',
+    "adapter_model.safetensors": b"l" * 700,
+    "adapter_model.bin": b"m" * 720,
+    "README.md": b"# sql",
+    "tokenizer.json": b"{}" * 40,
+    "tokenizer_config.json": b"{}",
+    "special_tokens_map.json": b"{}",
+    "training_args.bin": b"t" * 10,
+}
+
+
+def test_an_adapter_copy_holds_exactly_the_files_vllm_reads_of_an_adapter(pod: Pod, gcs: Gcs) -> None:
+    """No lock: the Job selects from the Hub's listing by vLLM's adapter patterns, as for staging's adapter."""
+    fixture = FixtureRepo("org/sql-lora", hashlib.sha1(b"org/sql-lora").hexdigest(), ADAPTER, gated=True,  # noqa: S324
+                          readers=frozenset({TOKEN}))  # fmt: skip
+    lora = server_facts()["vllm"].lora
+    assert lora is not None
+    copy = Copy(WeightSource(ADAPTER_LOAD, BUCKET, fixture.repo_id, fixture.sha), None, lora.files, None)
+    with serve([fixture]) as hub:
+        done = run_mirror(pod, gcs, hub.url, copy)
+    assert done.returncode == 0, done.stderr[-3000:]
+    objects = gcs.objects(copy.source.prefix)
+    marker = json.loads(objects.pop(".complete"))
+    assert objects == {name: ADAPTER[name] for name in ("adapter_config.json", "adapter_model.safetensors")}
+    assert marker["files"] == {name: len(content) for name, content in objects.items()}
 
 
 def test_a_second_run_finds_the_marker_and_copies_nothing(pod: Pod, gcs: Gcs) -> None:
