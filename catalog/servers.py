@@ -157,6 +157,7 @@ class RuntimeTraits(BaseModel):
     batch_key: str | None = None
     fp8_kv_dtype: str | None = None
     generates: bool = True
+    picker_engine: str | None = None
 
 
 @cache

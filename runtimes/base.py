@@ -69,6 +69,7 @@ class Runtime(ABC, Generic[S]):
     batch_key: str | None  # the prefill-batch setting, for memory sizing
     fp8_kv_dtype: str | None  # the kvCacheDtype value of an fp8 KV cache, for fixes
     generates: bool  # streams generated text (long requests) rather than embedding
+    picker_engine: str | None  # the endpoint picker's name for the server's metrics; None: it cannot read them
     # Options the policies read off a rendered pod that are not config keys (the memory model's words).
     extra_flags: ClassVar[dict[str, str]] = {}
     # How the server can take its weights, in its own terms; loads/ turns them into the load paths it can use.
@@ -92,6 +93,7 @@ class Runtime(ABC, Generic[S]):
             t.batch_key,
             t.fp8_kv_dtype,
         )
+        self.picker_engine = t.picker_engine
 
     @property
     def facts(self) -> ServerFacts:
@@ -200,6 +202,16 @@ class Runtime(ABC, Generic[S]):
     def adapters(self, service: S) -> tuple[LoraAdapter, ...]:
         """The LoRA adapters the service serves on its base model."""
         return ()
+
+    def served_name(self, name: str, service: S) -> str | None:
+        """The name clients send as `model` for the base model; None: the server takes no model name."""
+        return None
+
+    def picked(self, service: S) -> bool:
+        """Whether the Inference Gateway's endpoint picker routes the service's requests (an InferencePool):
+        the service asks for it and the picker reads the server's metrics."""
+        routing = self.routing(service)
+        return self.picker_engine is not None and routing is not None and routing.picker
 
     # --- rendering --------------------------------------------------------------------------------
 

@@ -94,7 +94,8 @@ class Sglang(Runtime[SglangService]):
             f"--model-path={service.model}",
             "--host=0.0.0.0",
             f"--port={self.facts.port}",
-            f"--served-model-name={service.served_model_name or name}",
+            # The radix (prefix) cache the picker's prefix-cache scorer counts on is on unless --disable-radix-cache.
+            f"--served-model-name={self.served_name(name, service)}",
             "--enable-metrics",  # the queue metric the HPA scales on
             *self.configured_flags(service),
         ]
@@ -104,6 +105,9 @@ class Sglang(Runtime[SglangService]):
 
     def adapters(self, service: SglangService) -> tuple[LoraAdapter, ...]:
         return tuple(service.adapters)
+
+    def served_name(self, name: str, service: SglangService) -> str:
+        return service.served_model_name or name
 
     def shm_gib(self, gpus: int) -> int:
         return SHM_GIB_PER_GPU * gpus
