@@ -84,7 +84,9 @@ HF_TOKEN_SECRET = "hf-token"  # noqa: S105 (a name): the Secret the model server
 IAP_SECRET = "iap-oauth-client"  # noqa: S105 (a name): the IAP OAuth client's secret
 MIRROR_WRITER_KSA = "model-mirror"  # the mirror Jobs' Kubernetes service account
 MIRROR_READER_KSA = "model-reader"  # the serving pods' that load from the mirror
-BODY_ROUTER = "body-based-router"  # the shared /v1 endpoint's router: reads `model` from the body (workloads/body_routing.py)
+BODY_ROUTER = (
+    "body-based-router"  # the shared /v1 endpoint's router: reads `model` from the body (workloads/body_routing.py)
+)
 PLATFORM_OBJECTS = (
     ("NetworkPolicy", DEFAULT_DENY_POLICY),
     ("Gateway", GATEWAY),
@@ -151,7 +153,10 @@ SERVICE_OBJECTS = (
     ("InferencePool", ""),
     ("HTTPRoute", OPENAI_ROUTE_SUFFIX),
     ("ConfigMap", MODELS_SUFFIX),
-    *((kind, PICKER_SUFFIX) for kind in ("Deployment", "Service", "ServiceAccount", "ConfigMap", "Role", "RoleBinding")),
+    *(
+        (kind, PICKER_SUFFIX)
+        for kind in ("Deployment", "Service", "ServiceAccount", "ConfigMap", "Role", "RoleBinding")
+    ),
     *((kind, PICKER_SUFFIX) for kind in ("PodDisruptionBudget", "PodMonitoring", "NetworkPolicy")),
 )
 

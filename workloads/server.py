@@ -38,6 +38,9 @@ class ServerSpec:
     startup_delay_seconds: int = 0  # before the first startup probe
     startup_retries: int | None = None  # the startup probe's failureThreshold; None: from the startup budget
     weights: WeightSource | None = None  # the mirror copy the server loads; None: the Hub (or its own source)
+    picker_engine: str | None = None  # the endpoint picker routes to the pods and reads them as this engine; None: not
+    served_name: str | None = None  # the name clients send as `model` for the base model
+    adapters: tuple[str, ...] = ()  # the LoRA adapters' names, each its own `model`
 
 
 def image_for(service: ServiceConfig, gpu: catalog.Gpu) -> str:
@@ -77,4 +80,7 @@ def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu, weights: We
         startup_delay_seconds=facts.startup_delay_seconds,
         startup_retries=facts.startup_retries,
         weights=weights,
+        picker_engine=runtime.picker_engine if runtime.picked(service) else None,
+        served_name=runtime.served_name(name, service),
+        adapters=tuple(a.name for a in runtime.adapters(service)),
     )
