@@ -158,6 +158,7 @@ class RuntimeTraits(BaseModel):
     fp8_kv_dtype: str | None = None
     generates: bool = True
     picker_engine: str | None = None
+    picker_lora: bool = False
 
 
 @cache

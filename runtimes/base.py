@@ -70,6 +70,7 @@ class Runtime(ABC, Generic[S]):
     fp8_kv_dtype: str | None  # the kvCacheDtype value of an fp8 KV cache, for fixes
     generates: bool  # streams generated text (long requests) rather than embedding
     picker_engine: str | None  # the endpoint picker's name for the server's metrics; None: it cannot read them
+    picker_lora: bool  # the picker reads which adapters a pod has loaded (its lora-affinity scorer)
     # Options the policies read off a rendered pod that are not config keys (the memory model's words).
     extra_flags: ClassVar[dict[str, str]] = {}
     # How the server can take its weights, in its own terms; loads/ turns them into the load paths it can use.
@@ -93,7 +94,7 @@ class Runtime(ABC, Generic[S]):
             t.batch_key,
             t.fp8_kv_dtype,
         )
-        self.picker_engine = t.picker_engine
+        self.picker_engine, self.picker_lora = t.picker_engine, t.picker_lora
 
     @property
     def facts(self) -> ServerFacts:

@@ -35,9 +35,6 @@ RUN_AS = 65532  # Dockerfile.epp: USER 65532:65532 (distroless nonroot)
 # and the mirror Jobs. No CPU limit: a burst of requests may borrow idle CPU rather than queue at the gateway.
 PICKER_REQUESTS = {"cpu": "500m", "memory": "512Mi"}
 PICKER_MEMORY_LIMIT = "1Gi"
-# Engines that export a LoRA metric the lora-affinity scorer reads: vLLM's vllm:lora_requests_info; SGLang has
-# none (llm-d-router v0.10.0 extractor/metrics/factories.go defaultEngineConfigs).
-LORA_METRIC_ENGINES = frozenset({"vllm"})
 VERBOSE = 3  # the picker logs "Request handled ... endpoint=<pod ip:port>" at this level (requestcontrol/director.go)
 TMP_MIB = 64
 
@@ -72,20 +69,19 @@ def inference_pool_spec(service: str, spec: ServerSpec, routing: Routing) -> dic
     }
 
 
-def picker_config(engine: str, weights: ScorerWeights, metrics_path: str, adapters: bool) -> dict[str, Any]:
+def picker_config(engine: str, weights: ScorerWeights, metrics_path: str, lora_affinity: bool) -> dict[str, Any]:
     """The picker's EndpointPickerConfig: the chart's plugins, each scorer with its weight (a 0 weight leaves
-    the scorer out), the LoRA-affinity scorer where the pool serves adapters and the engine reports them."""
+    the scorer out), the LoRA-affinity scorer where the pool serves adapters the picker sees loaded. The
+    extractor's default engine is the pool's (a pod's llm-d.ai/engine-type label says the same)."""
     scorers = {
         "queue-scorer": weights.queue,
         "kv-cache-utilization-scorer": weights.kv_cache_utilization,
         "prefix-cache-scorer": weights.prefix_cache,
     }
-    if adapters and engine in LORA_METRIC_ENGINES:
+    if lora_affinity:
         scorers["lora-affinity-scorer"] = weights.lora_affinity
     weighted = {name: weight for name, weight in scorers.items() if weight > 0}
-    extractor: dict[str, Any] = {"type": "core-metrics-extractor"}
-    if engine != "vllm":  # vllm is the extractor's default engine; a pod's engine-type label overrides either
-        extractor["parameters"] = {"defaultEngine": engine}
+    extractor = {"type": "core-metrics-extractor", "parameters": {"defaultEngine": engine}}
     return {
         "apiVersion": PICKER_CONFIG_API,
         "kind": "EndpointPickerConfig",

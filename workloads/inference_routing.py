@@ -21,6 +21,7 @@ from workloads import body_routing as bbr
 from workloads import inference_pool as pool
 from workloads.autoscaling import MONITORING_API
 from workloads.deployment import grace_seconds
+from workloads.deployment import labels as service_labels
 from workloads.gateway import GATEWAY_API, GKE_POLICY_API
 from workloads.server import ServerSpec
 
@@ -93,16 +94,19 @@ class InferenceRouting(pulumi.ComponentResource):
         picker = naming.picker_name(service)
         labels = pool.picker_labels(service)
         meta = {"name": picker, "namespace": self._namespace, "labels": labels}
+        own = service_labels(service, spec.runtime)  # the pool and its shared route are the service's
         self._object(
             f"{name}-pool",
             pool.POOL_API,
             "InferencePool",
             service,
-            labels,
+            own,
             pool.inference_pool_spec(service, spec, routing),
         )
         data = pool.picker_config_data(
-            pool.picker_config(picked.engine, routing.weights, spec.metrics_path, bool(spec.adapters))
+            pool.picker_config(
+                picked.engine, routing.weights, spec.metrics_path, bool(spec.adapters) and spec.picker_reads_adapters
+            )
         )
         k8s.core.v1.ConfigMap(f"{name}-picker-config", metadata=meta, data=data, opts=child)
         k8s.core.v1.ServiceAccount(f"{name}-picker-account", metadata=meta, opts=child)
@@ -151,7 +155,7 @@ class InferenceRouting(pulumi.ComponentResource):
             GATEWAY_API,
             "HTTPRoute",
             naming.shared_route_name(service),
-            labels,
+            own,
             bbr.shared_route_spec(service, picked.base_model, spec.served_paths),
         )
 

@@ -41,6 +41,7 @@ class ServerSpec:
     picker_engine: str | None = None  # the endpoint picker routes to the pods and reads them as this engine; None: not
     served_name: str | None = None  # the name clients send as `model` for the base model
     adapters: tuple[str, ...] = ()  # the LoRA adapters' names, each its own `model`
+    picker_reads_adapters: bool = False  # the picker sees which adapters a pod has loaded (lora-affinity scoring)
 
 
 def image_for(service: ServiceConfig, gpu: catalog.Gpu) -> str:
@@ -83,4 +84,5 @@ def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu, weights: We
         picker_engine=runtime.picker_engine if runtime.picked(service) else None,
         served_name=runtime.served_name(name, service),
         adapters=tuple(a.name for a in runtime.adapters(service)),
+        picker_reads_adapters=runtime.picker_lora,
     )
