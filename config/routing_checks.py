@@ -67,16 +67,16 @@ def _model_names(services: Mapping[str, ServiceConfig]) -> Iterator[Problem]:
         runtime = runtime_of(service)
         served = runtime.served_name(name, service)
         if served is not None:
-            key = "servedModelName" if getattr(service, "served_model_name", None) else "(the service name)"
-            names.append((served, (f"{P}:services.{name}", f"service {name!r}'s model {key}")))
+            key = " (servedModelName)" if getattr(service, "served_model_name", None) else ""
+            names.append((served, (f"{P}:services.{name}", f"service {name!r}{key}")))
         for i, adapter in enumerate(runtime.adapters(service)):
-            names.append((adapter.name, (f"{P}:services.{name}.adapters.{i}.name", f"service {name!r}'s adapter")))
+            names.append((adapter.name, (f"{P}:services.{name}.adapters.{i}.name", f"an adapter of service {name!r}")))
     for model, owners in naming.duplicates(names).items():
         (_, first), *others = owners
         for path, whose in others:
             yield Problem(
                 path,
-                f"{whose} is named {model!r}, which {first} already is: clients name one model per name",
+                f"{whose} serves the model name {model!r}, which {first} already serves: a name is one model",
                 "give it a name of its own (servedModelName for a base model, name for an adapter)",
             )
 
