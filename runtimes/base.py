@@ -208,6 +208,11 @@ class Runtime(ABC, Generic[S]):
         """The name clients send as `model` for the base model; None: the server takes no model name."""
         return None
 
+    def routing_args(self, service: S) -> list[str]:
+        """Flags the endpoint picker relies on: the prefix cache its prefix-cache scorer counts on. SGLang's radix
+        cache is on unless --disable-radix-cache (catalog/server_options.yaml), so it needs none."""
+        return []
+
     def picked(self, service: S) -> bool:
         """Whether the Inference Gateway's endpoint picker routes the service's requests (an InferencePool):
         the service asks for it and the picker reads the server's metrics."""

@@ -94,8 +94,7 @@ class Sglang(Runtime[SglangService]):
             f"--model-path={service.model}",
             "--host=0.0.0.0",
             f"--port={self.facts.port}",
-            # The radix (prefix) cache the picker's prefix-cache scorer counts on is on unless --disable-radix-cache.
-            f"--served-model-name={self.served_name(name, service)}",
+            f"--served-model-name={service.served_model_name or name}",
             "--enable-metrics",  # the queue metric the HPA scales on
             *self.configured_flags(service),
         ]

@@ -54,13 +54,9 @@ class Vllm(Runtime[VllmService]):
 
     def args(self, name: str, service: VllmService) -> list[str]:
         # The image's entrypoint is `vllm serve`, so the model is the first argument.
-        args = [service.model, f"--port={self.facts.port}", f"--served-model-name={self.served_name(name, service)}"]
+        args = [service.model, f"--port={self.facts.port}", f"--served-model-name={service.served_model_name or name}"]
         if service.quantization in self.facts.deprecated:
             args.append("--allow-deprecated-quantization")
-        if self.picked(service):
-            # The picker's prefix-cache scorer sends a prompt where its prefix is cached: the server must keep it.
-            # vLLM turns it on by default only for models that support it; asked for, it says when one does not.
-            args.append("--enable-prefix-caching")
         return args + self.configured_flags(service)
 
     def stream_args(self, service: VllmService) -> list[str]:
@@ -82,6 +78,11 @@ class Vllm(Runtime[VllmService]):
 
     def served_name(self, name: str, service: VllmService) -> str:
         return service.served_model_name or name
+
+    def routing_args(self, service: VllmService) -> list[str]:
+        # Unset, vLLM caches prefixes only where the model supports it (shared/reference/server-cli.md); asked for,
+        # it says when one does not.
+        return ["--enable-prefix-caching"] if self.picked(service) else []
 
     def shm_gib(self, gpus: int) -> int:
         # vLLM's engine processes also exchange tensors through /dev/shm, even on one GPU.

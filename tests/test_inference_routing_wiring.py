@@ -38,7 +38,7 @@ def named(run: ProgramRun, type_: str, name: str) -> dict[str, Any]:
 
 
 def server(run: ProgramRun) -> dict[str, Any]:
-    return named(run, "kubernetes:apps/v1:Deployment", "gemma")["spec"]["template"]
+    return dict(named(run, "kubernetes:apps/v1:Deployment", "gemma")["spec"]["template"])
 
 
 def served_name(run: ProgramRun) -> str:

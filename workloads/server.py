@@ -58,7 +58,9 @@ def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu, weights: We
     return ServerSpec(
         runtime=service.runtime,
         image=runtime.image(service, gpu),
-        args=runtime.args_from(name, service, location, streaming=streaming) + list(service.extra_args),
+        args=runtime.args_from(name, service, location, streaming=streaming)
+        + runtime.routing_args(service)
+        + list(service.extra_args),
         env=runtime.env(service) | (runtime.load_env(service, location, streaming=streaming) if location else {}),
         port=facts.port,
         metrics_port=facts.metrics_port or facts.port,
