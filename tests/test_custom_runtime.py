@@ -415,7 +415,7 @@ def test_the_route_forwards_only_the_served_paths(run: ProgramRun) -> None:
         "/v1/models",
     ]
     check = named(run, "kubernetes:networking.gke.io/v1:HealthCheckPolicy", "ocr")["spec"]["default"]["config"]
-    assert check["httpHealthCheck"] == {"port": port, "requestPath": "/ready"}
+    assert check["httpHealthCheck"] == {"portSpecification": "USE_FIXED_PORT", "port": port, "requestPath": "/ready"}
 
 
 def test_metrics_are_scraped_where_the_service_says_and_scale_the_hpa(run: ProgramRun) -> None:

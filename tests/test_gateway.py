@@ -152,7 +152,8 @@ def test_health_check_probes_the_runtime_health_path_on_its_serving_port(runtime
     spec = SPECS[runtime]
     policy = health_check_policy_spec("svc", spec.port, spec.health_path)
     check = policy["default"]["config"]
-    assert check == {"type": "HTTP", "httpHealthCheck": {"port": port, "requestPath": path}}
+    fixed = {"portSpecification": "USE_FIXED_PORT", "port": port, "requestPath": path}
+    assert check == {"type": "HTTP", "httpHealthCheck": fixed}
     assert policy["targetRef"] == {"group": "", "kind": "Service", "name": "svc"}
     # The CRD: timeoutSec may not exceed checkIntervalSec.
     assert policy["default"]["timeoutSec"] <= policy["default"]["checkIntervalSec"]

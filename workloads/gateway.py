@@ -100,7 +100,11 @@ def health_check_policy_spec(service: str, port: int, path: str) -> dict[str, An
             "timeoutSec": 5,
             "healthyThreshold": 1,
             "unhealthyThreshold": 3,
-            "config": {"type": "HTTP", "httpHealthCheck": {"port": port, "requestPath": path}},
+            # The CRD's CEL rules (gke-gateway-api 2f7b936, 2026-04) refuse a port without USE_FIXED_PORT.
+            "config": {
+                "type": "HTTP",
+                "httpHealthCheck": {"portSpecification": "USE_FIXED_PORT", "port": port, "requestPath": path},
+            },
         },
     }
 
