@@ -155,6 +155,9 @@ def test_electing_pickers_probe_leadership_and_recreate() -> None:
     assert container["readinessProbe"]["grpc"]["service"] == "readiness"
     assert container["livenessProbe"]["grpc"]["service"] == "liveness"
     assert spec["strategy"] == {"type": "Recreate"}
+    # Only the leader is ever ready: `pulumi up` cannot wait for every replica.
+    assert pool.picker_annotations(Routing.model_validate({"pickerReplicas": 2})) == {"pulumi.com/skipAwait": "true"}
+    assert pool.picker_annotations(Routing()) == {}
 
 
 def test_the_role_reads_only_what_the_picker_reads_and_leases_when_electing() -> None:

@@ -25,6 +25,7 @@ BODY_ROUTER_IMAGE = "registry.k8s.io/gateway-api-inference-extension/bbr:v1.5.0"
 GRPC_PORT = 9004  # pkg/bbr/server/options.go DefaultGrpcPort
 HEALTH_PORT = 9005  # DefaultGrpcHealthPort
 RUN_AS = 65532  # bbr.Dockerfile: gcr.io/distroless/static:nonroot
+STARTUP_SECONDS = 60  # [estimate] a Go binary that is ready once it has listed the models' ConfigMaps
 REPLICAS = 2  # every request on the gateway passes through it: one pod's restart must not fail requests
 # [estimate] a JSON parse and a map lookup per request; the chart sets no resources.
 REQUESTS = {"cpu": "250m", "memory": "256Mi"}

@@ -29,6 +29,7 @@ METRICS_PORT = 9090
 CONFIG_DIR = "/config"
 CONFIG_FILE = "endpoint-picker.yaml"
 RUN_AS = 65532  # Dockerfile.epp: USER 65532:65532 (distroless nonroot)
+STARTUP_SECONDS = 120  # [estimate] a Go binary that is ready once it has listed its pool's pods
 # [estimate] The chart's requests (8 CPU, 8Gi, limit 16Gi) are for fleets of 100+ pods with its tokenizer sidecar.
 # Here a picker ranks at most a few pods per request and keeps an approximate prefix index for them; half a core
 # and 512Mi leave room on a system node (e2/n2-standard-4: ~3.4 CPU, ~12 GiB allocatable) for the metrics adapter
@@ -131,6 +132,13 @@ def picker_args(service: str, namespace: str, routing: Routing) -> list[str]:
 
 def electing(routing: Routing) -> bool:
     return routing.picker_replicas > 1
+
+
+def picker_annotations(routing: Routing) -> dict[str, str]:
+    """Electing pickers: only the leader is ever ready, so the Deployment never has all its replicas available,
+    which is what pulumi-kubernetes waits for; `pulumi up` does not wait for it then (the leader's readiness
+    is the InferencePool's concern, and the pool fails open meanwhile by default)."""
+    return {"pulumi.com/skipAwait": "true"} if electing(routing) else {}
 
 
 def picker_strategy(routing: Routing) -> dict[str, Any]:

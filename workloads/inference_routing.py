@@ -23,6 +23,7 @@ from workloads.autoscaling import MONITORING_API
 from workloads.deployment import grace_seconds
 from workloads.deployment import labels as service_labels
 from workloads.gateway import GATEWAY_API, GKE_POLICY_API
+from workloads.probes import await_timeouts
 from workloads.server import ServerSpec
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
@@ -78,6 +79,11 @@ class InferenceRouting(pulumi.ComponentResource):
         self._router(f"{name}-router")
         self.register_outputs({"pools": sorted(args.services)})
 
+    def _awaited(self, startup_seconds: int, replicas: int) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(
+            parent=self, custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(startup_seconds, replicas))
+        )
+
     def _object(self, resource: str, api: str, kind: str, obj: str, labels: dict[str, str], spec: Any) -> None:
         k8s.apiextensions.CustomResource(
             resource,
@@ -124,9 +130,16 @@ class InferenceRouting(pulumi.ComponentResource):
         deployment = pulumi.Output.from_input(self._namespace).apply(
             lambda ns: pool.picker_deployment_spec(service, ns, routing, config_hash(data), grace_seconds(spec))
         )
-        k8s.apps.v1.Deployment(f"{name}-picker", metadata=meta, spec=cast(Any, deployment), opts=child)
+        # Awaited as the model servers are: a create starts every replica, an update one at a time.
+        awaited = self._awaited(pool.STARTUP_SECONDS, routing.picker_replicas)
+        k8s.apps.v1.Deployment(
+            f"{name}-picker",
+            metadata={**meta, **({"annotations": notes} if (notes := pool.picker_annotations(routing)) else {})},
+            spec=cast(Any, deployment),
+            opts=awaited,
+        )
         k8s.core.v1.Service(
-            f"{name}-picker-service", metadata=meta, spec=cast(Any, pool.picker_service_spec(service)), opts=child
+            f"{name}-picker-service", metadata=meta, spec=cast(Any, pool.picker_service_spec(service)), opts=awaited
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-picker-pdb", metadata=meta, spec=cast(Any, pool.picker_pdb_spec(service)), opts=child
@@ -173,10 +186,11 @@ class InferenceRouting(pulumi.ComponentResource):
             subjects=binding.apply(lambda b: b["subjects"]),
             opts=child,
         )
+        awaited = self._awaited(bbr.STARTUP_SECONDS, bbr.REPLICAS)
         k8s.apps.v1.Deployment(
-            f"{name}-deployment", metadata=meta, spec=cast(Any, bbr.router_deployment_spec()), opts=child
+            f"{name}-deployment", metadata=meta, spec=cast(Any, bbr.router_deployment_spec()), opts=awaited
         )
-        k8s.core.v1.Service(f"{name}-service", metadata=meta, spec=cast(Any, bbr.router_service_spec()), opts=child)
+        k8s.core.v1.Service(f"{name}-service", metadata=meta, spec=cast(Any, bbr.router_service_spec()), opts=awaited)
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb", metadata=meta, spec=cast(Any, bbr.router_pdb_spec()), opts=child
         )
