@@ -23,7 +23,13 @@ PRIORITY_WHY = (
 
 
 def check_routing(cluster: ClusterConfig, services: Mapping[str, ServiceConfig]) -> list[Problem]:
-    return [*_version_floor(cluster, services), *_priorities(services), *_model_names(services), *_clashes(services)]
+    return [
+        *_version_floor(cluster, services),
+        *_behind_iap(services),
+        *_priorities(services),
+        *_model_names(services),
+        *_clashes(services),
+    ]
 
 
 def picked(services: Mapping[str, ServiceConfig]) -> list[str]:
@@ -46,6 +52,21 @@ def _version_floor(cluster: ClusterConfig, services: Mapping[str, ServiceConfig]
             f"v1 installed with the cluster), which {', '.join(users)} route through",
             f'set kubernetesVersion: "{floor}" or later, or routing: {{picker: false}} on those services',
         )
+
+
+def _behind_iap(services: Mapping[str, ServiceConfig]) -> Iterator[Problem]:
+    """A server without a key check of its own (SGLang with auth) is guarded by the gateway's Identity-Aware Proxy
+    on its Service's backend. Whether GKE applies a GCPBackendPolicy's IAP to an InferencePool backend was not
+    confirmed, and the shared /v1 endpoint would reach the pool too: such a service keeps its plain route."""
+    for name, service in services.items():
+        runtime = runtime_of(service)
+        if runtime.picked(service) and service.auth and runtime.facts_for(service).api_key_env is None:
+            yield Problem(
+                f"{P}:services.{name}.routing",
+                f"{runtime.title} checks no key of its own here, so the gateway's Identity-Aware Proxy guards it, which "
+                "is not confirmed to guard an InferencePool (its picker route and the shared /v1 endpoint)",
+                "set routing: {picker: false} (IAP keeps guarding its own route), or auth: false on an internal gateway",
+            )
 
 
 def _priorities(services: Mapping[str, ServiceConfig]) -> Iterator[Problem]:
