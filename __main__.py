@@ -9,11 +9,15 @@ from workloads import (
     AutoscalingArgs,
     Gateway,
     GatewayArgs,
+    InferenceRouting,
+    InferenceRoutingArgs,
     ModelServer,
     ModelServerArgs,
     Scaled,
     ServingNetworkPolicies,
     ServingNetworkPoliciesArgs,
+    model_names,
+    picked_services,
 )
 from workloads.model_mirror import ModelMirror, ModelMirrorArgs
 from workloads.observability import Observability, ObservabilityArgs
@@ -57,6 +61,7 @@ servers = {
     for name, service in env.services.items()
 }
 specs = {name: server.spec for name, server in servers.items()}
+picked = picked_services(env.services, specs)
 gateway = Gateway(
     "gateway",
     GatewayArgs(
@@ -70,9 +75,17 @@ gateway = Gateway(
         backends=specs,
         iap_services=frozenset(n for n, s in specs.items() if env.services[n].auth and s.api_key_env is None),
         iap_client_secret=config.get_secret("iapClientSecret"),
+        pooled=frozenset(picked),
     ),
     opts=in_cluster,
 )
+if picked:
+    InferenceRouting(
+        "inference-routing",
+        InferenceRoutingArgs(platform.namespace, picked),
+        # The routing extension attaches to the Gateway; the pools' routes and policies sit beside the gateway's.
+        opts=pulumi.ResourceOptions(providers=[platform.provider], depends_on=[platform, gateway]),
+    )
 Autoscaling(
     "autoscaling",
     AutoscalingArgs(
@@ -102,5 +115,9 @@ pulumi.export("namespace", platform.namespace)
 pulumi.export("apiKeys", pulumi.Output.secret({n: s.api_key for n, s in servers.items() if s.api_key is not None}))
 pulumi.export("gatewayAddress", gateway.address)
 pulumi.export("serviceUrls", gateway.service_urls)
+if gateway.openai_url is not None:
+    # The shared endpoint and which service answers each model name (its key is the one to send; names only).
+    pulumi.export("openaiUrl", gateway.openai_url)
+    pulumi.export("models", model_names({n: p.spec for n, p in picked.items()}))
 if gateway.dns_records is not None:
     pulumi.export("gatewayDnsRecords", gateway.dns_records)  # create them in the domain's DNS zone

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 HASH_CHARS = 6  # 24 bits of sha256: a chance collision of two given names is ~6e-8
 ACCOUNT_ID = re.compile(r"[a-z][-a-z0-9]{4,28}[a-z0-9]")  # used with fullmatch
@@ -83,11 +84,23 @@ HF_TOKEN_SECRET = "hf-token"  # noqa: S105 (a name): the Secret the model server
 IAP_SECRET = "iap-oauth-client"  # noqa: S105 (a name): the IAP OAuth client's secret
 MIRROR_WRITER_KSA = "model-mirror"  # the mirror Jobs' Kubernetes service account
 MIRROR_READER_KSA = "model-reader"  # the serving pods' that load from the mirror
+BODY_ROUTER = (
+    "body-based-router"  # the shared /v1 endpoint's router: reads `model` from the body (workloads/body_routing.py)
+)
 PLATFORM_OBJECTS = (
     ("NetworkPolicy", DEFAULT_DENY_POLICY),
     ("Gateway", GATEWAY),
     ("Secret", HF_TOKEN_SECRET),
     ("Secret", IAP_SECRET),
+    ("Deployment", BODY_ROUTER),
+    ("Service", BODY_ROUTER),
+    ("ServiceAccount", BODY_ROUTER),
+    ("Role", BODY_ROUTER),
+    ("RoleBinding", BODY_ROUTER),
+    ("PodDisruptionBudget", BODY_ROUTER),
+    ("GCPRoutingExtension", BODY_ROUTER),
+    ("HealthCheckPolicy", BODY_ROUTER),
+    ("NetworkPolicy", f"{BODY_ROUTER}-ingress"),
 )
 # The model mirror's objects: its two service accounts (a service's own Kubernetes one is `<service>-triton`, which never
 # spells these) and its Jobs, `mirror-<hash of model@commit>` (settings/mirror.py job_name; no service
@@ -117,6 +130,10 @@ def hyperdisk_objects(name: str) -> tuple[tuple[str, str], ...]:
 
 
 INGRESS_SUFFIX = "-ingress"
+# A picker-routed service's endpoint picker objects, its shared-endpoint route and its body-router ConfigMap.
+PICKER_SUFFIX = "-picker"
+OPENAI_ROUTE_SUFFIX = "-openai"
+MODELS_SUFFIX = "-models"
 # A bucket reader's Kubernetes service account is `<service>-triton`: Triton was the first to read its
 # own bucket, and a new name would replace the service accounts of running servers.
 BUCKET_READER_KSA_SUFFIX = "-triton"
@@ -133,6 +150,14 @@ SERVICE_OBJECTS = (
     ("Secret", "-api-key"),
     ("NetworkPolicy", INGRESS_SUFFIX),
     ("ServiceAccount", BUCKET_READER_KSA_SUFFIX),
+    ("InferencePool", ""),
+    ("HTTPRoute", OPENAI_ROUTE_SUFFIX),
+    ("ConfigMap", MODELS_SUFFIX),
+    *(
+        (kind, PICKER_SUFFIX)
+        for kind in ("Deployment", "Service", "ServiceAccount", "ConfigMap", "Role", "RoleBinding")
+    ),
+    *((kind, PICKER_SUFFIX) for kind in ("PodDisruptionBudget", "PodMonitoring", "NetworkPolicy")),
 )
 
 
@@ -143,6 +168,27 @@ def bucket_reader_ksa(service: str) -> str:
 
 def ingress_policy_name(service: str) -> str:
     return f"{service}{INGRESS_SUFFIX}"
+
+
+def picker_name(service: str) -> str:
+    """The objects of a service's endpoint picker (Deployment, Service, ConfigMap, RBAC, ...)."""
+    return f"{service}{PICKER_SUFFIX}"
+
+
+def shared_route_name(service: str) -> str:
+    """The service's HTTPRoute on the shared /v1 endpoint."""
+    return f"{service}{OPENAI_ROUTE_SUFFIX}"
+
+
+def models_config_name(service: str) -> str:
+    """The body router's ConfigMap naming the service's base model and adapters."""
+    return f"{service}{MODELS_SUFFIX}"
+
+
+def clashes(services: Iterable[str]) -> dict[tuple[str, str], list[str]]:
+    """(kind, name) -> the services that would each own that object: a service named `<other>-picker` and
+    `<other>`'s endpoint picker, say. Config refuses them (config/routing_checks.py)."""
+    return duplicates((obj, service) for service in services for obj in service_objects(service))
 
 
 def service_objects(service: str) -> list[tuple[str, str]]:
@@ -178,9 +224,9 @@ RESERVED_POOL_NAMES = {
 }
 
 
-def duplicates(named: Iterable[tuple[str, T]]) -> dict[str, list[T]]:
+def duplicates(named: Iterable[tuple[K, T]]) -> dict[K, list[T]]:
     """name -> its owners in order, for each name more than one owner takes."""
-    owners: dict[str, list[T]] = {}
+    owners: dict[K, list[T]] = {}
     for name, owner in named:
         owners.setdefault(name, []).append(owner)
     return {name: who for name, who in owners.items() if len(who) > 1}

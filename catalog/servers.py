@@ -178,6 +178,8 @@ class RuntimeTraits(BaseModel):
     batch_key: str | None = None
     fp8_kv_dtype: str | None = None
     generates: bool = True
+    picker_engine: str | None = None
+    picker_lora: bool = False
 
 
 @cache

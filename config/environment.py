@@ -17,6 +17,7 @@ from config.monitoring import MonitoringConfig
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.platform_checks import check_platform, pool_zones
 from config.pydantic_errors import problems_from
+from config.routing_checks import check_routing
 from config.salvage import salvage
 from config.service_checks import check_loads, check_services, load_warnings
 from config.services import RUNTIMES, ServiceConfig
@@ -95,6 +96,8 @@ def parse_environment(
         problems.extend(check_platform(region, cluster, pools))
     if cluster is not None and pools is not None and services is not None:
         problems.extend(_names(cluster, pools, services))
+    if cluster is not None and services is not None:
+        problems.extend(check_routing(cluster, services))
     if gateway is not None and cluster is not None:
         problems.extend(check_gateway(gateway, cluster))
     exposure = check_exposure(gateway, services, stack) if gateway is not None and services is not None else None

@@ -108,6 +108,9 @@ def _problems(e: ErrorDetails, root: str, skip: Sequence[str], tags_from: int) -
     kind, ctx, value = e["type"], e.get("ctx", {}), e.get("input")
     if kind == "unknown_keys":
         for key in ctx["keys"]:
+            if key in ctx.get("reasons", {}):
+                yield Problem(f"{path}.{shown_key(key)}", *ctx["reasons"][key])
+                continue
             hint = closest(key, ctx["allowed"])
             fix = f"did you mean '{hint}'?" if hint else f"allowed keys: {', '.join(ctx['allowed'])}"
             yield Problem(f"{path}.{shown_key(key)}", "unknown key", fix)

@@ -11,6 +11,7 @@ import pulumi_gcp as gcp
 import naming
 from config.platform import ClusterConfig
 from infra.node_config import hardened_node_config, managed_pool_settings
+from settings.routing import PICKER_GKE_VERSION
 
 # The node features the settings below turn on (catalog/gke_node.yaml `features`): each runs a
 # DaemonSet on every node, which the node model takes off what pods may request. A test checks this
@@ -37,6 +38,7 @@ class GkeClusterArgs:
     subnetwork: pulumi.Input[str]
     node_service_account: pulumi.Input[str]  # the nodes' email (infra/identity.py NodeServiceAccount)
     labels: Mapping[str, str]  # GCP resource labels
+    inference_gateway: bool = False  # some service routes through an InferencePool: the control plane needs its floor
 
 
 class GkeCluster(pulumi.ComponentResource):
@@ -88,7 +90,11 @@ class GkeCluster(pulumi.ComponentResource):
             enable_legacy_abac=False,
             # No client certificate: credentials come from gke-gcloud-auth-plugin (IAM) only.
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
+            # The Gateway API's standard channel: GKE's Gateway controller and its GatewayClasses, which the
+            # Inference Gateway extends (GKE "Deploy GKE Inference Gateway" requires it, with VPC-native networking).
             gateway_api_config={"channel": "CHANNEL_STANDARD"},
+            # The Inference Gateway's InferencePool v1 CRDs come with the control plane from this version on.
+            min_master_version=PICKER_GKE_VERSION if args.inference_gateway else None,
             # The Cloud Storage FUSE CSI driver: servers without an object-store loader (TGI, TEI) mount the
             # model mirror read-only. Its node plugin is small (catalog/gke_node.yaml gcsfusecsi-node).
             addons_config={"gcs_fuse_csi_driver_config": {"enabled": True}},

@@ -69,6 +69,8 @@ class Runtime(ABC, Generic[S]):
     batch_key: str | None  # the prefill-batch setting, for memory sizing
     fp8_kv_dtype: str | None  # the kvCacheDtype value of an fp8 KV cache, for fixes
     generates: bool  # streams generated text (long requests) rather than embedding
+    picker_engine: str | None  # the endpoint picker's name for the server's metrics; None: it cannot read them
+    picker_lora: bool  # the picker reads which adapters a pod has loaded (its lora-affinity scorer)
     # Options the policies read off a rendered pod that are not config keys (the memory model's words).
     extra_flags: ClassVar[dict[str, str]] = {}
     # How the server can take its weights, in its own terms; loads/ turns them into the load paths it can use.
@@ -92,6 +94,7 @@ class Runtime(ABC, Generic[S]):
             t.batch_key,
             t.fp8_kv_dtype,
         )
+        self.picker_engine, self.picker_lora = t.picker_engine, t.picker_lora
 
     @property
     def facts(self) -> ServerFacts:
@@ -204,6 +207,21 @@ class Runtime(ABC, Generic[S]):
     def lora_slots(self, args: Sequence[str]) -> tuple[int, int] | None:
         """(adapter slots, their rank) a rendered command reserves GPU memory for; None: no adapters loaded."""
         return None
+
+    def served_name(self, name: str, service: S) -> str | None:
+        """The name clients send as `model` for the base model; None: the server takes no model name."""
+        return None
+
+    def routing_args(self, service: S) -> list[str]:
+        """Flags the endpoint picker relies on: the prefix cache its prefix-cache scorer counts on. SGLang's radix
+        cache is on unless --disable-radix-cache (catalog/server_options.yaml), so it needs none."""
+        return []
+
+    def picked(self, service: S) -> bool:
+        """Whether the Inference Gateway's endpoint picker routes the service's requests (an InferencePool):
+        the service asks for it and the picker reads the server's metrics."""
+        routing = self.routing(service)
+        return self.picker_engine is not None and routing is not None and routing.picker
 
     # --- rendering --------------------------------------------------------------------------------
 

@@ -121,6 +121,9 @@ class Sglang(Runtime[SglangService]):
     def adapters(self, service: SglangService) -> tuple[LoraAdapter, ...]:
         return tuple(service.adapters)
 
+    def served_name(self, name: str, service: SglangService) -> str:
+        return service.served_model_name or name
+
     def shm_gib(self, gpus: int) -> int:
         return SHM_GIB_PER_GPU * gpus
 

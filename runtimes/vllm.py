@@ -187,6 +187,14 @@ class Vllm(Runtime[VllmService]):
     def adapters(self, service: VllmService) -> tuple[LoraAdapter, ...]:
         return tuple(service.adapters)
 
+    def served_name(self, name: str, service: VllmService) -> str:
+        return service.served_model_name or name
+
+    def routing_args(self, service: VllmService) -> list[str]:
+        # Unset, vLLM caches prefixes only where the model supports it (shared/reference/server-cli.md); asked for,
+        # it says when one does not.
+        return ["--enable-prefix-caching"] if self.picked(service) else []
+
     def shm_gib(self, gpus: int) -> int:
         # vLLM's engine processes also exchange tensors through /dev/shm, even on one GPU.
         return SHM_GIB_PER_GPU * gpus

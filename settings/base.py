@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
@@ -11,6 +11,8 @@ from pydantic_core import PydanticCustomError
 
 
 class StrictModel(BaseModel):
+    # Keys a model refuses with a reason rather than as unknown: key -> (what is wrong, the fix).
+    refused_keys: ClassVar[dict[str, tuple[str, str]]] = {}
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
@@ -30,7 +32,10 @@ class StrictModel(BaseModel):
             allowed = sorted(f.alias or name for name, f in cls.model_fields.items())
             unknown = sorted(str(k) for k in data if k not in allowed)
             if unknown:
-                raise PydanticCustomError("unknown_keys", "unknown keys {keys}", {"keys": unknown, "allowed": allowed})
+                reasons = {k: cls.refused_keys[k] for k in unknown if k in cls.refused_keys}
+                raise PydanticCustomError(
+                    "unknown_keys", "unknown keys {keys}", {"keys": unknown, "allowed": allowed, "reasons": reasons}
+                )
         return data
 
 

@@ -9,9 +9,35 @@ vLLM's and SGLang's metrics only: the runtimes that can be picked name their eng
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from settings.base import StrictModel
+
+# The GKE version from which the Inference Gateway's GA CRDs (InferencePool inference.networking.k8s.io/v1) are
+# installed with the cluster (GKE "Deploy GKE Inference Gateway"; llm-d.ai/docs/resources/gateway/gke), and the
+# minor version the environment's `cluster.kubernetesVersion` names for it.
+PICKER_GKE_VERSION = "1.34.0-gke.1626000"
+PICKER_MINOR = (1, 34)
+MAX_WEIGHT = 100
+
+
+class ScorerWeights(StrictModel):
+    """How much each of the picker's scorers counts when it ranks a pool's pods (each scores 0-1). The defaults
+    are llm-d-router's own (v0.10.0 config/charts/routerlib/templates/_config.yaml: queue 2, KV cache 2,
+    prefix cache 3); LoRA affinity is not in its default list, 1 here: an adapter already loaded is a tie-breaker,
+    not a reason to queue behind a busy pod."""
+
+    queue: int = Field(2, ge=0, le=MAX_WEIGHT)
+    """queue-scorer: fewer requests waiting on the pod scores higher."""
+    kv_cache_utilization: int = Field(2, ge=0, le=MAX_WEIGHT)
+    """kv-cache-utilization-scorer: more free KV cache scores higher."""
+    prefix_cache: int = Field(3, ge=0, le=MAX_WEIGHT)
+    """prefix-cache-scorer: more of the prompt's prefix already cached on the pod scores higher."""
+    lora_affinity: int = Field(1, ge=0, le=MAX_WEIGHT)
+    """lora-affinity-scorer (services with adapters): the adapter already loaded, or a free adapter slot, scores
+    higher. vLLM only: SGLang exports no LoRA metric."""
 
 
 class Routing(StrictModel):
@@ -20,4 +46,16 @@ class Routing(StrictModel):
     the plain load-balanced route (requests spread without regard to the pods' state)."""
     priority: int = Field(0, ge=-1000, le=1000)
     """The picker's priority for the base model's requests when the pool is saturated (its InferenceObjective);
-    higher first, negative allowed."""
+    higher first, negative allowed. Only 0 is accepted today (config/routing_checks.py says why)."""
+    weights: ScorerWeights = ScorerWeights()
+    """The picker's scorer weights."""
+    picker_replicas: int = Field(1, ge=1, le=3)
+    """Endpoint picker pods. One is llm-d-router's recommendation (its prefix-cache index lives in the pod);
+    more run as hot standbys with leader election, only the leader answering."""
+    failure_mode: Literal["FailOpen", "FailClose"] = "FailOpen"
+    """What the load balancer does when the picker does not answer: FailOpen sends the request to a pod of the
+    pool it picks itself (plain load balancing), FailClose refuses it. FailOpen by default: a picker restart
+    then costs routing quality for seconds, not every request in flight."""
+    log_requests: bool = False
+    """Log each request's chosen pod (the picker's `Request handled` line at verbosity 3), to trace which pod
+    served a request; off by default, one log line per request."""

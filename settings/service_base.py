@@ -6,7 +6,7 @@ vocabulary in camelCase (TGI `numShard`, vLLM `tensorParallelSize`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -122,6 +122,15 @@ class Architecture(StrictModel):
 
 
 class ServiceBase(StrictModel):
+    # A runtime whose model has no `routing` key is one the Inference Gateway's endpoint picker cannot read
+    # (its metrics extractor knows vLLM's and SGLang's, not TGI's, TEI's or a custom server's).
+    refused_keys: ClassVar[dict[str, tuple[str, str]]] = {
+        "routing": (
+            "the Inference Gateway's endpoint picker reads only vLLM's and SGLang's metrics (queue, KV cache), "
+            "none of this server's, so the service keeps its plain load-balanced route",
+            "remove routing (or serve the model with runtime vllm or sglang)",
+        ),
+    }
     model: HubId
     """Hugging Face model id, e.g. BAAI/bge-m3 (Triton: the model's name in the repository)."""
     revision: str | None = None

@@ -131,11 +131,12 @@ def test_rendered_routes_never_reach_admin_or_unauthenticated_paths(previews: An
             facts = runtime.facts_for(config)
             served = set(runtime.served_paths(config))
             for rule in body["spec"]["rules"]:
-                (match,) = rule["matches"]
-                assert match["path"]["type"] == "Exact", (env, service, match)
-                path = match["path"]["value"].removeprefix(f"/{service}")
-                assert path in served, (env, service, path)
-                assert path not in {*facts.admin_paths, "/metrics", "/invocations", "/pause"}
+                # A service's own route (`/<service>/...`) or its route on the shared /v1 endpoint.
+                for match in rule["matches"]:
+                    assert match["path"]["type"] == "Exact", (env, service, match)
+                    path = match["path"]["value"].removeprefix(f"/{service}")
+                    assert path in served, (env, service, path)
+                    assert path not in {*facts.admin_paths, "/metrics", "/invocations", "/pause"}
 
 
 @pytest.mark.parametrize(

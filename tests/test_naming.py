@@ -83,12 +83,23 @@ def test_every_object_of_a_service_is_a_dns_label(service: str) -> None:
 
 
 @given(a=KEYS, b=KEYS)
-def test_services_never_share_an_object_with_each_other_or_the_platform(a: str, b: str) -> None:
+def test_services_share_no_object_with_the_platform_and_each_other_only_where_clashes_says(a: str, b: str) -> None:
+    """A service's endpoint picker objects (`<service>-picker`) may take another service's names: those are the
+    clashes config refuses (config/routing_checks.py); nothing else is shared."""
     owned = [*naming.PLATFORM_OBJECTS]
-    for service in {a, b}:
-        if naming.why_reserved(service) is None:
-            owned.extend(naming.service_objects(service))
-    assert not [obj for obj, n in Counter(owned).items() if n > 1]
+    kept = [service for service in dict.fromkeys((a, b)) if naming.why_reserved(service) is None]
+    for service in kept:
+        owned.extend(naming.service_objects(service))
+    shared = {obj for obj, n in Counter(owned).items() if n > 1}
+    assert shared == set(naming.clashes(kept))
+
+
+def test_a_service_named_after_another_ones_picker_clashes_with_it() -> None:
+    assert naming.clashes(["gemma", "gemma-picker", "embed"])[("Deployment", "gemma-picker")] == [
+        "gemma",
+        "gemma-picker",
+    ]
+    assert naming.clashes(["gemma", "embed"]) == {}
 
 
 @pytest.mark.parametrize("service", naming.reserved_service_names())
@@ -98,6 +109,8 @@ def test_each_reserved_service_name_is_refused_with_its_reason(service: str) -> 
 
 def test_reserved_service_names_are_the_platform_names_and_the_one_a_suffix_reaches() -> None:
     assert naming.reserved_service_names() == (
+        "body-based-router",
+        "body-based-router-ingress",
         "default-deny",
         "default-deny-ingress",
         "gateway",

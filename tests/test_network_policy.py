@@ -10,8 +10,10 @@ from runtimes import TritonService, VllmService
 from workloads.network_policy import (
     GMP_NAMESPACE,
     HEALTH_CHECK_RANGES,
+    body_router_ingress_spec,
     default_deny_ingress_spec,
     model_server_ingress_spec,
+    picker_ingress_spec,
 )
 from workloads.server import server_spec
 
@@ -53,7 +55,7 @@ def test_google_health_check_ranges_are_the_documented_ones() -> None:
 
 
 def test_load_balancer_reaches_only_the_api_port() -> None:
-    lb, _ = model_server_ingress_spec("gemma", VLLM, PROXY)["ingress"]
+    lb, *_ = model_server_ingress_spec("gemma", VLLM, PROXY)["ingress"]
     assert [s["ipBlock"]["cidr"] for s in sources(lb)] == [PROXY, "35.191.0.0/16", "130.211.0.0/22"]
     assert lb["ports"] == [{"protocol": "TCP", "port": 8000}]
 
@@ -81,3 +83,45 @@ def test_policies_satisfy_the_strict_kubernetes_schema() -> None:
     broken = model_server_ingress_spec("gemma", VLLM, PROXY)
     broken["ingress"][0]["from"][0]["ipBlock"]["cdir"] = PROXY
     assert validate_manifest(policy(broken), "1.34") != []
+
+
+PICKER = {
+    "podSelector": {
+        "matchLabels": {"app.kubernetes.io/name": "gemma-picker", "app.kubernetes.io/instance": "gemma-picker"}
+    }
+}
+PLAIN = server_spec(
+    "gemma",
+    VllmService.model_validate(
+        {"runtime": "vllm", "model": "google/gemma-7b-AWQ", "pool": "l4", "routing": {"picker": False}}
+    ),
+    L4,
+)
+
+
+def test_a_picker_routed_servers_metrics_admit_its_picker_and_a_plain_ones_do_not() -> None:
+    *_, picker = model_server_ingress_spec("gemma", VLLM, PROXY)["ingress"]
+    assert sources(picker) == [PICKER]
+    assert picker["ports"] == [{"protocol": "TCP", "port": 8000}]  # vLLM serves /metrics on its API port
+    assert [sources(rule) for rule in model_server_ingress_spec("gemma", PLAIN, PROXY)["ingress"]].count([PICKER]) == 0
+
+
+def test_the_picker_admits_the_proxies_on_ext_proc_the_checkers_on_health_and_the_collectors_on_metrics() -> None:
+    ext_proc, health, metrics = picker_ingress_spec("gemma", PROXY)["ingress"]
+    assert (sources(ext_proc), ext_proc["ports"]) == (
+        [{"ipBlock": {"cidr": PROXY}}],
+        [{"protocol": "TCP", "port": 9002}],
+    )
+    assert [s["ipBlock"]["cidr"] for s in sources(health)] == [PROXY, *HEALTH_CHECK_RANGES]
+    assert health["ports"] == [{"protocol": "TCP", "port": 9003}]
+    assert metrics["ports"] == [{"protocol": "TCP", "port": 9090}]
+    assert sources(metrics) == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": GMP_NAMESPACE}}}]
+    assert validate_manifest(policy(picker_ingress_spec("gemma", PROXY)), "1.34") == []
+
+
+def test_the_body_router_admits_the_proxies_and_the_health_checkers_only() -> None:
+    calls, health = body_router_ingress_spec(PROXY)["ingress"]
+    assert (sources(calls), calls["ports"]) == ([{"ipBlock": {"cidr": PROXY}}], [{"protocol": "TCP", "port": 9004}])
+    assert [s["ipBlock"]["cidr"] for s in sources(health)] == [PROXY, *HEALTH_CHECK_RANGES]
+    assert health["ports"] == [{"protocol": "TCP", "port": 9005}]
+    assert validate_manifest(policy(body_router_ingress_spec(PROXY)), "1.34") == []

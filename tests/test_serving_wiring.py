@@ -27,6 +27,9 @@ SERVICES = ("embed", "gemma", "llama", "resnet")
 LLMS = ("gemma", "llama", "resnet")
 QUEUE_METRICS = {"gemma": "vllm:num_requests_waiting", "resnet": "nv_inference_pending_request_count"}
 API_KEY_ENV = {"embed": "API_KEY", "gemma": "VLLM_API_KEY", "llama": "API_KEY"}
+PICKED = (
+    "gemma",
+)  # vLLM: routed through its InferencePool and endpoint picker (tests/test_inference_routing_wiring.py)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +76,12 @@ def test_route_forwards_each_served_path_onto_the_service_port(run: ProgramRun, 
     assert [r["filters"][0]["urlRewrite"]["path"] for r in rules] == [
         {"type": "ReplaceFullPath", "replaceFullPath": p} for p in served
     ]
-    assert all(r["backendRefs"] == [{"name": service, "port": svc_port}] for r in rules)
+    backend = (
+        {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": service}
+        if service in PICKED
+        else {"name": service, "port": svc_port}
+    )
+    assert all(r["backendRefs"] == [backend] for r in rules)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -217,10 +225,11 @@ def test_the_adapters_awaits_outlast_its_startup_probe(run: ProgramRun) -> None:
 
 
 def test_only_the_adapter_mounts_its_service_account_token(run: ProgramRun) -> None:
-    """The adapter calls the API server; a model server's or the mirror's pod never does."""
+    """The adapter, the endpoint pickers and the body router call the API server; a model server's or the mirror's
+    pod never does."""
     accounts = {r.inputs["metadata"]["name"]: r.inputs for r in of_type(run, "kubernetes:core/v1:ServiceAccount")}
     mounted = {n for n, a in accounts.items() if a.get("automountServiceAccountToken", True)}
-    assert mounted == {"custom-metrics-stackdriver-adapter"}
+    assert mounted == {"custom-metrics-stackdriver-adapter", "gemma-picker", "body-based-router"}
     assert "resnet-triton" in accounts  # Triton reads its bucket as its own account
 
 
@@ -229,9 +238,11 @@ def test_without_autoscaling_there_is_no_adapter_and_no_hpa(previews: Callable[[
     assert dev.exit_code == 0
     assert dev.resources("kubernetes:apiregistration.k8s.io/v1:APIService") == []
     assert dev.resources(HPA) == []
-    assert len(dev.resources("kubernetes:monitoring.googleapis.com/v1:PodMonitoring")) == len(
-        dev.resources("kubernetes:apps/v1:Deployment")
-    )
+    # Every Deployment's metrics are scraped (servers and endpoint pickers), but the body router's.
+    deployments = [
+        d for d in dev.resources("kubernetes:apps/v1:Deployment") if d["name"] != "inference-routing-router-deployment"
+    ]
+    assert len(dev.resources("kubernetes:monitoring.googleapis.com/v1:PodMonitoring")) == len(deployments)
 
 
 def test_internal_class_reserves_an_internal_address_in_the_node_subnet(previews: Callable[[str], Any]) -> None:

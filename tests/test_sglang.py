@@ -120,9 +120,13 @@ def test_sglang_settings_are_checked_like_vllms(fields: dict[str, Any], expected
     assert expected in problems(env(**{"model": "google/gemma-2b", **fields}))
 
 
-def test_sglang_with_auth_needs_the_gateways_iap() -> None:
-    (problem,) = problems(env(**QWEN, auth=True))
-    assert problem == (
+def test_sglang_with_auth_needs_the_gateways_iap_and_its_plain_route() -> None:
+    iap, routing = sorted(problems(env(**QWEN, auth=True)))
+    assert routing.startswith("gke-serving:services.chat.routing: SGLang checks no key of its own here")
+    assert routing.endswith(
+        "set routing: {picker: false} (IAP keeps guarding its own route), or auth: false on an internal gateway"
+    )
+    assert iap == (
         "gke-serving:services.chat.auth: SGLang's bearer --api-key comes only from its command line (the pod spec "
         "and its start-up log would show it), so the platform passes none — enable Identity-Aware Proxy on the "
         "gateway (gateway.iap.oauthClientId and the secret iapClientSecret), or set auth: false (the route is then "

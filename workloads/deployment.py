@@ -12,6 +12,9 @@ from settings.service_base import MODEL_ANNOTATION
 from workloads.pod_resources import PodResources
 from workloads.server import ServerSpec
 
+# The pod label the endpoint picker reads a pod's engine from, to know its metrics' names (llm-d-router v0.10.0
+# pkg/epp/framework/plugins/datalayer/extractor/metrics/mapping_registry.go DefaultEngineTypeLabelKey).
+ENGINE_LABEL = "llm-d.ai/engine-type"
 PRESTOP_SECONDS = 30  # the load balancer needs this long to stop sending new requests to the pod
 API_KEY_SECRET_KEY = "api-key"  # noqa: S105 (a name, not a secret)
 
@@ -42,6 +45,11 @@ def labels(name: str, runtime: str) -> dict[str, str]:
 
 def selector(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+
+
+def grace_seconds(spec: ServerSpec) -> int:
+    """The server pod's termination grace: the preStop sleep, the server's own shutdown, and a margin."""
+    return PRESTOP_SECONDS + spec.shutdown_seconds + 10
 
 
 def _env(spec: ServerSpec, secrets: Secrets) -> list[dict[str, Any]]:
@@ -131,6 +139,8 @@ def deployment_spec(
     }
     others_keep_serving = min_replicas >= 2
     pod_labels = labels(name, spec.runtime)
+    if spec.picker_engine is not None:
+        pod_labels[ENGINE_LABEL] = spec.picker_engine
     return {
         **({"replicas": replicas} if replicas is not None else {}),
         "selector": {"matchLabels": selector(name)},
@@ -171,7 +181,7 @@ def deployment_spec(
                 **({"serviceAccountName": service_account} if service_account else {}),
                 # Servers never call the Kubernetes API; Workload Identity needs no token either.
                 "automountServiceAccountToken": False,
-                "terminationGracePeriodSeconds": PRESTOP_SECONDS + spec.shutdown_seconds + 10,
+                "terminationGracePeriodSeconds": grace_seconds(spec),
                 # A Service named `vllm` would inject VLLM_PORT=tcp://..., which vLLM reads and rejects.
                 "enableServiceLinks": False,
             },

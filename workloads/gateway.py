@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 import naming
 from config.platform import GatewayConfig
 from workloads.deployment import PRESTOP_SECONDS
+from workloads.inference_pool import pool_backend_policy_spec, pool_health_check_policy_spec, pool_ref
 from workloads.server import ServerSpec
 
 GATEWAY_NAME = naming.GATEWAY  # the Kubernetes Gateway object, in the serving namespace
@@ -61,10 +62,14 @@ def prefix(service: str) -> str:
     return f"/{service}"
 
 
-def http_route_spec(service: str, service_port: int, served_paths: tuple[str, ...]) -> dict[str, Any]:
+def http_route_spec(
+    service: str, service_port: int, served_paths: tuple[str, ...], backend: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """`/<service>/v1/chat/completions` reaches the server as `/v1/chat/completions`: OpenAI clients keep
     their usual paths. Only the runtime's client API is routed, each path exactly: admin and
-    unauthenticated paths (vLLM's /invocations, /pause; /metrics) answer 404 at the load balancer."""
+    unauthenticated paths (vLLM's /invocations, /pause; /metrics) answer 404 at the load balancer.
+    `backend`: another backendRef than the service's Service (its InferencePool)."""
+    backend_ref = backend or {"name": service, "port": service_port}
     return {
         "parentRefs": [{"name": GATEWAY_NAME, "sectionName": LISTENER}],
         "rules": [
@@ -74,7 +79,7 @@ def http_route_spec(service: str, service_port: int, served_paths: tuple[str, ..
                 "filters": [
                     {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplaceFullPath", "replaceFullPath": path}}}
                 ],
-                "backendRefs": [{"name": service, "port": service_port}],
+                "backendRefs": [backend_ref],
             }
             for path in served_paths
         ],
@@ -127,6 +132,27 @@ def service_urls(scheme: str, host: str, services: list[str]) -> dict[str, str]:
     return {s: f"{scheme}://{host}{prefix(s)}" for s in services}
 
 
+def service_checks(
+    service: str, spec: ServerSpec, gateway: GatewayConfig, pooled: bool, iap_client: str | None
+) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """What a service gets on the gateway: role (its resource name's suffix) -> API, kind, spec. A picker-routed
+    service's route leads to its InferencePool, which the load balancer's health check and policy then target."""
+    timeout = backend_timeout_seconds(spec.generates, gateway)
+    if pooled:
+        route = http_route_spec(service, spec.port, spec.served_paths, pool_ref(service))
+        check = pool_health_check_policy_spec(service, spec.port, spec.health_path)
+        backend = pool_backend_policy_spec(service, timeout, PRESTOP_SECONDS)
+    else:
+        route = http_route_spec(service, spec.port, spec.served_paths)
+        check = health_check_policy_spec(service, spec.port, spec.health_path)
+        backend = backend_policy_spec(service, timeout, iap_client)
+    return {
+        "route": (GATEWAY_API, "HTTPRoute", route),
+        "health-check": (GKE_POLICY_API, "HealthCheckPolicy", check),
+        "backend-policy": (GKE_POLICY_API, "GCPBackendPolicy", backend),
+    }
+
+
 @dataclass(frozen=True)
 class GatewayArgs:
     config: GatewayConfig
@@ -139,12 +165,14 @@ class GatewayArgs:
     backends: Mapping[str, ServerSpec]  # service name -> what its server listens on
     iap_services: frozenset[str] = frozenset()  # services the load balancer guards with IAP
     iap_client_secret: pulumi.Input[str] | None = None  # the OAuth client's secret (a secret Output)
+    pooled: frozenset[str] = frozenset()  # services routed through an InferencePool and its endpoint picker
 
 
 class Gateway(pulumi.ComponentResource):
     address: pulumi.Output[str]
     service_urls: pulumi.Output[dict[str, str]]
     dns_records: pulumi.Output[list[dict[str, str]]] | None  # to create in the domain's zone
+    openai_url: pulumi.Output[str] | None  # the shared /v1 endpoint; None: no service is picker-routed
 
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:workloads:Gateway", name, None, opts)
@@ -207,15 +235,8 @@ class Gateway(pulumi.ComponentResource):
         for service, spec in args.backends.items():
             meta = {"name": service, "namespace": args.namespace, "labels": _labels()}
             iap_client = cfg.iap.oauth_client_id if cfg.iap and service in args.iap_services else None
-            route = http_route_spec(service, spec.port, spec.served_paths)
-            check = health_check_policy_spec(service, spec.port, spec.health_path)
-            backend = backend_policy_spec(service, backend_timeout_seconds(spec.generates, cfg), iap_client)
-            # What a service gets on the gateway: role (its resource name's suffix) -> API, kind, spec.
-            for role, (api, kind, body) in {
-                "route": (GATEWAY_API, "HTTPRoute", route),
-                "health-check": (GKE_POLICY_API, "HealthCheckPolicy", check),
-                "backend-policy": (GKE_POLICY_API, "GCPBackendPolicy", backend),
-            }.items():
+            pooled = service in args.pooled
+            for role, (api, kind, body) in service_checks(service, spec, cfg, pooled, iap_client).items():
                 k8s.apiextensions.CustomResource(
                     f"{name}-{service}-{role}", api_version=api, kind=kind, metadata=meta, spec=body, opts=child
                 )
@@ -224,6 +245,8 @@ class Gateway(pulumi.ComponentResource):
         host: pulumi.Input[str] = cfg.domain or address.address
         names = list(args.backends)
         self.service_urls = pulumi.Output.from_input(host).apply(lambda h: service_urls(scheme, h, names))
+        # The shared OpenAI endpoint (workloads/body_routing.py), where some service is picker-routed.
+        self.openai_url = pulumi.Output.from_input(host).apply(lambda h: f"{scheme}://{h}/v1") if args.pooled else None
         self.register_outputs({"address": self.address, "serviceUrls": self.service_urls})
 
     def _certificate(

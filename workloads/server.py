@@ -38,6 +38,10 @@ class ServerSpec:
     startup_delay_seconds: int = 0  # before the first startup probe
     startup_retries: int | None = None  # the startup probe's failureThreshold; None: from the startup budget
     weights: WeightSource | None = None  # the mirror copy the server loads; None: the Hub (or its own source)
+    picker_engine: str | None = None  # the endpoint picker routes to the pods and reads them as this engine; None: not
+    served_name: str | None = None  # the name clients send as `model` for the base model
+    adapters: tuple[str, ...] = ()  # the LoRA adapters' names, each its own `model`
+    picker_reads_adapters: bool = False  # the picker sees which adapters a pod has loaded (lora-affinity scoring)
 
 
 def image_for(service: ServiceConfig, gpu: catalog.Gpu) -> str:
@@ -54,7 +58,9 @@ def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu, weights: We
     return ServerSpec(
         runtime=service.runtime,
         image=runtime.image(service, gpu),
-        args=runtime.args_from(name, service, location, streaming=streaming) + list(service.extra_args),
+        args=runtime.args_from(name, service, location, streaming=streaming)
+        + runtime.routing_args(service)
+        + list(service.extra_args),
         env=runtime.env(service) | (runtime.load_env(service, location, streaming=streaming) if location else {}),
         port=facts.port,
         metrics_port=facts.metrics_port or facts.port,
@@ -77,4 +83,8 @@ def server_spec(name: str, service: ServiceConfig, gpu: catalog.Gpu, weights: We
         startup_delay_seconds=facts.startup_delay_seconds,
         startup_retries=facts.startup_retries,
         weights=weights,
+        picker_engine=runtime.picker_engine if runtime.picked(service) else None,
+        served_name=runtime.served_name(name, service),
+        adapters=tuple(a.name for a in runtime.adapters(service)),
+        picker_reads_adapters=runtime.picker_lora,
     )
