@@ -13,20 +13,12 @@ from settings.problems import Problem
 from settings.routing import PICKER_GKE_VERSION, PICKER_MINOR
 
 P = "gke-serving"
-# Why a priority is refused: the picker reads it from an InferenceObjective (llm-d.ai/v1alpha2, llm-d-router
-# apix/v1alpha2), a CRD GKE does not install, and it orders requests only under the picker's flowControl feature
-# gate (llm-d-router v0.10.0 cmd/epp/runner/runner.go initAdmissionControl), which is experimental.
-PRIORITY_WHY = (
-    "a priority needs the picker's InferenceObjective (llm-d.ai/v1alpha2), a CRD GKE does not install, and acts only "
-    "under the picker's experimental flowControl feature gate; the platform sets up neither"
-)
 
 
 def check_routing(cluster: ClusterConfig, services: Mapping[str, ServiceConfig]) -> list[Problem]:
     return [
         *_version_floor(cluster, services),
         *_behind_iap(services),
-        *_priorities(services),
         *_model_names(services),
         *_clashes(services),
     ]
@@ -67,17 +59,6 @@ def _behind_iap(services: Mapping[str, ServiceConfig]) -> Iterator[Problem]:
                 "is not confirmed to guard an InferencePool (its picker route and the shared /v1 endpoint)",
                 "set routing: {picker: false} (IAP keeps guarding its own route), or auth: false on an internal gateway",
             )
-
-
-def _priorities(services: Mapping[str, ServiceConfig]) -> Iterator[Problem]:
-    for name, service in services.items():
-        runtime = runtime_of(service)
-        routing = runtime.routing(service)
-        if routing is not None and routing.priority != 0:
-            yield Problem(f"{P}:services.{name}.routing.priority", PRIORITY_WHY, "remove priority")
-        for i, adapter in enumerate(runtime.adapters(service)):
-            if adapter.priority != 0:
-                yield Problem(f"{P}:services.{name}.adapters.{i}.priority", PRIORITY_WHY, "remove priority")
 
 
 def _model_names(services: Mapping[str, ServiceConfig]) -> Iterator[Problem]:

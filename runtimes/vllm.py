@@ -124,16 +124,8 @@ class Vllm(Runtime[VllmService]):
                 f"{service.max_cpu_loras} is below maxLoras {max_loras}: {server} refuses to start",
                 f"set maxCpuLoras to at least {max_loras}, or remove it (it defaults to maxLoras)",
             )
-        seen: dict[str, int] = {}
         for i, adapter in enumerate(service.adapters):
             where = f"{path}.adapters.{i}"
-            if adapter.name in seen:
-                yield Problem(
-                    f"{where}.name",
-                    f"{adapter.name!r} also names adapter {seen[adapter.name]}: clients could not tell them apart",
-                    "give each adapter its own name",
-                )
-            seen.setdefault(adapter.name, i)
             if adapter.base_model.lower() != service.model.lower():
                 yield Problem(
                     f"{where}.baseModel",

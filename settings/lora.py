@@ -3,13 +3,17 @@ loaded at start and routable by name on the shared /v1 endpoint."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from settings.base import StrictModel
+from settings.routing import PRIORITY_REFUSED
 from settings.service_base import HubId
 
 
 class LoraAdapter(StrictModel):
+    refused_keys: ClassVar[dict[str, tuple[str, str]]] = PRIORITY_REFUSED
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
     """The name clients send as `model` (unique across the environment's models and adapters)."""
     model: HubId
@@ -22,6 +26,3 @@ class LoraAdapter(StrictModel):
     base_model: HubId
     """The model the adapter was trained on: `base_model_name_or_path` in its adapter_config.json. It must be
     the service's model: an adapter's weights only mean something on the weights it was trained against."""
-    priority: int = Field(0, ge=-1000, le=1000)
-    """The picker's priority for this adapter's requests when the pool is saturated (its InferenceObjective);
-    higher first, negative allowed."""

@@ -9,7 +9,7 @@ vLLM's and SGLang's metrics only: the runtimes that can be picked name their eng
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -21,6 +21,16 @@ from settings.base import StrictModel
 PICKER_GKE_VERSION = "1.34.0-gke.1626000"
 PICKER_MINOR = (1, 34)
 MAX_WEIGHT = 100
+# A priority per model or adapter is the picker's InferenceObjective (llm-d.ai/v1alpha2, llm-d-router apix/v1alpha2):
+# a CRD GKE does not install, whose priority orders requests only under the picker's flowControl feature gate
+# (llm-d-router v0.10.0 cmd/epp/runner/runner.go initAdmissionControl), which is experimental. So no key sets one.
+PRIORITY_REFUSED = {
+    "priority": (
+        "a priority needs the picker's InferenceObjective (llm-d.ai/v1alpha2), a CRD GKE does not install, and acts "
+        "only under the picker's experimental flowControl feature gate; the platform sets up neither",
+        'remove priority (docs/calling-a-model.md, "Priorities")',
+    )
+}
 
 
 class ScorerWeights(StrictModel):
@@ -41,12 +51,10 @@ class ScorerWeights(StrictModel):
 
 
 class Routing(StrictModel):
+    refused_keys: ClassVar[dict[str, tuple[str, str]]] = PRIORITY_REFUSED
     picker: bool = True
     """Route through an InferencePool and its endpoint picker (queue-, KV-cache- and prefix-aware); false keeps
     the plain load-balanced route (requests spread without regard to the pods' state)."""
-    priority: int = Field(0, ge=-1000, le=1000)
-    """The picker's priority for the base model's requests when the pool is saturated (its InferenceObjective);
-    higher first, negative allowed. Only 0 is accepted today (config/routing_checks.py says why)."""
     weights: ScorerWeights = ScorerWeights()
     """The picker's scorer weights."""
     picker_replicas: int = Field(1, ge=1, le=3)

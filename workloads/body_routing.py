@@ -193,6 +193,10 @@ def routing_extension_spec() -> dict[str, Any]:
         "extensionChains": [
             {
                 "name": "model-routing",
+                # Only the shared endpoint's requests pass the router: it refuses bodies that are not JSON, and a
+                # service's own paths (/<service>/...) need no model lookup. request.path: Service Extensions' CEL
+                # matcher attributes (cloud.google.com/service-extensions/docs/cel-matcher-language-reference).
+                "matchCondition": {"celExpressions": [{"celMatcher": f"request.path.startsWith('{SHARED_PREFIX}')"}]},
                 "extensions": [
                     {
                         "name": BODY_ROUTER,
