@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi.runtime.config import get_config_secret_keys_env, is_config_secret
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import naming
+from config.compute_class_checks import check_classes
+from config.compute_classes import ComputeClassConfig, option_zones
 from config.gateway_checks import check_exposure, check_gateway
 from config.monitoring import MonitoringConfig
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
@@ -20,6 +22,7 @@ from config.pydantic_errors import problems_from
 from config.salvage import salvage
 from config.service_checks import check_loads, check_services, load_warnings
 from config.services import RUNTIMES, ServiceConfig
+from config.shapes import Shape, service_shapes
 from runtimes import REGISTRY, runtime_of
 from settings.base import closest
 from settings.mirror import ModelMirrorConfig, bucket_name
@@ -48,6 +51,7 @@ SECTIONS: dict[str, TypeAdapter[Any]] = {
     "services": TypeAdapter(dict[str, ServiceConfig]),
     "monitoring": TypeAdapter(MonitoringConfig),
     "modelMirror": TypeAdapter(ModelMirrorConfig | None),
+    "computeClasses": TypeAdapter(dict[str, ComputeClassConfig]),
 }
 # Sections whose absence means "off" (None), not a required key or an empty default.
 OFF_WHEN_ABSENT = ("modelMirror",)
@@ -66,10 +70,22 @@ class Environment:
     warnings: tuple[str, ...]
     monitoring: MonitoringConfig  # absent in the file: dashboard and alerts without channels
     model_mirror: ModelMirrorConfig | None = None  # absent: every server downloads from the Hub
+    compute_classes: Mapping[str, ComputeClassConfig] = field(default_factory=dict)  # absent: pools only
 
     def pool_zones(self, pool: NodePoolConfig) -> tuple[str, ...]:
         """The pool's node locations: its own zones, else the cluster's zones that offer its GPU."""
         return pool_zones(self.region, self.cluster.location, pool)
+
+    def class_zones(self) -> dict[str, tuple[tuple[str, ...], ...]]:
+        """Per compute class, the zones of each option in order (catalog/gpu_zones.yaml, or its reservation's)."""
+        return {
+            name: tuple(option_zones(self.region, self.cluster.location, o) for o in chosen.options)
+            for name, chosen in self.compute_classes.items()
+        }
+
+    def shapes(self, service: ServiceConfig) -> tuple[Shape, ...]:
+        """Every node shape the service's pods may land on: its pool's, or each option of its class in order."""
+        return service_shapes(self.region, self.cluster.location, service, self.node_pools, self.compute_classes)
 
 
 # A check of the whole environment that lives above config (workloads/weights_fit.py): config must not import it.
@@ -91,8 +107,10 @@ def parse_environment(
     region = raw.get("gcp:region")
     cluster, pools, gateway = sections.get("cluster"), sections.get("nodePools"), sections.get("gateway")
     services: dict[str, ServiceConfig] | None = sections.get("services")
+    classes: dict[str, ComputeClassConfig] = sections.get("computeClasses") or {}
     if cluster is not None and pools is not None and isinstance(region, str):
         problems.extend(check_platform(region, cluster, pools))
+        problems.extend(check_classes(region, cluster, classes))
     if cluster is not None and pools is not None and services is not None:
         problems.extend(_names(cluster, pools, services))
     if gateway is not None and cluster is not None:
@@ -102,11 +120,16 @@ def parse_environment(
     findings = None
     if services is not None and pools is not None and gateway is not None:
         # A service on a pool that did not parse is checked once the pool is fixed.
-        checkable = {n: s for n, s in services.items() if s.pool not in broken["nodePools"]}
-        findings = check_services(checkable, pools, gateway)
+        checkable = {n: s for n, s in services.items() if s.pool is None or s.pool not in broken["nodePools"]}
+        shapes = (
+            {n: service_shapes(region, cluster.location, s, pools, classes) for n, s in checkable.items()}
+            if cluster is not None and isinstance(region, str)
+            else {}
+        )
+        findings = check_services(checkable, pools, gateway, classes, shapes)
         problems.extend(findings.problems)
     if services is not None and "modelMirror" in sections:
-        problems.extend(check_loads(services, sections["modelMirror"] is not None, pools))
+        problems.extend(check_loads(services, sections["modelMirror"] is not None, pools, classes))
     problems.extend(_buckets(sections.get("modelMirror"), cluster, raw.get("gcp:project"), services or {}))
     problems.extend(_channels_in_project(raw.get("gcp:project"), sections.get("monitoring")))
     if gateway is not None and gateway.iap is not None and raw.get(IAP_SECRET) in (None, ""):
@@ -139,6 +162,7 @@ def parse_environment(
         ),
         monitoring=sections["monitoring"],
         model_mirror=sections["modelMirror"],
+        compute_classes=classes,
     )
     problems.extend(_run_checks(env, checks, quiet_failures=bool(problems)))
     if problems:
@@ -170,7 +194,7 @@ def _sections(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str
             sections[key] = None
             continue
         if value in (None, ""):  # absent or empty (`services:` with nothing under it)
-            if key not in ("gateway", "services", "monitoring"):
+            if key not in ("gateway", "services", "monitoring", "computeClasses"):
                 continue  # a required key, reported as missing
             value = {}
         if key in broken and isinstance(value, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from config.compute_classes import COMPUTE_CLASS_LABEL
 from infra.secrets import HF_TOKEN_KEY
 from loads import PodAdditions
 from loads.hub import TMP_GIB
@@ -19,8 +20,19 @@ API_KEY_SECRET_KEY = "api-key"  # noqa: S105 (a name, not a secret)
 @dataclass(frozen=True)
 class Placement:
     accelerator: str
-    pool: str
+    pool: str | None  # None: the pods select a compute class
     gpus: int
+    compute_class: str | None = None
+
+
+def node_selector(place: Placement) -> dict[str, str]:
+    """A class's pods select the class only: GKE puts them on its options, and a hard selector of one GPU type
+    or pool would keep them off every other option (next-wave-facts §4)."""
+    if place.compute_class is not None:
+        return {COMPUTE_CLASS_LABEL: place.compute_class}
+    if place.pool is None:
+        raise ValueError("a placement names a node pool or a compute class")
+    return {"cloud.google.com/gke-accelerator": place.accelerator, "cloud.google.com/gke-nodepool": place.pool}
 
 
 @dataclass(frozen=True)
@@ -153,10 +165,7 @@ def deployment_spec(
                 **({"initContainers": list(weights.init_containers)} if weights.init_containers else {}),
                 "containers": [container],
                 "volumes": volumes,
-                "nodeSelector": {
-                    "cloud.google.com/gke-accelerator": place.accelerator,
-                    "cloud.google.com/gke-nodepool": place.pool,
-                },
+                "nodeSelector": node_selector(place),
                 "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
                 "topologySpreadConstraints": [
                     {
