@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from config.platform import NAME_PATTERN, GpuConfig, NodePoolConfig
 from config.platform_checks import pool_zones
@@ -30,11 +30,18 @@ MAX_OPTIONS = 10
 class FlexStart(StrictModel):
     """Flex-start (Dynamic Workload Scheduler) capacity: obtainable when on-demand is not, for a bounded time."""
 
-    max_run_duration_seconds: int = Field(MAX_RUN_SECONDS, ge=600, le=MAX_RUN_SECONDS)
+    max_run_duration_seconds: int = Field(MAX_RUN_SECONDS, ge=600)
     """How long a flex-start node lives (at most 7 days, 604800); GKE then deletes it."""
     node_recycling_lead_time_seconds: int | None = Field(3600, ge=1, le=MAX_RUN_SECONDS)
     """A replacement node is requested this long before a node reaches its maximum run duration, so the
     replica moves before its node goes (null: no recycling, the replica restarts when the node ends)."""
+
+    @field_validator("max_run_duration_seconds")
+    @classmethod
+    def _at_most_seven_days(cls, value: int) -> int:
+        if value > MAX_RUN_SECONDS:
+            raise ValueError(f"{value} s is beyond the 7 days ({MAX_RUN_SECONDS} s) a flex-start VM may run — lower it")
+        return value
 
     @model_validator(mode="after")
     def _lead_within_run(self) -> FlexStart:

@@ -38,11 +38,13 @@ KEY = re.compile(r"[a-z]([-a-z0-9]{0,28}[a-z0-9])?")
 ENTRY: dict[str, TypeAdapter[Any]] = {
     "nodePools": TypeAdapter(NodePoolConfig),
     "services": TypeAdapter(ServiceConfig),
+    "computeClasses": TypeAdapter(ComputeClassConfig),
 }
 # The model an entry of a map section is validated as (a service's follows its runtime); None: unknown.
 MODEL_OF: dict[str, Callable[[Any], type[BaseModel] | None]] = {
     "nodePools": lambda _entry: NodePoolConfig,
     "services": lambda entry: _runtime_model(entry),
+    "computeClasses": lambda _entry: ComputeClassConfig,
 }
 SECTIONS: dict[str, TypeAdapter[Any]] = {
     "cluster": TypeAdapter(ClusterConfig),
@@ -120,7 +122,12 @@ def parse_environment(
     findings = None
     if services is not None and pools is not None and gateway is not None:
         # A service on a pool that did not parse is checked once the pool is fixed.
-        checkable = {n: s for n, s in services.items() if s.pool is None or s.pool not in broken["nodePools"]}
+        # A service on a class that did not parse likewise.
+        checkable = {
+            n: s
+            for n, s in services.items()
+            if s.pool not in broken["nodePools"] and s.compute_class not in broken["computeClasses"]
+        }
         shapes = (
             {n: service_shapes(region, cluster.location, s, pools, classes) for n, s in checkable.items()}
             if cluster is not None and isinstance(region, str)
@@ -187,7 +194,7 @@ def _sections(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str
     """The sections that parse; in the maps (nodePools, services) every entry that parses, with the
     keys of those that do not (`broken`). Problems are appended to `problems`."""
     sections: dict[str, Any] = {}
-    broken: dict[str, set[str]] = {"nodePools": set(), "services": set()}
+    broken: dict[str, set[str]] = {"nodePools": set(), "services": set(), "computeClasses": set()}
     for key, adapter in SECTIONS.items():
         value = raw.get(f"{PROJECT}:{key}")
         if value in (None, "") and key in OFF_WHEN_ABSENT:
@@ -204,11 +211,11 @@ def _sections(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str
             sections[key] = adapter.validate_python(value)
         except ValidationError as e:
             problems.extend(problems_from(e, f"{PROJECT}:{key}", skip=RUNTIMES))
-    for key in ("nodePools", "services"):
+    for key, keys in broken.items():
         bad = _map_keys(key, raw.get(f"{PROJECT}:{key}"))
         problems.extend(bad)
         if bad:
-            broken[key].add("(a key)")
+            keys.add("(a key)")
     return sections, broken
 
 

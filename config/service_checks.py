@@ -16,6 +16,7 @@ from config.services import ServiceConfig, gpus_per_replica, load_of, replica_ra
 from config.shapes import Shape
 from loads import load_path
 from runtimes import Runtime, runtime_of
+from settings.base import closest
 from settings.mirror import COMMIT
 from settings.problems import Problem
 from settings.service_base import ServiceBase
@@ -78,10 +79,13 @@ def _unplaced(
             f"use one of {', '.join(pools) or '(none: add a nodePools entry)'}",
         )
     if service.compute_class is not None and service.compute_class not in classes:
+        hint = closest(service.compute_class, list(classes))
         return Problem(
             f"{path}.computeClass",
             f"no compute class named {service.compute_class!r}",
-            f"use one of {', '.join(classes) or '(none: add a computeClasses entry)'}",
+            f"did you mean '{hint}'?"
+            if hint
+            else f"use one of {', '.join(classes) or '(none: add a computeClasses entry)'}",
         )
     return None
 
@@ -93,7 +97,7 @@ def _options_fit(path: str, service: ServiceConfig, shapes: tuple[Shape, ...]) -
         for problem in _gpu_fit(path, service, shape.pool, shape.where):
             yield Problem(
                 problem.path,
-                f"on {shape.where}: {problem.what}",
+                problem.what if shape.where in problem.what else f"on {shape.where}: {problem.what}",
                 f"{problem.fix}; or remove option {i} from class {service.compute_class}",
             )
     yield from _one_image(path, service, shapes)
@@ -108,7 +112,9 @@ def _one_image(path: str, service: ServiceConfig, shapes: tuple[Shape, ...]) -> 
         if gpu is not None and _has_image(service, gpu):
             images.setdefault(runtime_of(service).image(service, gpu), []).append(shape.where)
     if len(images) > 1:
-        needs = "; ".join(f"{', '.join(where)} need {image}" for image, where in images.items())
+        needs = "; ".join(
+            f"{', '.join(where)} {'needs' if len(where) == 1 else 'need'} {image}" for image, where in images.items()
+        )
         yield Problem(
             f"{path}.computeClass",
             f"{runtime_of(service).title} needs a different image per GPU architecture, and one Deployment runs one "

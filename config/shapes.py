@@ -36,7 +36,7 @@ def service_shapes(
         return ()
     return tuple(
         Shape(
-            f"option {i} ({o.label}) of class {service.compute_class!r}", o.as_pool(), option_zones(region, location, o)
+            f"option {i} ({o.label}) of class {service.compute_class}", o.as_pool(), option_zones(region, location, o)
         )
         for i, o in enumerate(chosen.options)
     )
