@@ -31,8 +31,7 @@ def _sold(path: str, option: CapacityOption) -> Iterator[Problem]:
         return  # an unknown machine type is shape_problems'
     yield Problem(
         path,
-        f"{machine.name} is not sold {option.provisioning} (only: "
-        f"{', '.join(machine.provisioning)})",
+        f"{machine.name} is not sold {option.provisioning} (only: {', '.join(machine.provisioning)})",
         f"buy it {' or '.join(machine.provisioning)} in this option, or use another machine type",
     )
 

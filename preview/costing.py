@@ -7,19 +7,19 @@ import math
 
 from catalog import is_zone
 from config import Environment
-from config.compute_classes import AUTO_CREATED_BOOT_DISK_GB
 from config.gateway_checks import EXTERNAL_CLASS
 from config.services import gpus_per_replica, replica_range
 from loads import load_path
 from runtimes import runtime_of
 from sizing.cost import (
+    ClassCostInput,
     CostEstimate,
+    OptionCostInput,
     PlatformCostInput,
     PoolCostInput,
     ServiceCostInput,
     StorageCostInput,
     estimate_cost,
-    hourly_price,
 )
 from workloads.model_mirror import copies, placements, weight_sources
 
@@ -53,38 +53,21 @@ def weights_storage(env: Environment) -> tuple[StorageCostInput, ...]:
     return tuple(lines)
 
 
-def _class_lines(env: Environment, services: list[ServiceCostInput]) -> list[PoolCostInput]:
-    """Each compute class its services use, priced on its most expensive priced option: the ceiling whichever
-    option GKE finds capacity in (an unpriced option, such as flex-start, is left out of the choice)."""
-    lines = []
+def class_costs(env: Environment) -> list[ClassCostInput]:
+    """Each compute class its services use, with the GPUs their minimum and maximum replicas hold."""
+    classes = []
     for name, chosen in env.compute_classes.items():
-        using = [s for s in services if s.pool == f"class-{name}"]
+        using = [s for s in env.services.values() if s.compute_class == name]
         if not using:
             continue
-        priced = [
-            (price, o)
+        options = tuple(
+            OptionCostInput(o.label, o.machine_type, o.gpu.type, o.gpu.count, o.spot, o.flex_start is not None)
             for o in chosen.options
-            if (price := hourly_price(o.machine_type, env.region, spot=o.spot, gpu=o.gpu.type, gpu_count=o.gpu.count))
-            is not None
-            and o.flex_start is None
-        ]
-        option = max(priced, key=lambda p: p[0])[1] if priced else chosen.options[0]
-        per_node = option.gpu.count
-        lines.append(
-            PoolCostInput(
-                name=f"class-{name}",
-                machine_type=option.machine_type,
-                gpu=option.gpu.type,
-                gpus_per_node=per_node,
-                region=env.region,
-                spot=option.spot,
-                min_nodes=math.ceil(sum(s.min_replicas * s.gpus_per_replica for s in using) / per_node),
-                max_nodes=math.ceil(sum(s.max_replicas * s.gpus_per_replica for s in using) / per_node),
-                disk_type="pd-balanced",  # as GKE creates an auto-created pool's boot disk (unconfirmed; not rendered)
-                disk_size_gb=option.boot_disk_size_gb or AUTO_CREATED_BOOT_DISK_GB,
-            )
         )
-    return lines
+        low = sum(replica_range(s)[0] * gpus_per_replica(s) for s in using)
+        high = sum(replica_range(s)[1] * gpus_per_replica(s) for s in using)
+        classes.append(ClassCostInput(name, env.region, options, low, high))
+    return classes
 
 
 def environment_cost(env: Environment) -> CostEstimate:
@@ -92,16 +75,19 @@ def environment_cost(env: Environment) -> CostEstimate:
     services = [
         ServiceCostInput(
             name=name,
-            pool=s.pool if s.pool is not None else f"class-{s.compute_class}",
+            pool=s.pool if s.pool is not None else str(s.compute_class),
             gpus_per_replica=gpus_per_replica(s),
             min_replicas=replica_range(s)[0],
             max_replicas=replica_range(s)[1],
+            compute_class=s.compute_class is not None,
         )
         for name, s in env.services.items()
     ]
     pools = []
     for name, p in env.node_pools.items():
-        floor_gpus = sum(s.min_replicas * s.gpus_per_replica for s in services if s.pool == name)
+        floor_gpus = sum(
+            s.min_replicas * s.gpus_per_replica for s in services if s.pool == name and not s.compute_class
+        )
         pools.append(
             PoolCostInput(
                 name=name,
@@ -117,7 +103,6 @@ def environment_cost(env: Environment) -> CostEstimate:
                 local_ssd_count=p.local_ssd_count,
             )
         )
-    pools += _class_lines(env, services)
     cluster = env.cluster
     platform = PlatformCostInput(
         region=env.region,
@@ -131,4 +116,4 @@ def environment_cost(env: Environment) -> CostEstimate:
         secret_versions=1 + sum(1 for s in env.services.values() if s.auth and runtime_of(s).facts_for(s).api_key_env),
         storage=weights_storage(env),
     )
-    return estimate_cost(pools, services, platform)
+    return estimate_cost(pools, services, platform, class_costs(env))

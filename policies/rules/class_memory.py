@@ -6,12 +6,15 @@ stack policy evaluates the same sizing (policies/rules/memory.py) on each option
 
 from __future__ import annotations
 
-from pulumi_policy import ReportViolation, StackValidationArgs, StackValidationPolicy
+import json
+from typing import Any
+
+from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from policies.rules.base import DEFAULT_ENFORCEMENT
-from policies.rules.memory import BadAnnotation, NotSized, fit_request
+from policies.rules.memory import BadAnnotation, NotSized, fit_request, memory_report
 from policies.rules.placement import matching_pools
-from policies.rules.pods import pod_of
+from policies.rules.pods import ACCELERATOR_LABEL, NODEPOOL_LABEL, pod_of
 from policies.rules.pools import class_options
 from sizing.memory import estimate
 
@@ -42,3 +45,29 @@ class_options_fit_gpu_memory = StackValidationPolicy(
     validate=_options_fit,
     enforcement_level=DEFAULT_ENFORCEMENT,
 )
+
+
+def class_memory_report(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """memory_report's rows of each model server that selects a compute class, one per option of the class (with
+    `option`, its place in the list), each sized as if the pods ran on that option alone."""
+    stack = [
+        PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], None, None, None, [], {})  # type: ignore[arg-type]
+        for r in resources
+    ]
+    options = class_options(stack)
+    rows = []
+    for r in resources:
+        pod = pod_of(r["type"], r["inputs"])
+        if pod is None or pod.runtime is None or pod.compute_class is None:
+            continue
+        for option in matching_pools(pod, options):
+            variant = {**r, "inputs": _on(r["inputs"], option.accelerator, option.name)}
+            rows += [{**row, "option": option.name} for row in memory_report([variant])]
+    return rows
+
+
+def _on(inputs: dict[str, Any], accelerator: str, node_pool: str) -> dict[str, Any]:
+    """A Deployment's inputs with its pods selecting one GPU type and pool (a copy; `inputs` is left as it was)."""
+    copy: dict[str, Any] = json.loads(json.dumps(inputs))
+    copy["spec"]["template"]["spec"]["nodeSelector"] = {ACCELERATOR_LABEL: accelerator, NODEPOOL_LABEL: node_pool}
+    return copy

@@ -144,17 +144,15 @@ def node_fit_report(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
         PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], None, None, None, [], {})  # type: ignore[arg-type]
         for r in resources
     ]
-    pools = all_pools(stack)
+    pools = [*all_pools(stack), *class_options(stack)]
     clusters = [r.props for r in stack if r.resource_type == CLUSTER]
     rows = []
     for _, pod in _workloads(stack):
-        candidates = _candidates(pod, pools)
-        if not candidates:
+        # A class's pod against its smallest option: the node its requests were sized to.
+        shapes = [(p, s) for p in _candidates(pod, pools) if (s := shape_of(p, clusters[0] if clusters else {}))]
+        if not shapes:
             continue
-        pool = candidates[0]
-        shape = shape_of(pool, clusters[0] if clusters else {})
-        if shape is None:
-            continue
+        pool, shape = shapes[0] if pod.compute_class is None else min(shapes, key=lambda ps: ps[1].free.memory_mib)
         need, free = pod_requests(pod), shape.free
         rows.append(
             {
