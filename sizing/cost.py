@@ -530,14 +530,20 @@ def _nodes(gpus: int, per_node: int) -> int:
     return -(-gpus // per_node)
 
 
+@cache
+def flex_start_discounted() -> frozenset[str]:
+    """Machine series whose flex-start VMs bill at discounted SKUs (sizing/prices.yaml `flexStart`)."""
+    with _PRICES.open() as f:
+        data = _map(yaml.safe_load(f))
+    series = _map(data.get("flexStart")).get("discountedSeries")
+    return frozenset(str(s) for s in series) if isinstance(series, list) else frozenset()
+
+
 def _option_quote(c: ClassCostInput, o: OptionCostInput) -> tuple[float | None, list[str | None], str | None]:
-    if o.flex_start:
-        # Flex-start is billed at its own (DWS) prices, which sizing/prices.yaml does not hold: listed, never zero.
-        return (
-            None,
-            [],
-            f"flex-start {o.machine_type} in {region_of(c.region)} (no flex-start row in sizing/prices.yaml)",
-        )
+    if o.flex_start and o.machine_type.split("-", 1)[0] in flex_start_discounted():
+        # Its discounted flex-start SKU is not in the catalog: listed as unpriced by name, never zero.
+        return None, [], f"flex-start {o.machine_type} in {region_of(c.region)} (sizing/prices.yaml flexStart)"
+    # Spot, on-demand, a reservation (billed at on-demand unless committed), and flex-start without a discount.
     return _quote(o.machine_type, c.region, spot=o.spot, gpu=o.gpu, gpu_count=o.gpus_per_node)
 
 
