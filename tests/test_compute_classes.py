@@ -23,6 +23,7 @@ from tests.test_config import VALID, problems
 from tests.test_policy_rules import DEPLOYMENT, deployment, server
 from tests.test_stack_policies import L4, SYSTEM, violations
 from workloads.compute_class import compute_class_spec
+from workloads.dashboard import Scope, ServiceMetrics, service_charts
 from workloads.deployment import Placement, node_selector
 from workloads.model_server import node_share
 
@@ -319,3 +320,26 @@ def test_prod_and_staging_serve_gemma_through_a_class(previews: Callable[[str], 
     flex = staging.manifest("ComputeClass", "gemma-l4")["spec"]["priorities"][1]
     assert flex["flexStart"] == {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 3600}}
     assert flex["maxRunDurationSeconds"] == 604800
+
+
+def test_the_dashboard_counts_a_class_s_nodes_per_option() -> None:
+    scope = Scope("serving", "gke-l7-rilb")
+    on_pool = ServiceMetrics("embed", "tei", 8080, None, None, None, None)
+    on_class = ServiceMetrics("gemma", "vllm", 8000, None, None, None, None, compute_class="gemma-l4")
+    assert [c.title for c in service_charts(scope, on_class)][-1] == "Nodes per option of class gemma-l4"
+    assert not any(c.title.startswith("Nodes per option") for c in service_charts(scope, on_pool))
+    (query,) = service_charts(scope, on_class)[-1].queries
+    assert query.api()["timeSeriesQuery"]["timeSeriesFilter"] == {
+        "filter": 'metric.type="kubernetes.io/node/cpu/allocatable_cores" AND resource.type="k8s_node" AND '
+        'metadata.user_labels."cloud.google.com/compute-class"="gemma-l4"',
+        "aggregation": {
+            "alignmentPeriod": "60s",
+            "perSeriesAligner": "ALIGN_MEAN",
+            "crossSeriesReducer": "REDUCE_COUNT",
+            "groupByFields": [
+                'metadata.user_labels."node.kubernetes.io/instance-type"',
+                'metadata.user_labels."cloud.google.com/gke-spot"',
+                'metadata.user_labels."cloud.google.com/gke-flex-start"',
+            ],
+        },
+    }
