@@ -761,3 +761,20 @@ def test_a_class_pod_on_its_first_option_needs_no_reason(status_of: StatusOf) ->
         "g2-standard-12 spot in us-central1-b",
         None,
     )
+
+
+def test_a_class_pod_that_no_option_can_place_asks_for_another_option(status_of: StatusOf) -> None:
+    pods: dict[str, Any] = json.loads((FIXTURES / "stockout" / "pods.json").read_text())
+    for pod in pods["items"]:
+        if pod["metadata"]["name"].startswith("gemma-"):
+            pod["spec"]["nodeSelector"] = {"cloud.google.com/compute-class": "gemma-l4"}
+    run = status_of("stockout", edits={"pods": pods, "computeclasses": GEMMA_L4})
+
+    assert run.code == 2
+    assert (
+        "Pending: GPU stockout in us-central1-a: no option of compute class gemma-l4 could be had for a new node "
+        "(the cluster autoscaler's FailedScaleUp); it keeps retrying every option"
+    ) in run.out
+    assert "fix: add an option to computeClasses.gemma-l4 (another GPU or machine type, flex-start, a reservation)" in (
+        run.out
+    )

@@ -250,6 +250,13 @@ def _pending(pod: client.V1Pod, service: str, events: Sequence[client.CoreV1Even
     # A NotTriggerScaleUp "in backoff after failed scale-up" points back at the FailedScaleUp event.
     if latest is not None and (latest.reason == "FailedScaleUp" or "backoff" in message) and failed:
         cause = failed[-1].message or ""
+        chosen = ((pod.spec.node_selector if pod.spec else None) or {}).get(CLASS_LABEL)
+        if STOCKOUT.search(cause) and chosen:
+            return report(
+                f"GPU stockout in {_zones(cause)}: no option of compute class {chosen} could be had for a new node "
+                "(the cluster autoscaler's FailedScaleUp); it keeps retrying every option",
+                f"add an option to computeClasses.{chosen} (another GPU or machine type, flex-start, a reservation)",
+            )
         if STOCKOUT.search(cause):
             return report(
                 f"GPU stockout in {_zones(cause)}: GCE has no {_accelerator(pod)} capacity for a new node of pool "
