@@ -40,7 +40,7 @@ classes = (
     [
         ComputeClasses(
             "compute-classes",
-            ComputeClassesArgs(env.compute_classes, env.class_zones()),
+            ComputeClassesArgs(env.compute_classes, env.class_zones(), platform.node_service_account),
             opts=in_cluster,
         )
     ]

@@ -142,7 +142,7 @@ def test_the_compute_class_renders_each_option_as_a_priority_rule() -> None:
     )
     zones = [("us-central1-b",), ("us-central1-a",), ("us-central1-a", "us-central1-c"), ("us-central1-c",)]
     gpu = {"type": "nvidia-l4", "count": 1, "driverVersion": "latest"}
-    assert compute_class_spec(config, zones) == {
+    assert compute_class_spec(config, zones, "nodes@acme.iam.gserviceaccount.com") == {
         "priorities": [
             {
                 "machineType": "g2-standard-8",
@@ -174,6 +174,13 @@ def test_the_compute_class_renders_each_option_as_a_priority_rule() -> None:
         ],
         "activeMigration": {"optimizeRulePriority": True},
         "nodePoolAutoCreation": {"enabled": True},
+        "nodePoolConfig": {
+            "serviceAccount": "nodes@acme.iam.gserviceaccount.com",
+            "imageType": "cos_containerd",
+            "gvnic": {"enabled": True},
+            "autoRepair": True,
+            "autoUpgrade": True,
+        },
         "whenUnsatisfiable": "ScaleUpAnyway",
     }
 

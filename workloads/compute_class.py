@@ -49,13 +49,30 @@ def priority(option: CapacityOption, zones: Sequence[str]) -> dict[str, Any]:
     return rule
 
 
-def compute_class_spec(config: ComputeClassConfig, zones: Sequence[Sequence[str]]) -> dict[str, Any]:
-    """The class's spec; `zones[i]` are where option i's nodes may go (config/compute_classes.py option_zones)."""
+def node_pool_config(service_account: pulumi.Input[str]) -> dict[str, Any]:
+    """What the auto-created node pools share with the project's own GPU pools (infra/node_config.py)."""
+    return {
+        # The least-privilege node account: without it, auto-created nodes run as the Compute Engine default one.
+        "serviceAccount": service_account,
+        "imageType": "cos_containerd",  # GKE-managed GPU drivers; `latest` runs on COS only
+        "gvnic": {"enabled": True},  # faster networking for image pulls and weight downloads
+        # Nodes follow the release channel and are replaced when unhealthy.
+        "autoRepair": True,
+        "autoUpgrade": True,
+    }
+
+
+def compute_class_spec(
+    config: ComputeClassConfig, zones: Sequence[Sequence[str]], service_account: pulumi.Input[str]
+) -> dict[str, Any]:
+    """The class's spec; `zones[i]` are where option i's nodes may go (config/compute_classes.py option_zones);
+    `service_account` the email the nodes run as."""
     return {
         "priorities": [priority(option, where) for option, where in zip(config.options, zones, strict=True)],
         # Pods move up the list when a preferred option has capacity again.
         "activeMigration": {"optimizeRulePriority": config.active_migration},
         "nodePoolAutoCreation": {"enabled": True},
+        "nodePoolConfig": node_pool_config(service_account),
         "whenUnsatisfiable": config.when_unsatisfiable,
     }
 
@@ -64,6 +81,7 @@ def compute_class_spec(config: ComputeClassConfig, zones: Sequence[Sequence[str]
 class ComputeClassesArgs:
     classes: Mapping[str, ComputeClassConfig]
     zones: Mapping[str, tuple[tuple[str, ...], ...]]  # per class, each option's zones
+    node_service_account: pulumi.Input[str]  # the email the nodes run as (infra/identity.py NodeServiceAccount)
 
 
 class ComputeClasses(pulumi.ComponentResource):
@@ -75,7 +93,7 @@ class ComputeClasses(pulumi.ComponentResource):
                 api_version=API_VERSION,
                 kind="ComputeClass",
                 metadata={"name": key, "labels": LABELS},
-                spec=compute_class_spec(config, args.zones[key]),
+                spec=compute_class_spec(config, args.zones[key], args.node_service_account),
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.register_outputs({"classes": sorted(args.classes)})
