@@ -31,10 +31,10 @@ def _max_gpus(args: StackValidationArgs, report: ReportViolation) -> None:
             [f"{p.name}: {p.max_nodes} x {p.gpus_per_node}" for p in pools]
             + [f"class {name}: {high}" for name, (_, high) in sorted(classes.items())]
         )
+        lower = "maxNodes or the class services' maxReplicas" if classes else "maxNodes"
         report(
             f"the GPU node pools reach {total} GPUs at max scale ({parts}), above the ceiling of {ceiling} — "
-            "lower maxNodes or the class services' maxReplicas, or raise maxGpus in the policy config (and the "
-            "project's GPU quota)",
+            f"lower {lower}, or raise maxGpus in the policy config (and the project's GPU quota)",
             None,
         )
 
@@ -111,7 +111,10 @@ def _monthly_cost(args: StackValidationArgs, report: ReportViolation) -> None:
     total = cost["total"]["monthly"]["max"]
     if total > ceiling:
         gpu = cost["gpuPools"]["monthly"]["max"]
-        parts = ", ".join(f"{name}: {c['monthly']['max']:,.0f}" for name, c in cost["pools"].items())
+        parts = ", ".join(
+            [f"{name}: {c['monthly']['max']:,.0f}" for name, c in cost["pools"].items()]
+            + [f"class {name}: {c['monthly']['max'] or 0:,.0f}" for name, c in cost.get("classes", {}).items()]
+        )
         # estimate_cost lists what it leaves out only when it priced the platform (a stack with its cluster).
         platform = f"; the platform {total - gpu:,.0f}" if cost["excluded"] else ""
         report(
