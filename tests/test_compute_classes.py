@@ -97,6 +97,16 @@ CLASS_PROBLEMS = [
         "remove zones: the option's nodes go to the reservation's zone",
     ),
     (
+        "a cluster too old to create a class's node pools",
+        {
+            **with_class(L4_SPOT),
+            "gke-serving:cluster": {"name": "c", "location": "us-central1", "kubernetesVersion": "1.32"},
+        },
+        "gke-serving:cluster.kubernetesVersion: compute classes need GKE 1.33 (1.33.3-gke.1136000 or later) to create "
+        "their node pools, and the cluster is on 1.32 — set kubernetesVersion to 1.33 or later (and a release channel "
+        "that has it), or serve the services from node pools",
+    ),
+    (
         "no options",
         with_class(),
         "gke-serving:computeClasses.fallback.options: the list is empty — list at least one entry, or remove the key "
