@@ -156,11 +156,6 @@ class ServiceBase(StrictModel):
             raise ValueError(f"{given} given — name a node pool (pool) or a compute class (computeClass), one of them")
         return self
 
-    @property
-    def placement(self) -> str:
-        """The pool or compute class the server runs on, by name."""
-        return self.pool if self.pool is not None else f"class {self.compute_class}"
-
     @field_validator("load")
     @classmethod
     def _known_load(cls, value: str | None) -> str | None:

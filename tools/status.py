@@ -44,6 +44,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from config.compute_classes import COMPUTE_CLASS_LABEL as CLASS_LABEL  # also on the class's nodes (GKE labels them)
 from runtimes import REGISTRY
 from tools.stack import EXIT_CANNOT_TELL, ROOT, CannotTell, duration, environment, plan_rows, redact, stack_outputs
 
@@ -56,7 +57,6 @@ RUNTIME_LABEL = "gke-serving/runtime"
 POOL_LABEL = "cloud.google.com/gke-nodepool"
 ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 ZONE_LABEL = "topology.kubernetes.io/zone"
-CLASS_LABEL = "cloud.google.com/compute-class"  # a class's pods select it; GKE labels the class's nodes with it
 INSTANCE_LABEL = "node.kubernetes.io/instance-type"
 SPOT_LABEL = "cloud.google.com/gke-spot"  # "true" on Spot VMs
 FLEX_LABEL = "cloud.google.com/gke-flex-start"  # "true" on flex-start VMs (GKE's flex-start guide; not re-read)

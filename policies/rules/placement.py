@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pulumi_policy import ReportViolation, StackValidationArgs, StackValidationPolicy
 
 import catalog
+from config.compute_classes import COMPUTE_CLASS_LABEL
 from policies.rules.base import DEFAULT_ENFORCEMENT, gpus
-from policies.rules.pods import ACCELERATOR_LABEL, COMPUTE_CLASS_LABEL, GPU, NODEPOOL_LABEL, Pod, pod_of
+from policies.rules.pods import ACCELERATOR_LABEL, GPU, NODEPOOL_LABEL, Pod, pod_of
 from policies.rules.pools import GpuPool, placement_pools
 
 

@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from config.compute_classes import COMPUTE_CLASS_LABEL
 from runtimes import REGISTRY
 from settings.mirror import mirrored
 
 GPU = "nvidia.com/gpu"
 ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 NODEPOOL_LABEL = "cloud.google.com/gke-nodepool"
-COMPUTE_CLASS_LABEL = "cloud.google.com/compute-class"
 RUNTIME_LABEL = "gke-serving/runtime"
 SERVER_CONTAINER = "server"
 
