@@ -24,7 +24,7 @@ from tests.test_policy_rules import DEPLOYMENT, deployment, server
 from tests.test_stack_policies import L4, SYSTEM, violations
 from workloads.compute_class import compute_class_spec
 from workloads.dashboard import Scope, ServiceMetrics, service_charts
-from workloads.deployment import Placement, node_selector
+from workloads.deployment import Placement, node_selector, tolerations
 from workloads.model_server import node_share
 
 COMPUTE_CLASS = "kubernetes:cloud.google.com/v1:ComputeClass"
@@ -196,11 +196,18 @@ def test_the_compute_class_renders_each_option_as_a_priority_rule() -> None:
 
 
 def test_a_class_pod_selects_its_class_alone_and_a_pool_pod_its_gpu_and_pool() -> None:
-    assert node_selector(Placement("nvidia-l4", None, 1, "fallback")) == {"cloud.google.com/compute-class": "fallback"}
-    assert node_selector(Placement("nvidia-l4", "l4", 1)) == {
+    on_class, on_pool = Placement("nvidia-l4", None, 1, "fallback"), Placement("nvidia-l4", "l4", 1)
+    assert node_selector(on_class) == {"cloud.google.com/compute-class": "fallback"}
+    assert node_selector(on_pool) == {
         "cloud.google.com/gke-accelerator": "nvidia-l4",
         "cloud.google.com/gke-nodepool": "l4",
     }
+    gpu = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    assert tolerations(on_pool) == [gpu]
+    assert tolerations(on_class) == [
+        gpu,
+        {"key": "cloud.google.com/compute-class", "operator": "Equal", "value": "fallback", "effect": "NoSchedule"},
+    ]
 
 
 def test_a_class_pod_asks_for_its_share_of_the_smallest_option() -> None:

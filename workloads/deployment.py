@@ -35,6 +35,16 @@ def node_selector(place: Placement) -> dict[str, str]:
     return {"cloud.google.com/gke-accelerator": place.accelerator, "cloud.google.com/gke-nodepool": place.pool}
 
 
+def tolerations(place: Placement) -> list[dict[str, str]]:
+    """GPU nodes carry the nvidia.com/gpu taint; a class's nodes also its own (GKE adds the toleration to pods that
+    select the class; written out, the pod schedules whatever admission does)."""
+    gpu = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    if place.compute_class is None:
+        return gpu
+    own = {"key": COMPUTE_CLASS_LABEL, "operator": "Equal", "value": place.compute_class, "effect": "NoSchedule"}
+    return [*gpu, own]
+
+
 @dataclass(frozen=True)
 class Secrets:
     hf_token: str | None  # Kubernetes Secret holding HF_TOKEN
@@ -166,7 +176,7 @@ def deployment_spec(
                 "containers": [container],
                 "volumes": volumes,
                 "nodeSelector": node_selector(place),
-                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                "tolerations": tolerations(place),
                 "topologySpreadConstraints": [
                     {
                         "maxSkew": 1,
