@@ -107,6 +107,22 @@ CLASS_PROBLEMS = [
         "that has it), or serve the services from node pools",
     ),
     (
+        "a shared reservation's project, as GCP spells project ids",
+        with_class(
+            {
+                **L4_SMALL,
+                "reservation": {
+                    "name": "r",
+                    "project": "Acme",
+                    "machineType": "g2-standard-8",
+                    "zone": "us-central1-a",
+                },
+            }
+        ),
+        "gke-serving:computeClasses.fallback.options.0.reservation.project: 'Acme' is not a GCP project id — write "
+        "6-30 lowercase letters, digits and hyphens, starting with a letter, e.g. acme-ml-shared",
+    ),
+    (
         "no options",
         with_class(),
         "gke-serving:computeClasses.fallback.options: the list is empty — list at least one entry, or remove the key "
