@@ -15,7 +15,7 @@ from config.platform import NAME_PATTERN, GpuConfig, NodePoolConfig
 from config.platform_checks import pool_zones
 from settings.base import StrictModel
 
-# The node label a pod selects its class by; GKE labels (and taints) the class's nodes with it.
+# The node label a pod selects its class by; GKE labels the class's nodes with it ("About node pool auto-creation").
 COMPUTE_CLASS_LABEL = "cloud.google.com/compute-class"
 # Flex-start VMs run at most seven days (pulumi-gcp container.NodePool node_config.max_run_duration; the
 # ComputeClass `maxRunDurationSeconds`): next-wave-facts §5.
@@ -23,14 +23,14 @@ MAX_RUN_SECONDS = 7 * 24 * 3600
 # GKE creates an auto-created node pool's boot disk at 100 GB unless the option sets storage.bootDiskSize
 # (docs.cloud.google.com/kubernetes-engine/docs/reference/crds/computeclass; next-wave-facts §4).
 AUTO_CREATED_BOOT_DISK_GB = 100
-# What the CRD reference advises at most; each option is one more node pool the autoscaler weighs.
+# Keep a class to about ten rules (second-hand advice, next-wave-facts §4): each is one more node pool to weigh.
 MAX_OPTIONS = 10
 
 
 class FlexStart(StrictModel):
     """Flex-start (Dynamic Workload Scheduler) capacity: obtainable when on-demand is not, for a bounded time."""
 
-    max_run_duration_seconds: int = Field(MAX_RUN_SECONDS, ge=600)
+    max_run_duration_seconds: int = Field(MAX_RUN_SECONDS, gt=0)
     """How long a flex-start node lives (at most 7 days, 604800); GKE then deletes it."""
     node_recycling_lead_time_seconds: int | None = Field(3600, ge=1, le=MAX_RUN_SECONDS)
     """A replacement node is requested this long before a node reaches its maximum run duration, so the
