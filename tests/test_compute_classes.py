@@ -146,6 +146,21 @@ def test_a_tgi_service_split_over_two_gpus_is_refused_on_an_option_with_one() ->
     ]
 
 
+def test_a_kv_cache_dtype_an_option_s_gpu_lacks_is_refused_on_that_option_only() -> None:
+    chat = {
+        "runtime": "vllm",
+        "model": "Qwen/Qwen2.5-7B-Instruct-AWQ",
+        "computeClass": "fallback",
+        "maxModelLen": 4096,
+        "kvCacheDtype": "fp8_e4m3",
+    }
+    assert problems(with_class(L4_SPOT, A100, service=chat)) == [
+        "gke-serving:services.chat.kvCacheDtype: on option 1 (a2-highgpu-1g on-demand) of class fallback: an fp8 "
+        "e4m3 KV cache needs FP8 hardware, which A100 40GB lacks — use fp8_e5m2, or a pool of L4, H100 80GB, H100 "
+        "Mega 80GB, H200, B200; or remove option 1 from class fallback"
+    ]
+
+
 def test_the_compute_class_renders_each_option_as_a_priority_rule() -> None:
     config = ComputeClassConfig.model_validate(
         {
