@@ -96,7 +96,10 @@ def _options_fit(path: str, service: ServiceConfig, shapes: tuple[Shape, ...]) -
     for i, shape in enumerate(shapes):
         for problem in _gpu_fit(path, service, shape.pool, shape.where):
             yield Problem(
-                problem.path,
+                # The service names a class, not a pool: a problem with its GPU (no image for it) is the class's.
+                problem.path.removesuffix(".pool") + ".computeClass"
+                if problem.path.endswith(".pool")
+                else problem.path,
                 problem.what if shape.where in problem.what else f"on {shape.where}: {problem.what}",
                 f"{problem.fix}; or remove option {i} from class {service.compute_class}",
             )
