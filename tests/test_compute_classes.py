@@ -398,3 +398,16 @@ def test_the_dashboard_counts_a_class_s_nodes_per_option() -> None:
             ],
         },
     }
+
+
+def test_a_class_is_created_in_the_cluster_before_the_servers_that_select_it(
+    previews: Callable[[str], Preview],
+) -> None:
+    resources = {r["name"]: r for r in previews("prod").plan["resources"]}
+    cls = resources["compute-classes-gemma-l4"]
+    assert cls["options"]["provider"].endswith("::platform-k8s")
+    servers = {
+        r["name"]: r for r in previews("prod").plan["resources"] if r["type"] == "gke-serving:workloads:ModelServer"
+    }
+    assert cls["urn"] in servers["gemma"]["options"]["dependsOn"]
+    assert cls["urn"] not in servers["embed"]["options"]["dependsOn"]
