@@ -19,6 +19,7 @@ from workloads import (
     model_names,
     picked_services,
 )
+from workloads.compute_class import ComputeClasses, ComputeClassesArgs
 from workloads.model_mirror import ModelMirror, ModelMirrorArgs
 from workloads.observability import Observability, ObservabilityArgs
 from workloads.weights_fit import weights_problems
@@ -38,13 +39,24 @@ mirror = (
     if env.model_mirror is not None
     else None
 )
-
+# The classes exist before the pods that select them: a pod whose class is missing stays Pending.
+classes = (
+    [
+        ComputeClasses(
+            "compute-classes",
+            ComputeClassesArgs(env.compute_classes, env.class_zones(), platform.node_service_account),
+            opts=in_cluster,
+        )
+    ]
+    if env.compute_classes
+    else []
+)
 servers = {
     name: ModelServer(
         name,
         ModelServerArgs(
             service=service,
-            pool=env.node_pools[service.pool],
+            pools=tuple(shape.pool for shape in env.shapes(service)),
             namespace=platform.namespace,
             hf_token_secret=platform.hf_token_secret,
             autoscaled=service.autoscaling is not None,
@@ -56,7 +68,9 @@ servers = {
             adapters=mirror.adapters.get(name, ()) if mirror else (),
             adapter_jobs=mirror.adapters_ready_for(name) if mirror else (),
         ),
-        opts=in_cluster,
+        opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=classes))
+        if service.compute_class
+        else in_cluster,
     )
     for name, service in env.services.items()
 }

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi.runtime.config import get_config_secret_keys_env, is_config_secret
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import naming
+from config.compute_class_checks import check_classes
+from config.compute_classes import ComputeClassConfig, option_zones
 from config.gateway_checks import check_exposure, check_gateway
 from config.monitoring import MonitoringConfig
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
@@ -21,6 +23,7 @@ from config.routing_checks import check_routing
 from config.salvage import salvage
 from config.service_checks import check_loads, check_services, load_warnings
 from config.services import RUNTIMES, ServiceConfig
+from config.shapes import Shape, service_shapes
 from runtimes import REGISTRY, runtime_of
 from settings.base import closest
 from settings.mirror import ModelMirrorConfig, bucket_name
@@ -36,11 +39,13 @@ KEY = re.compile(r"[a-z]([-a-z0-9]{0,28}[a-z0-9])?")
 ENTRY: dict[str, TypeAdapter[Any]] = {
     "nodePools": TypeAdapter(NodePoolConfig),
     "services": TypeAdapter(ServiceConfig),
+    "computeClasses": TypeAdapter(ComputeClassConfig),
 }
 # The model an entry of a map section is validated as (a service's follows its runtime); None: unknown.
 MODEL_OF: dict[str, Callable[[Any], type[BaseModel] | None]] = {
     "nodePools": lambda _entry: NodePoolConfig,
     "services": lambda entry: _runtime_model(entry),
+    "computeClasses": lambda _entry: ComputeClassConfig,
 }
 SECTIONS: dict[str, TypeAdapter[Any]] = {
     "cluster": TypeAdapter(ClusterConfig),
@@ -49,6 +54,7 @@ SECTIONS: dict[str, TypeAdapter[Any]] = {
     "services": TypeAdapter(dict[str, ServiceConfig]),
     "monitoring": TypeAdapter(MonitoringConfig),
     "modelMirror": TypeAdapter(ModelMirrorConfig | None),
+    "computeClasses": TypeAdapter(dict[str, ComputeClassConfig]),
 }
 # Sections whose absence means "off" (None), not a required key or an empty default.
 OFF_WHEN_ABSENT = ("modelMirror",)
@@ -67,10 +73,22 @@ class Environment:
     warnings: tuple[str, ...]
     monitoring: MonitoringConfig  # absent in the file: dashboard and alerts without channels
     model_mirror: ModelMirrorConfig | None = None  # absent: every server downloads from the Hub
+    compute_classes: Mapping[str, ComputeClassConfig] = field(default_factory=dict)  # absent: pools only
 
     def pool_zones(self, pool: NodePoolConfig) -> tuple[str, ...]:
         """The pool's node locations: its own zones, else the cluster's zones that offer its GPU."""
         return pool_zones(self.region, self.cluster.location, pool)
+
+    def class_zones(self) -> dict[str, tuple[tuple[str, ...], ...]]:
+        """Per compute class, the zones of each option in order (catalog/gpu_zones.yaml, or its reservation's)."""
+        return {
+            name: tuple(option_zones(self.region, self.cluster.location, o) for o in chosen.options)
+            for name, chosen in self.compute_classes.items()
+        }
+
+    def shapes(self, service: ServiceConfig) -> tuple[Shape, ...]:
+        """Every node shape the service's pods may land on: its pool's, or each option of its class in order."""
+        return service_shapes(self.region, self.cluster.location, service, self.node_pools, self.compute_classes)
 
 
 # A check of the whole environment that lives above config (workloads/weights_fit.py): config must not import it.
@@ -92,8 +110,10 @@ def parse_environment(
     region = raw.get("gcp:region")
     cluster, pools, gateway = sections.get("cluster"), sections.get("nodePools"), sections.get("gateway")
     services: dict[str, ServiceConfig] | None = sections.get("services")
+    classes: dict[str, ComputeClassConfig] = sections.get("computeClasses") or {}
     if cluster is not None and pools is not None and isinstance(region, str):
         problems.extend(check_platform(region, cluster, pools))
+        problems.extend(check_classes(region, cluster, classes))
     if cluster is not None and pools is not None and services is not None:
         problems.extend(_names(cluster, pools, services))
     if cluster is not None and services is not None:
@@ -105,11 +125,21 @@ def parse_environment(
     findings = None
     if services is not None and pools is not None and gateway is not None:
         # A service on a pool that did not parse is checked once the pool is fixed.
-        checkable = {n: s for n, s in services.items() if s.pool not in broken["nodePools"]}
-        findings = check_services(checkable, pools, gateway)
+        # A service on a class that did not parse likewise.
+        checkable = {
+            n: s
+            for n, s in services.items()
+            if s.pool not in broken["nodePools"] and s.compute_class not in broken["computeClasses"]
+        }
+        shapes = (
+            {n: service_shapes(region, cluster.location, s, pools, classes) for n, s in checkable.items()}
+            if cluster is not None and isinstance(region, str)
+            else {}
+        )
+        findings = check_services(checkable, pools, gateway, classes, shapes)
         problems.extend(findings.problems)
     if services is not None and "modelMirror" in sections:
-        problems.extend(check_loads(services, sections["modelMirror"] is not None, pools))
+        problems.extend(check_loads(services, sections["modelMirror"] is not None, pools, classes))
     problems.extend(_buckets(sections.get("modelMirror"), cluster, raw.get("gcp:project"), services or {}))
     problems.extend(_channels_in_project(raw.get("gcp:project"), sections.get("monitoring")))
     if gateway is not None and gateway.iap is not None and raw.get(IAP_SECRET) in (None, ""):
@@ -142,6 +172,7 @@ def parse_environment(
         ),
         monitoring=sections["monitoring"],
         model_mirror=sections["modelMirror"],
+        compute_classes=classes,
     )
     problems.extend(_run_checks(env, checks, quiet_failures=bool(problems)))
     if problems:
@@ -166,14 +197,14 @@ def _sections(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str
     """The sections that parse; in the maps (nodePools, services) every entry that parses, with the
     keys of those that do not (`broken`). Problems are appended to `problems`."""
     sections: dict[str, Any] = {}
-    broken: dict[str, set[str]] = {"nodePools": set(), "services": set()}
+    broken: dict[str, set[str]] = {"nodePools": set(), "services": set(), "computeClasses": set()}
     for key, adapter in SECTIONS.items():
         value = raw.get(f"{PROJECT}:{key}")
         if value in (None, "") and key in OFF_WHEN_ABSENT:
             sections[key] = None
             continue
         if value in (None, ""):  # absent or empty (`services:` with nothing under it)
-            if key not in ("gateway", "services", "monitoring"):
+            if key not in ("gateway", "services", "monitoring", "computeClasses"):
                 continue  # a required key, reported as missing
             value = {}
         if key in broken and isinstance(value, dict):
@@ -183,11 +214,11 @@ def _sections(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str
             sections[key] = adapter.validate_python(value)
         except ValidationError as e:
             problems.extend(problems_from(e, f"{PROJECT}:{key}", skip=RUNTIMES))
-    for key in ("nodePools", "services"):
+    for key, keys in broken.items():
         bad = _map_keys(key, raw.get(f"{PROJECT}:{key}"))
         problems.extend(bad)
         if bad:
-            broken[key].add("(a key)")
+            keys.add("(a key)")
     return sections, broken
 
 

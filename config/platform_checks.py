@@ -31,6 +31,14 @@ def check_platform(region: str, cluster: ClusterConfig, pools: dict[str, NodePoo
     ]
 
 
+def shape_problems(path: str, region: str, cluster: ClusterConfig, pool: NodePoolConfig) -> list[Problem]:
+    """A node shape's machine and GPU against the catalog, and its zones against where the GPU is offered:
+    a node pool's checks, for a shape that is not a node pool (a compute class's option)."""
+    if region not in catalog.regions():
+        return []  # reported by check_platform
+    return [*_gpu_pool(path, region, pool), *_pool_zones(path, region, cluster, pool)]
+
+
 def cluster_zones(region: str, location: str) -> tuple[str, ...]:
     """Zones of a zonal cluster's location, or every zone of the region."""
     return catalog.regions()[region] if location == region else (location,)

@@ -64,6 +64,10 @@ PATTERN_WORDS: dict[str, tuple[str, str]] = {
         "an environment variable name",
         "letters, digits and _, not starting with a digit, at most 128 characters, e.g. SERVER_API_KEY",
     ),
+    r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$": (
+        "a GCP project id",
+        "6-30 lowercase letters, digits and hyphens, starting with a letter, e.g. acme-ml-shared",
+    ),
     r"^[\w.-]+\.apps\.googleusercontent\.com$": (
         "an OAuth client id",
         "the client id from the Google Cloud console, e.g. 1234-abc.apps.googleusercontent.com",

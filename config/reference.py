@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from config.compute_classes import ComputeClassConfig
 from config.monitoring import MonitoringConfig
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.services import Autoscaling
@@ -20,6 +21,7 @@ from settings.mirror import ModelMirrorConfig
 SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("gke-serving:cluster", ClusterConfig),
     ("gke-serving:nodePools.<pool>", NodePoolConfig),
+    ("gke-serving:computeClasses.<class> (options: a list, most preferred first)", ComputeClassConfig),
     ("gke-serving:gateway", GatewayConfig),
     *((f"gke-serving:services.<name> (runtime: {r.name})", r.config) for r in REGISTRY.values()),
     ("autoscaling (any service)", Autoscaling),

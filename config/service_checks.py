@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import catalog
 from catalog.servers import NoImage
+from config.compute_classes import ComputeClassConfig
 from config.expansion import platform_secret_env, secret_reference_problems
 from config.platform import GatewayConfig, NodePoolConfig
 from config.services import ServiceConfig, gpus_per_replica, load_of, replica_range
+from config.shapes import Shape
 from loads import load_path
 from runtimes import Runtime, runtime_of
+from settings.base import closest
 from settings.mirror import COMMIT
 from settings.problems import Problem
 from settings.service_base import ServiceBase
@@ -30,23 +33,26 @@ class Findings:
 
 
 def check_services(
-    services: dict[str, ServiceConfig], pools: dict[str, NodePoolConfig], gateway: GatewayConfig
+    services: dict[str, ServiceConfig],
+    pools: dict[str, NodePoolConfig],
+    gateway: GatewayConfig,
+    classes: Mapping[str, ComputeClassConfig] | None = None,
+    shapes: Mapping[str, tuple[Shape, ...]] | None = None,
 ) -> Findings:
+    """`shapes`: per service on a compute class, the node shapes it may land on (Environment.shapes); each must
+    serve it."""
     found = Findings()
     for name, service in services.items():
         path = f"{P}:services.{name}"
-        pool = pools.get(service.pool)
-        if pool is None:
-            found.problems.append(
-                Problem(
-                    f"{path}.pool",
-                    f"no GPU pool named {service.pool!r}",
-                    f"use one of {', '.join(pools) or '(none: add a nodePools entry)'}",
-                )
-            )
+        missing = _unplaced(path, service, pools, classes or {})
+        if missing is not None:
+            found.problems.append(missing)
             continue
         found.problems.extend(runtime_of(service).check(path, service, found.warnings))
-        found.problems.extend(_gpu_fit(path, service, pool))
+        if service.pool is not None:
+            found.problems.extend(_gpu_fit(path, service, pools[service.pool], f"pool {service.pool!r}"))
+        else:
+            found.problems.extend(_options_fit(path, service, (shapes or {}).get(name, ())))
         found.problems.extend(_checkpoint_format(path, service, found.warnings))
         found.problems.extend(_auth(path, service, gateway))
         found.problems.extend(secret_reference_problems(path, _user_strings(service), _secret_env(service)))
@@ -60,6 +66,65 @@ def check_services(
             found.warnings.append(f"{path}.auth: false — the service answers anyone who reaches the gateway")
     _capacity(services, pools, found)
     return found
+
+
+def _unplaced(
+    path: str, service: ServiceConfig, pools: Mapping[str, NodePoolConfig], classes: Mapping[str, ComputeClassConfig]
+) -> Problem | None:
+    """The service's pool or class when the environment does not define it."""
+    if service.pool is not None and service.pool not in pools:
+        return Problem(
+            f"{path}.pool",
+            f"no GPU pool named {service.pool!r}",
+            f"use one of {', '.join(pools) or '(none: add a nodePools entry)'}",
+        )
+    if service.compute_class is not None and service.compute_class not in classes:
+        hint = closest(service.compute_class, list(classes))
+        return Problem(
+            f"{path}.computeClass",
+            f"no compute class named {service.compute_class!r}",
+            f"did you mean '{hint}'?"
+            if hint
+            else f"use one of {', '.join(classes) or '(none: add a computeClasses entry)'}",
+        )
+    return None
+
+
+def _options_fit(path: str, service: ServiceConfig, shapes: tuple[Shape, ...]) -> Iterator[Problem]:
+    """Each option of the service's class, as if it were the only one: a fallback that cannot serve the model
+    is refused with its position, not found out during a stockout."""
+    for i, shape in enumerate(shapes):
+        for problem in _gpu_fit(path, service, shape.pool, shape.where):
+            yield Problem(
+                # The service names a class, not a pool: a problem with its GPU (no image for it) is the class's.
+                problem.path.removesuffix(".pool") + ".computeClass"
+                if problem.path.endswith(".pool")
+                else problem.path,
+                problem.what if shape.where in problem.what else f"on {shape.where}: {problem.what}",
+                f"{problem.fix}; or remove option {i} from class {service.compute_class}",
+            )
+    yield from _one_image(path, service, shapes)
+
+
+def _one_image(path: str, service: ServiceConfig, shapes: tuple[Shape, ...]) -> Iterator[Problem]:
+    """One Deployment runs one image: options whose GPUs need different builds of the server (TEI builds one
+    image per compute capability) cannot share a class."""
+    images: dict[str, list[str]] = {}
+    for shape in shapes:
+        gpu = catalog.gpus().get(shape.pool.gpu.type)
+        if gpu is not None and _has_image(service, gpu):
+            images.setdefault(runtime_of(service).image(service, gpu), []).append(shape.where)
+    if len(images) > 1:
+        needs = "; ".join(
+            f"{', '.join(where)} {'needs' if len(where) == 1 else 'need'} {image}" for image, where in images.items()
+        )
+        yield Problem(
+            f"{path}.computeClass",
+            f"{runtime_of(service).title} needs a different image per GPU architecture, and one Deployment runs one "
+            f"image: {needs}",
+            "keep the class's options on GPUs of one compute capability, or serve the service through a class per "
+            "architecture",
+        )
 
 
 def _secret_env(service: ServiceConfig) -> tuple[str, ...]:
@@ -94,7 +159,8 @@ def or_pool_of(fix: str, test: Callable[[catalog.Gpu], bool]) -> str:
     return f"{fix}, or a pool of {names}" if names else fix
 
 
-def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Problem]:
+def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig, where: str) -> Iterator[Problem]:
+    """The service on a node of `pool` (`where` names it in messages): GPU count, image, hardware features."""
     gpu = catalog.gpus().get(pool.gpu.type)
     if gpu is None:
         return  # reported on the pool
@@ -102,11 +168,11 @@ def _gpu_fit(path: str, s: ServiceConfig, pool: NodePoolConfig) -> Iterator[Prob
     needed = gpus_per_replica(s)
     if needed > pool.gpu.count:
         bigger = catalog.machine_for(gpu.accelerator, needed)
-        where = f"a pool of {bigger}" if bigger else f"a pool with {needed} GPUs per node"
+        fit = f"a pool of {bigger}" if bigger else f"a pool with {needed} GPUs per node"
         yield Problem(
             f"{path}.{runtime.parallelism_key}",
-            f"one replica needs {needed} GPUs but a node of pool {s.pool!r} has {pool.gpu.count}",
-            f"use {where}, or lower the parallelism to {pool.gpu.count}",
+            f"one replica needs {needed} GPUs but a node of {where} has {pool.gpu.count}",
+            f"use {fit}, or lower the parallelism to {pool.gpu.count}",
         )
     try:
         runtime.image(s, gpu)
@@ -241,7 +307,7 @@ def _auth(path: str, s: ServiceConfig, gateway: GatewayConfig) -> Iterator[Probl
 def _capacity(services: dict[str, ServiceConfig], pools: dict[str, NodePoolConfig], found: Findings) -> None:
     demand: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for s in services.values():
-        if s.pool in pools:
+        if s.pool is not None and s.pool in pools:
             low, high = replica_range(s)
             demand[s.pool][0] += low * gpus_per_replica(s)
             demand[s.pool][1] += high * gpus_per_replica(s)
@@ -266,7 +332,10 @@ def _capacity(services: dict[str, ServiceConfig], pools: dict[str, NodePoolConfi
 
 
 def check_loads(
-    services: dict[str, ServiceConfig], mirror: bool, pools: dict[str, NodePoolConfig] | None = None
+    services: dict[str, ServiceConfig],
+    mirror: bool,
+    pools: dict[str, NodePoolConfig] | None = None,
+    classes: Mapping[str, ComputeClassConfig] | None = None,
 ) -> list[Problem]:
     """Each service's `load` against what its runtime supports, the environment's mirror and its revision:
     a mirror copy is named by a commit, so a branch cannot be mirrored; LoRA adapters need the mirror too. A Hyperdisk ML volume also needs a
@@ -308,9 +377,9 @@ def check_loads(
                 )
             )
             continue
-        pool = (pools or {}).get(s.pool)
         others = tuple(x for x in runtime.loads if x != load)
-        problems.extend(load_path(load).check(path, (s.pool, pool.machine_type) if pool else None, others))
+        for machine in _machines(s, pools or {}, classes or {}):
+            problems.extend(load_path(load).check(path, machine, others))
         if not mirror:
             problems.append(
                 Problem(
@@ -329,6 +398,18 @@ def check_loads(
                 )
             )
     return problems
+
+
+def _machines(
+    s: ServiceConfig, pools: Mapping[str, NodePoolConfig], classes: Mapping[str, ComputeClassConfig]
+) -> list[tuple[str, str]]:
+    """(where, machine type) of each shape the service's pods may land on that the environment defines."""
+    if s.pool is not None:
+        pool = pools.get(s.pool)
+        return [(s.pool, pool.machine_type)] if pool else []
+    chosen = classes.get(s.compute_class or "")
+    options = chosen.options if chosen else []
+    return [(f"option {i} of class {s.compute_class}", o.machine_type) for i, o in enumerate(options)]
 
 
 def load_warnings(services: dict[str, ServiceConfig], mirror: bool) -> list[str]:

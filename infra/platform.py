@@ -68,6 +68,7 @@ class Platform(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
     network: pulumi.Output[str]  # VPC id: the gateway's proxy-only subnet joins it
     subnetwork: pulumi.Output[str]  # node subnet id: an internal gateway's address comes from it
+    node_service_account: pulumi.Output[str]  # the nodes' email: a compute class's auto-created nodes run as it
     hf_token_secret: str
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -155,4 +156,5 @@ class Platform(pulumi.ComponentResource):
             opts=after_apis,
         )
         self.hf_token_secret = HF_TOKEN_SECRET_NAME
+        self.node_service_account = nodes.email
         self.register_outputs({"cluster": self.cluster.name, "namespace": self.namespace})

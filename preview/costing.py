@@ -12,7 +12,9 @@ from config.services import gpus_per_replica, replica_range
 from loads import load_path
 from runtimes import runtime_of
 from sizing.cost import (
+    ClassCostInput,
     CostEstimate,
+    OptionCostInput,
     PlatformCostInput,
     PoolCostInput,
     ServiceCostInput,
@@ -54,21 +56,41 @@ def weights_storage(env: Environment) -> tuple[StorageCostInput, ...]:
     return tuple(lines)
 
 
+def class_costs(env: Environment) -> list[ClassCostInput]:
+    """Each compute class its services use, with the GPUs their minimum and maximum replicas hold."""
+    classes = []
+    for name, chosen in env.compute_classes.items():
+        using = [s for s in env.services.values() if s.compute_class == name]
+        if not using:
+            continue
+        options = tuple(
+            OptionCostInput(o.label, o.machine_type, o.gpu.type, o.gpu.count, o.spot, o.flex_start is not None)
+            for o in chosen.options
+        )
+        low = sum(replica_range(s)[0] * gpus_per_replica(s) for s in using)
+        high = sum(replica_range(s)[1] * gpus_per_replica(s) for s in using)
+        classes.append(ClassCostInput(name, env.region, options, low, high))
+    return classes
+
+
 def environment_cost(env: Environment) -> CostEstimate:
     """Pools cost at least what their services' minimum replicas keep running, even with minNodes 0."""
     services = [
         ServiceCostInput(
             name=name,
-            pool=s.pool,
+            pool=s.pool if s.pool is not None else str(s.compute_class),
             gpus_per_replica=gpus_per_replica(s),
             min_replicas=replica_range(s)[0],
             max_replicas=replica_range(s)[1],
+            compute_class=s.compute_class is not None,
         )
         for name, s in env.services.items()
     ]
     pools = []
     for name, p in env.node_pools.items():
-        floor_gpus = sum(s.min_replicas * s.gpus_per_replica for s in services if s.pool == name)
+        floor_gpus = sum(
+            s.min_replicas * s.gpus_per_replica for s in services if s.pool == name and not s.compute_class
+        )
         pools.append(
             PoolCostInput(
                 name=name,
@@ -97,4 +119,4 @@ def environment_cost(env: Environment) -> CostEstimate:
         secret_versions=1 + sum(1 for s in env.services.values() if s.auth and runtime_of(s).facts_for(s).api_key_env),
         storage=weights_storage(env),
     )
-    return estimate_cost(pools, services, platform)
+    return estimate_cost(pools, services, platform, class_costs(env))

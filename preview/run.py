@@ -22,6 +22,7 @@ from config.platform import ClusterConfig
 from policies.evaluate import evaluate_pack, load_config, properties
 from policies.rules import PACK_NAME
 from policies.rules.budget import DEFAULT_MAX_MONTHLY_USD, monthly_cost_ceiling
+from policies.rules.class_memory import class_memory_report
 from policies.rules.memory import memory_report
 from policies.rules.node_fit import node_fit_report
 from preview.cold_start import cold_start_report, cold_start_table, over_budget
@@ -177,7 +178,7 @@ def _preview(env: str, out: Path, *, quiet: bool, env_file: Path | None) -> int:
     plan["cost"] = environment_cost(parsed)
     plan["coldStart"] = cold_start_report(parsed)
     plan["policies"], plan["policyRuns"] = evaluate_pack(plan["resources"], env)
-    plan["memory"] = memory_report(plan["resources"])
+    plan["memory"] = memory_rows(plan["resources"])
     plan["nodeFit"] = node_fit_report(plan["resources"])
     # The engine registers from worker threads, in no fixed order: sorted, two runs write the same files.
     manifests = sorted(manifests_of(run.registrations), key=lambda m: m.file)
@@ -270,6 +271,13 @@ def runs_report(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def memory_rows(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The memory estimate of each model server; of a server on a compute class, one per option of the class."""
+    by_option = class_memory_report(resources)
+    on_classes = {row["service"] for row in by_option}
+    return [row for row in memory_report(resources) if row["service"] not in on_classes] + by_option
+
+
 def memory_table(rows: list[dict[str, Any]]) -> str:
     """GPU memory per model server: what the estimate left after one full-length sequence."""
     if not rows:
@@ -280,11 +288,13 @@ def memory_table(rows: list[dict[str, Any]]) -> str:
         f"{'KV budget':>10} {'KV needed':>10} {'headroom':>9}",
     ]
     for row in rows:
+        # A class's server has a row per option: `gemma @option 2` (the class's options are numbered from 0).
+        service = f"{row['service']} @{row['option'].rsplit(' ', 1)[-1]}" if "option" in row else row["service"]
         if "notChecked" in row:
-            lines.append(f"    {row['service']:<12} not checked: {row['notChecked']}")
+            lines.append(f"    {service:<12} not checked: {row['notChecked']}")
             continue
         lines.append(
-            f"    {row['service']:<12} {row['gpu']:<18} {row['usableGib']:>7.2f}G {row['weightsGib']:>7.2f}G "
+            f"    {service:<12} {row['gpu']:<18} {row['usableGib']:>7.2f}G {row['weightsGib']:>7.2f}G "
             f"{row['kvBudgetGib']:>9.2f}G {row['kvNeededGib']:>9.2f}G {row['headroomGib']:>8.2f}G"
         )
     return "\n".join(lines)

@@ -136,8 +136,11 @@ class ServiceBase(StrictModel):
     revision: str | None = None
     """Git revision (commit sha or tag) of the model: pin it so a re-deploy serves the same weights. A 40-hex
     commit or a plain branch or tag name (git check-ref-format; no `..`, no %-escapes)."""
-    pool: str
-    """The GPU node pool (a `nodePools` key) the server runs on."""
+    pool: str | None = None
+    """The GPU node pool (a `nodePools` key) the server runs on; or give `computeClass`."""
+    compute_class: str | None = None
+    """A compute class (a `computeClasses` key) whose capacity options the server may run on, most preferred
+    first, instead of one `pool`."""
     replicas: int = Field(1, ge=0, le=MAX_REPLICAS)
     """Replicas when `autoscaling` is not set."""
     image: str | None = Field(None, pattern=IMAGE_PATTERN)
@@ -154,6 +157,13 @@ class ServiceBase(StrictModel):
     load: str | None = None
     """How pods get the weights: one of the load paths of catalog/load_paths.yaml (docs/architecture.md, "How
     weights reach a server"). Default: the runtime's choice when `gke-serving:modelMirror` is set, else the Hub download."""
+
+    @model_validator(mode="after")
+    def _one_placement(self) -> ServiceBase:
+        if (self.pool is None) == (self.compute_class is None):
+            given = "both pool and computeClass" if self.pool is not None else "neither pool nor computeClass"
+            raise ValueError(f"{given} given — name a node pool (pool) or a compute class (computeClass), one of them")
+        return self
 
     @field_validator("load")
     @classmethod

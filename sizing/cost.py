@@ -10,7 +10,7 @@ total, which is what the nodes and the platform bill. Traffic-driven charges are
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -57,10 +57,34 @@ class PoolCostInput:
 @dataclass(frozen=True)
 class ServiceCostInput:
     name: str
-    pool: str
+    pool: str  # its node pool, or its compute class (`compute_class`)
     gpus_per_replica: int
     min_replicas: int
     max_replicas: int
+    compute_class: bool = False
+
+
+@dataclass(frozen=True)
+class OptionCostInput:
+    """One capacity option of a compute class (config/compute_classes.py CapacityOption)."""
+
+    label: str  # "g2-standard-12 spot"
+    machine_type: str
+    gpu: str
+    gpus_per_node: int
+    spot: bool
+    flex_start: bool
+
+
+@dataclass(frozen=True)
+class ClassCostInput:
+    """A compute class and the GPUs its services hold at their minimum and maximum replicas."""
+
+    name: str
+    region: str
+    options: tuple[OptionCostInput, ...]
+    min_gpus: int
+    max_gpus: int
 
 
 @dataclass(frozen=True)
@@ -248,6 +272,22 @@ class PoolCost(TypedDict):
     monthly: Span
 
 
+class OptionCost(TypedDict):
+    option: str  # "g2-standard-12 spot"
+    unitPrice: float | None  # USD per node-hour; None: unpriced (flex-start has no catalog row)
+    hourly: Span  # every replica of the class on this option, min..max
+    monthly: Span
+
+
+class ClassCost(TypedDict):
+    """A compute class: each option's cost if the services ran on it alone, and the range the class can cost
+    (the cheapest option at the minimum replicas to the most expensive at the maximum)."""
+
+    options: list[OptionCost]
+    hourly: Span
+    monthly: Span
+
+
 class CostEstimate(TypedDict):
     """estimate_cost's result, as plan.json holds it under `cost`."""
 
@@ -255,6 +295,7 @@ class CostEstimate(TypedDict):
     priceDate: str | None
     hoursPerMonth: int
     pools: dict[str, PoolCost]
+    classes: dict[str, ClassCost]
     services: dict[str, Costs]
     lines: list[CostLine]
     gpuPools: Totals
@@ -485,11 +526,60 @@ def _platform(out: _Lines, pools: list[PoolCostInput], p: PlatformCostInput) -> 
             )
 
 
+def _nodes(gpus: int, per_node: int) -> int:
+    return -(-gpus // per_node)
+
+
+@cache
+def flex_start_discounted() -> frozenset[str]:
+    """Machine series whose flex-start VMs bill at discounted SKUs (sizing/prices.yaml `flexStart`)."""
+    with _PRICES.open() as f:
+        data = _map(yaml.safe_load(f))
+    series = _map(data.get("flexStart")).get("discountedSeries")
+    return frozenset(str(s) for s in series) if isinstance(series, list) else frozenset()
+
+
+def _option_quote(c: ClassCostInput, o: OptionCostInput) -> tuple[float | None, list[str | None], str | None]:
+    if o.flex_start and o.machine_type.split("-", 1)[0] in flex_start_discounted():
+        # Its discounted flex-start SKU is not in the catalog: listed as unpriced by name, never zero.
+        return None, [], f"flex-start {o.machine_type} in {region_of(c.region)} (sizing/prices.yaml flexStart)"
+    # Spot, on-demand, a reservation (billed at on-demand unless committed), and flex-start without a discount.
+    return _quote(o.machine_type, c.region, spot=o.spot, gpu=o.gpu, gpu_count=o.gpus_per_node)
+
+
+def _class(acc: _Lines, c: ClassCostInput) -> tuple[ClassCost, list[tuple[float, int]]]:
+    """The class's cost (each option, and the range from the cheapest to the most expensive), added to `acc`; with
+    (USD per node-hour, GPUs per node) of each priced option, for its services' shares."""
+    options: list[OptionCost] = []
+    priced: list[tuple[float, int]] = []
+    for o in c.options:
+        price, used, missing = _option_quote(c, o)
+        fewest, most = _nodes(c.min_gpus, o.gpus_per_node), _nodes(c.max_gpus, o.gpus_per_node)
+        if price is None:
+            acc.missing.append(missing or o.label)
+        else:
+            priced.append((price, o.gpus_per_node))
+            acc.dates.update(d for d in used if d)
+        costs = _costs(None, None) if price is None else _costs(price * fewest, price * most)
+        unit = None if price is None else round(price, 6)
+        options.append({"option": o.label, "unitPrice": unit, "hourly": costs["hourly"], "monthly": costs["monthly"]})
+    low = min((p * _nodes(c.min_gpus, g) for p, g in priced), default=None)
+    high = max((p * _nodes(c.max_gpus, g) for p, g in priced), default=None)
+    acc.low += low or 0.0
+    acc.high += high or 0.0
+    span = _costs(low, high)
+    return {"options": options, "hourly": span["hourly"], "monthly": span["monthly"]}, priced
+
+
 def estimate_cost(
-    pools: list[PoolCostInput], services: list[ServiceCostInput], platform: PlatformCostInput | None = None
+    pools: list[PoolCostInput],
+    services: list[ServiceCostInput],
+    platform: PlatformCostInput | None = None,
+    classes: Sequence[ClassCostInput] = (),
 ) -> CostEstimate:
-    """Hourly and monthly cost ranges (min..max nodes) of the pools, each service's share and, with
-    `platform`, the platform lines; `total` adds the pools and the platform, `gpuPools` the pools alone."""
+    """Hourly and monthly cost ranges (min..max nodes) of the pools and compute classes, each service's share and,
+    with `platform`, the platform lines; `total` adds the pools, the classes and the platform, `gpuPools` the pools
+    and classes alone."""
     node_price: dict[str, float | None] = {}
     pool_gpus: dict[str, int] = {}
     out_pools: dict[str, PoolCost] = {}
@@ -525,12 +615,19 @@ def estimate_cost(
             "hourly": line["hourly"],
             "monthly": line["monthly"],
         }
+    out_classes: dict[str, ClassCost] = {}
+    class_prices: dict[str, list[tuple[float, int]]] = {}
+    for c in classes:
+        out_classes[c.name], class_prices[c.name] = _class(acc, c)
     gpu_low, gpu_high = acc.low, acc.high
     if platform is not None:
         _platform(acc, pools, platform)
 
     out_services: dict[str, Costs] = {}
     for s in services:
+        if s.compute_class:
+            out_services[s.name] = _class_share(s, class_prices.get(s.pool, []))
+            continue
         price = node_price.get(s.pool)
         gpus = pool_gpus.get(s.pool, 0)
         if s.gpus_per_replica == 0:
@@ -546,6 +643,7 @@ def estimate_cost(
         "priceDate": min(acc.dates) if acc.dates else None,  # the oldest dated figure used
         "hoursPerMonth": HOURS_PER_MONTH,
         "pools": out_pools,
+        "classes": out_classes,
         "services": out_services,
         "lines": acc.lines,
         "gpuPools": _totals(gpu_low, gpu_high),
@@ -555,6 +653,16 @@ def estimate_cost(
         "undated": sorted(undated | acc.undated),  # priced from undated figures
         "excluded": list(EXCLUDED) if platform is not None else [],
     }
+
+
+def _class_share(s: ServiceCostInput, priced: list[tuple[float, int]]) -> Costs:
+    """A class service's share: its replicas on the cheapest option to its replicas on the most expensive."""
+    if s.gpus_per_replica == 0:
+        return _costs(0.0, 0.0)
+    shares = [price * s.gpus_per_replica / gpus for price, gpus in priced]
+    if not shares:
+        return _costs(None, None)
+    return _costs(min(shares) * s.min_replicas, max(shares) * s.max_replicas)
 
 
 def _money(span: Span | Sum, digits: int) -> str:
@@ -570,6 +678,23 @@ COLUMN_NOTES = (
     "Columns: the line, what it counts (machine x min–max nodes, GB, VMs), USD per hour and per month as min – max;",
     "a service's share is its replicas' part of its pool's GPUs (informative, not added to the total);",
 )
+CLASS_NOTE = (
+    "a class's option: every replica of its services on that option alone (informative); the class's own line, "
+    "from its cheapest option at the minimum replicas to its most expensive at the maximum, is added;"
+)
+
+
+def _class_rows(cost: CostEstimate) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for name, c in cost.get("classes", {}).items():
+        rows.append(
+            (f"class {name}", "cheapest – most expensive option", _money(c["hourly"], 2), _money(c["monthly"], 0))
+        )
+        rows += [
+            (f"  option {i}", o["option"], _money(o["hourly"], 2), _money(o["monthly"], 0))
+            for i, o in enumerate(c["options"])
+        ]
+    return rows
 
 
 def format_cost(cost: CostEstimate, ceiling: float | None = None) -> str:
@@ -580,6 +705,7 @@ def format_cost(cost: CostEstimate, ceiling: float | None = None) -> str:
     for line in lines:
         if line["name"].startswith("pool "):
             rows.append((line["name"], line["detail"], _money(line["hourly"], 2), _money(line["monthly"], 0)))
+    rows += _class_rows(cost)
     for name, s in cost["services"].items():
         rows.append((f"service {name}", "share", _money(s["hourly"], 2), _money(s["monthly"], 0)))
     for line in lines:
@@ -602,6 +728,8 @@ def format_cost(cost: CostEstimate, ceiling: float | None = None) -> str:
         "minimum replicas keep running, max = maxNodes."
     )
     text += list(COLUMN_NOTES)
+    if cost.get("classes"):
+        text.append(CLASS_NOTE)
     if ceiling is not None:
         text.append(
             f"! the total at max nodes is above the monthly-cost-ceiling of {ceiling:,.0f} USD"

@@ -188,7 +188,7 @@ def test_each_runtime_points_its_model_argument_at_the_mount(runtime: str) -> No
     s, pool = parsed.services["s"], parsed.node_pools["a100"]
     source = ModelMirrorArgs.of(parsed, "serving", "hf-token", {}).sources["s"]
     assert source.load == "hyperdiskml"
-    _, _, additions = pod_weights(s, pool, source, weights_gib(s))
+    _, _, additions = pod_weights(s, [pool], source, weights_gib(s))
     (claim,) = [v for v in additions.volumes if "persistentVolumeClaim" in v]
     pvc = claim["persistentVolumeClaim"]
     assert isinstance(pvc, dict) and pvc["readOnly"] is True

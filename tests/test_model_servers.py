@@ -151,7 +151,10 @@ def test_every_server_is_production_shaped(previews: Callable[[str], Preview], e
         res = c["resources"]
         assert res["requests"] == res["limits"], d["metadata"]["name"]
         assert int(res["limits"]["nvidia.com/gpu"]) >= 1
-        assert pod["nodeSelector"]["cloud.google.com/gke-accelerator"].startswith("nvidia-")
+        # A GPU type, or a compute class whose options each carry one (tests/test_compute_classes.py).
+        selector = pod["nodeSelector"]
+        assert selector.get("cloud.google.com/gke-accelerator", "nvidia-").startswith("nvidia-")
+        assert ("cloud.google.com/gke-accelerator" in selector) != ("cloud.google.com/compute-class" in selector)
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
         startup, liveness = c["startupProbe"], c["livenessProbe"]
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 600

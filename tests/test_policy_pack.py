@@ -26,7 +26,9 @@ from policies import evaluate as evaluate_module
 from policies.evaluate import evaluate, stack_resources, wrap
 from policies.rules import POLICIES, RESOURCE_POLICIES, STACK_POLICIES
 from policies.rules.memory import fit_request
+from policies.rules.placement import matching_pools
 from policies.rules.pods import pod_of
+from policies.rules.pools import class_options
 from policies.rules.stack_cost import stack_cost
 from runtimes import REGISTRY
 from tests.conftest import ENVIRONMENTS, PROMOTION, Preview
@@ -48,6 +50,7 @@ NAMES = [
     "gcp-field-rules",
     "gpu-workload-targets-accelerator",
     "gpu-fits-node",
+    "class-options-fit-gpu-memory",
     "pod-fits-node",
     "rollout-keeps-serving",
     "await-covers-rollout",
@@ -60,6 +63,7 @@ RESOURCE_NAMES = 11  # the first eleven are resource policies, the rest stack po
 # What GCP or GKE would refuse, and a model that cannot fit its GPUs, block in every environment.
 CLOUD_REFUSES = (
     "model-fits-gpu-memory",
+    "class-options-fit-gpu-memory",
     "pod-fits-node",
     "gcp-field-rules",
     "cluster-features-ready",
@@ -353,11 +357,18 @@ def test_each_environment_passes_its_mandatory_policies(env: str, previews: Call
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_model_server_is_sized(env: str, previews: Callable[[str], Preview]) -> None:
-    # A clean model-fits-gpu-memory means something only if the rule could size each server.
-    for r in previews(env).plan["resources"]:
+    # A clean model-fits-gpu-memory means something only if the rule could size each server; a server on a compute
+    # class is sized on each option of the class (class-options-fit-gpu-memory).
+    resources = previews(env).plan["resources"]
+    options = class_options(stack_resources(wrap(resources)))
+    for r in resources:
         pod = pod_of(r["type"], r["inputs"])
-        if pod is not None and pod.runtime in REGISTRY and REGISTRY[pod.runtime].memory_engine:
-            assert fit_request(pod).model, r["name"]
+        if pod is None or pod.runtime not in REGISTRY or not REGISTRY[pod.runtime].memory_engine:
+            continue
+        shapes = [pod.on(o.accelerator, o.name) for o in matching_pools(pod, options)] if pod.compute_class else [pod]
+        assert shapes, r["name"]
+        for shape in shapes:
+            assert fit_request(shape).model, r["name"]
 
 
 def test_the_ceilings_bind_prod_is_over_stagings(previews: Callable[[str], Preview]) -> None:
@@ -369,15 +380,18 @@ def test_the_ceilings_bind_prod_is_over_stagings(previews: Callable[[str], Previ
     assert found == {
         (
             "max-gpus-at-max-scale",
-            "the GPU node pools reach 19 GPUs at max scale (a100: 2 x 2, h100: 3 x 2, l4: 9 x 1), above the ceiling "
-            "of 16 — lower maxNodes, or raise maxGpus in the policy config (and the project's GPU quota)",
+            # gemma's class at its 2 replicas' GPUs.
+            "the GPU node pools reach 18 GPUs at max scale (a100: 2 x 2, h100: 3 x 2, l4: 6 x 1, class gemma-l4: 2), "
+            "above the ceiling of 16 — lower maxNodes or the class services' maxReplicas, or raise maxGpus in the "
+            "policy config (and the project's GPU quota)",
         ),
         (
             "monthly-cost-ceiling",
             # prod's H100s are spot (a3-highgpu-2g is sold no other way), three nodes at most.
-            "the environment costs up to 46,205 USD/month at max nodes (GPU pools 45,008: a100: 10,726, h100: 27,709, "
-            "l4: 6,573; the platform 1,197), above the ceiling of 6,500 USD — lower maxNodes, use spot, or raise "
-            "maxMonthlyUsd in the policy config",
+            # gemma's class at its most expensive option: 2 x a2-highgpu-1g on-demand.
+            "the environment costs up to 49,272 USD/month at max nodes (GPU pools 48,180: a100: 10,726, h100: 27,709, "
+            "l4: 4,382, class gemma-l4: 5,363; the platform 1,092), above the ceiling of 6,500 USD — lower maxNodes, "
+            "use spot, or raise maxMonthlyUsd in the policy config",
         ),
     }
 

@@ -8,6 +8,7 @@ selectors as the API server does and checks the bearer token. The command reache
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -48,6 +49,8 @@ class Scenario:
             return edited
         if kind == "jobs":  # the recorded states predate the mirror: no Job
             return {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": []}
+        if kind == "computeclasses":  # nor compute classes
+            return {"kind": "ComputeClassList", "apiVersion": "cloud.google.com/v1", "metadata": {}, "items": []}
         path = FIXTURES / (f"{kind}.json" if kind == "nodes" else f"{self.name}/{kind}.json")
         loaded: dict[str, Any] = json.loads(path.read_text())
         return loaded
@@ -89,6 +92,7 @@ class _Handler(StandInHandler):
             "api/v1/namespaces/serving/events": "events",
             "api/v1/nodes": "nodes",
             "apis/batch/v1/namespaces/serving/jobs": "jobs",
+            "apis/cloud.google.com/v1/computeclasses": "computeclasses",
         }
         if url.path.strip("/") in lists:
             document = scenario.document(lists[url.path.strip("/")])
@@ -334,8 +338,17 @@ def test_json_is_one_document(api: _KubeApi, scenario: Any, tmp_path: Path, caps
     assert (pod["reason"], pod["state"], pod["final"], pod["restarts"]) == ("CrashLoopBackOff", "failing", True, 5)
     assert len(pod["logs"]) == 8
     assert document["gpuNodes"] == [
-        {"pool": "l4", "accelerator": "nvidia-l4", "nodes": 2, "ready": 2, "gpus": 2, "zones": ["us-central1-a"]}
+        {
+            "pool": "l4",
+            "accelerator": "nvidia-l4",
+            "nodes": 2,
+            "ready": 2,
+            "gpus": 2,
+            "zones": ["us-central1-a"],
+            "computeClass": None,
+        }
     ]
+    assert document["classPlacements"] == []
 
 
 # --- cannot tell: one line, exit 3 ----------------------------------------------------------------
@@ -634,3 +647,134 @@ def test_a_fill_job_whose_wait_outlived_its_deadline_shows_the_wait_containers_l
         in line
     )
     assert "      last log line: | gs://b/m/.complete: HTTP 403" in run.out.splitlines()
+
+
+# --- compute classes: which option a pod landed on, and why not the first -------------------------------------
+
+
+def _gemma_on_class(node: str) -> dict[str, Any]:
+    """The ready state's pods, gemma's selecting the class gemma-l4 and scheduled on `node`."""
+    pods: dict[str, Any] = json.loads((FIXTURES / "ready" / "pods.json").read_text())
+    gemma = next(p for p in pods["items"] if p["metadata"]["name"].startswith("gemma-"))
+    gemma["spec"]["nodeSelector"] = {"cloud.google.com/compute-class": "gemma-l4"}
+    gemma["spec"]["nodeName"] = node
+    return pods
+
+
+def _class_node(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    nodes: dict[str, Any] = json.loads((FIXTURES / "nodes.json").read_text())
+    node = copy.deepcopy(nodes["items"][1])
+    node["metadata"]["name"] = name
+    node["metadata"]["labels"] = {
+        "cloud.google.com/gke-nodepool": "nap-g2-standard-12-gpu1-1a2b3c4d",
+        "cloud.google.com/compute-class": "gemma-l4",
+        "cloud.google.com/gke-accelerator": "nvidia-l4",
+        "topology.kubernetes.io/zone": "us-central1-b",
+        **labels,
+    }
+    nodes["items"].append(node)
+    return nodes
+
+
+GEMMA_L4 = {
+    "kind": "ComputeClassList",
+    "apiVersion": "cloud.google.com/v1",
+    "metadata": {},
+    "items": [
+        {
+            "apiVersion": "cloud.google.com/v1",
+            "kind": "ComputeClass",
+            "metadata": {"name": "gemma-l4"},
+            "spec": {
+                "priorities": [
+                    {"machineType": "g2-standard-12", "gpu": {"type": "nvidia-l4", "count": 1}, "spot": True},
+                    {"machineType": "g2-standard-12", "gpu": {"type": "nvidia-l4", "count": 1}, "spot": False},
+                    {"machineType": "a2-highgpu-1g", "gpu": {"type": "nvidia-tesla-a100", "count": 1}, "spot": False},
+                ],
+                "whenUnsatisfiable": "DoNotScaleUp",
+            },
+        }
+    ],
+}
+
+
+def _stockout_of_spot(pod: str) -> dict[str, Any]:
+    events: dict[str, Any] = json.loads((FIXTURES / "ready" / "events.json").read_text())
+    events["items"].append(
+        {
+            "metadata": {"name": f"{pod}.1", "namespace": "serving", "creationTimestamp": "2025-06-02T09:14:20Z"},
+            "involvedObject": {"kind": "Pod", "namespace": "serving", "name": pod, "apiVersion": "v1"},
+            "reason": "FailedScaleUp",
+            "message": "Node scale up in zones us-central1-a associated with this pod failed: GCE out of resources. "
+            "Pod is at risk of not being scheduled.",
+            "source": {"component": "cluster-autoscaler"},
+            "firstTimestamp": "2025-06-02T09:14:20Z",
+            "lastTimestamp": "2025-06-02T09:14:20Z",
+            "count": 1,
+            "type": "Warning",
+        }
+    )
+    return events
+
+
+def test_a_class_pod_on_its_second_option_says_which_and_why(status_of: StatusOf) -> None:
+    pods = _gemma_on_class("gke-serving-dev-nap-od-1")
+    gemma = next(p["metadata"]["name"] for p in pods["items"] if p["metadata"]["name"].startswith("gemma-"))
+    edits = {
+        "pods": pods,
+        "nodes": _class_node("gke-serving-dev-nap-od-1", {"node.kubernetes.io/instance-type": "g2-standard-12"}),
+        "events": _stockout_of_spot(gemma),
+        "computeclasses": GEMMA_L4,
+    }
+    run = status_of("ready", edits=edits)
+
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    at = lines.index("Compute classes (where each pod landed):")
+    assert lines[at + 1] == (
+        f"  {gemma}  class gemma-l4 option 1: g2-standard-12 on-demand in us-central1-b (node gke-serving-dev-nap-od-1)"
+    )
+    assert lines[at + 2] == (
+        "      not on option 0: option 0 (g2-standard-12 spot) was out of stock in us-central1-a (FailedScaleUp: Node "
+        "scale up in zones us-central1-a associated with this pod failed: GCE out of resources. Pod is at risk of not "
+        "being scheduled.)"
+    )
+    assert (
+        "  nap-g2-standard-12-gpu1-1a2b3c4d (class gemma-l4)  nvidia-l4  1 node(s), 1 Ready, 1 GPU(s) allocatable  "
+        "zones us-central1-b"
+    ) in lines
+
+
+def test_a_class_pod_on_its_first_option_needs_no_reason(status_of: StatusOf) -> None:
+    spot = {"node.kubernetes.io/instance-type": "g2-standard-12", "cloud.google.com/gke-spot": "true"}
+    edits = {
+        "pods": _gemma_on_class("gke-serving-dev-nap-spot-1"),
+        "nodes": _class_node("gke-serving-dev-nap-spot-1", spot),
+        "computeclasses": GEMMA_L4,
+    }
+    run = status_of("ready", "--json", edits=edits)
+
+    (landed,) = json.loads(run.out)["classPlacements"]
+    assert (landed["service"], landed["option"], landed["shape"], landed["why"]) == (
+        "gemma",
+        0,
+        "g2-standard-12 spot in us-central1-b",
+        None,
+    )
+
+
+def test_a_class_pod_that_no_option_can_place_asks_for_another_option(status_of: StatusOf) -> None:
+    pods: dict[str, Any] = json.loads((FIXTURES / "stockout" / "pods.json").read_text())
+    for pod in pods["items"]:
+        if pod["metadata"]["name"].startswith("gemma-"):
+            pod["spec"]["nodeSelector"] = {"cloud.google.com/compute-class": "gemma-l4"}
+    run = status_of("stockout", edits={"pods": pods, "computeclasses": GEMMA_L4})
+
+    assert run.code == 2
+    assert (
+        "Pending: GPU stockout in us-central1-a: no option of compute class gemma-l4 could be had for a new node "
+        "(the cluster autoscaler's FailedScaleUp); it keeps retrying every option"
+    ) in run.out
+    assert "fix: add an option to computeClasses.gemma-l4 (another GPU or machine type, flex-start, a reservation)" in (
+        run.out
+    )

@@ -12,8 +12,10 @@ and the fix — Pending with the cluster autoscaler's event (GPU stockout, quota
 shape that fits), image pull errors, OOMKilled, crash loops with the last log lines and, for LLM
 runtimes, the offline preview's memory-fit estimate (build/<env>/plan.json) and the setting to lower.
 Then the model mirror's Jobs (the copy of each model@commit into the bucket, and Hyperdisk ML fills): complete,
-copying, waiting for a node, or failed with the Job's reason and its pod's last log line. Then the GPU nodes
-per node pool.
+copying, waiting for a node, or failed with the Job's reason and its pod's last log line. Then, for the pods of
+a service on a compute class, the option of the class each landed on (read off its node's labels against the
+class's priorities) and, when it is not the first, why (the cluster autoscaler's stockout or quota event on the
+pod). Then the GPU nodes per node pool (a pool GKE created for a class named with it).
 
 Exit status: 0 every service ready; 1 still progressing (with --wait: the timeout passed); 2 failing
 (with --wait: a failure that waiting cannot fix — a crash loop past --max-restarts, an image that
@@ -42,6 +44,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from config.compute_classes import COMPUTE_CLASS_LABEL as CLASS_LABEL  # also on the class's nodes (GKE labels them)
 from runtimes import REGISTRY
 from tools.stack import EXIT_CANNOT_TELL, ROOT, CannotTell, duration, environment, plan_rows, redact, stack_outputs
 
@@ -54,6 +57,10 @@ RUNTIME_LABEL = "gke-serving/runtime"
 POOL_LABEL = "cloud.google.com/gke-nodepool"
 ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 ZONE_LABEL = "topology.kubernetes.io/zone"
+INSTANCE_LABEL = "node.kubernetes.io/instance-type"
+SPOT_LABEL = "cloud.google.com/gke-spot"  # "true" on Spot VMs
+FLEX_LABEL = "cloud.google.com/gke-flex-start"  # "true" on flex-start VMs (GKE's flex-start guide; not re-read)
+CLASSES = ("cloud.google.com", "v1", "computeclasses")  # group, version, plural of the ComputeClass CRD
 CONTAINER = "server"  # the model server's container in every pod
 LOG_LINES = 20
 ZONE = re.compile(r"\b[a-z]+-[a-z]+\d+-[a-z]\b")
@@ -124,6 +131,21 @@ class PoolReport:
     ready: int
     gpus: int  # nvidia.com/gpu allocatable: 0 until the device plugin reports the node's GPUs
     zones: list[str]
+    compute_class: str | None = None  # a pool GKE created for a class's option
+
+
+@dataclass(frozen=True)
+class LandedReport:
+    """Where a pod of a compute class runs: which option of the class (its place in the list), and why not the
+    first."""
+
+    pod: str
+    service: str
+    compute_class: str
+    option: int | None  # None: no option of the class matches the node (the class changed since)
+    shape: str  # "g2-standard-12 on-demand in us-central1-b"
+    node: str
+    why: str | None  # why it is not on option 0; None when it is
 
 
 @dataclass(frozen=True)
@@ -133,6 +155,7 @@ class Report:
     services: list[ServiceReport]
     pools: list[PoolReport]
     jobs: list[JobReport] = field(default_factory=list)
+    landed: list[LandedReport] = field(default_factory=list)
 
     @property
     def state(self) -> State:
@@ -155,7 +178,8 @@ class Report:
             "exitCode": exit_code,
             "services": [_camel(asdict(s)) for s in self.services],
             "mirrorJobs": [_camel(asdict(j)) for j in self.jobs],
-            "gpuNodes": [asdict(p) for p in self.pools],
+            "gpuNodes": [_camel(asdict(p)) for p in self.pools],
+            "classPlacements": [_camel(asdict(p)) for p in self.landed],
         }
 
 
@@ -226,6 +250,13 @@ def _pending(pod: client.V1Pod, service: str, events: Sequence[client.CoreV1Even
     # A NotTriggerScaleUp "in backoff after failed scale-up" points back at the FailedScaleUp event.
     if latest is not None and (latest.reason == "FailedScaleUp" or "backoff" in message) and failed:
         cause = failed[-1].message or ""
+        chosen = ((pod.spec.node_selector if pod.spec else None) or {}).get(CLASS_LABEL)
+        if STOCKOUT.search(cause) and chosen:
+            return report(
+                f"GPU stockout in {_zones(cause)}: no option of compute class {chosen} could be had for a new node "
+                "(the cluster autoscaler's FailedScaleUp); it keeps retrying every option",
+                f"add an option to computeClasses.{chosen} (another GPU or machine type, flex-start, a reservation)",
+            )
         if STOCKOUT.search(cause):
             return report(
                 f"GPU stockout in {_zones(cause)}: GCE has no {_accelerator(pod)} capacity for a new node of pool "
@@ -502,6 +533,85 @@ def service_report(
     return ServiceReport(name, runtime, state, desired, updated, ready, available, rollout, reports)
 
 
+def _provisioning(labels: Mapping[str, str]) -> str:
+    """How a node was bought, from its labels: spot, flex-start, or on-demand (a reservation's VMs included)."""
+    if labels.get(SPOT_LABEL) == "true":
+        return "spot"
+    return "flex-start" if labels.get(FLEX_LABEL) == "true" else "on-demand"
+
+
+def _bought(rule: Mapping[str, Any]) -> str:
+    """How a ComputeClass priority rule buys its nodes, in _provisioning's words."""
+    flex = rule.get("flexStart") or {}
+    if isinstance(flex, Mapping) and flex.get("enabled") is True:
+        return "flex-start"
+    return "spot" if rule.get("spot") is True else "on-demand"
+
+
+def _option(rules: Sequence[Mapping[str, Any]], labels: Mapping[str, str]) -> int | None:
+    """The first priority rule a node matches: its machine type, GPU and provisioning model."""
+    for i, rule in enumerate(rules):
+        gpu = rule.get("gpu") or {}
+        if (
+            rule.get("machineType") == labels.get(INSTANCE_LABEL)
+            and gpu.get("type") == labels.get(ACCELERATOR_LABEL)
+            and _bought(rule) == _provisioning(labels)
+        ):
+            return i
+    return None
+
+
+def _why_not_first(rules: Sequence[Mapping[str, Any]], events: Sequence[client.CoreV1Event]) -> str:
+    """The cluster autoscaler's latest word on the pod, when it says why the first option could not be had."""
+    first = rules[0] if rules else {}
+    wanted = f"option 0 ({first.get('machineType', '?')} {_bought(first)})"
+    scale = sorted((e for e in events if e.reason in ("FailedScaleUp", "NotTriggerScaleUp")), key=_when)
+    for event in reversed(scale):
+        message = event.message or ""
+        if STOCKOUT.search(message):
+            return f"{wanted} was out of stock in {_zones(message)} ({event.reason}: {message})"
+        if QUOTA.search(message):
+            return f"{wanted} hit the GPU quota in {_zones(message)} ({event.reason}: {message})"
+    return (
+        f"no event on the pod says why {wanted} was not had (events expire after an hour); GKE moves the pod "
+        "up the list when that capacity returns (activeMigration)"
+    )
+
+
+def landed_reports(
+    pods: Iterable[client.V1Pod],
+    nodes: Iterable[client.V1Node],
+    classes: Mapping[str, Sequence[Mapping[str, Any]]],
+    events: Sequence[client.CoreV1Event],
+) -> list[LandedReport]:
+    """For each scheduled pod that selects a compute class: the option its node is (node labels), and why it is
+    not the first (the pod's events). `classes`: each ComputeClass's priorities, in order."""
+    by_name = {_meta(n).name: _meta(n).labels or {} for n in nodes}
+    reports = []
+    for pod in sorted(pods, key=lambda p: _meta(p).name or ""):
+        selector = (pod.spec.node_selector if pod.spec else None) or {}
+        chosen, node = selector.get(CLASS_LABEL), pod.spec.node_name if pod.spec else None
+        if chosen is None or not node:
+            continue
+        labels = by_name.get(node, {})
+        rules = classes.get(chosen, [])
+        option = _option(rules, labels)
+        name = _meta(pod).name or "?"
+        own = [e for e in events if e.involved_object.kind == "Pod" and e.involved_object.name == name]
+        reports.append(
+            LandedReport(
+                pod=name,
+                service=(_meta(pod).labels or {}).get(NAME_LABEL, "?"),
+                compute_class=chosen,
+                option=option,
+                shape=f"{labels.get(INSTANCE_LABEL, '?')} {_provisioning(labels)} in {labels.get(ZONE_LABEL, '?')}",
+                node=node,
+                why=None if option == 0 else _why_not_first(rules, own),
+            )
+        )
+    return reports
+
+
 def pool_reports(nodes: Iterable[client.V1Node]) -> list[PoolReport]:
     pools: dict[str, list[client.V1Node]] = {}
     for node in nodes:
@@ -524,6 +634,7 @@ def pool_reports(nodes: Iterable[client.V1Node]) -> list[PoolReport]:
                 ready,
                 gpus,
                 sorted({z for z in (lbl.get(ZONE_LABEL) for lbl in labels) if z}),
+                labels[0].get(CLASS_LABEL),
             )
         )
     return reports
@@ -603,12 +714,16 @@ class Cluster:
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
         self.core, self.apps, self.namespace = client.CoreV1Api(api), client.AppsV1Api(api), namespace
         self.batch = client.BatchV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
         self.host = api.configuration.host
 
-    def _call(self, what: str, read: Callable[[], T]) -> T:
+    def _call(self, what: str, read: Callable[[], T], absent: T | None = None) -> T:
+        """`read()`, its failure as one line; `absent` when the API has no such resource (404) and one is given."""
         try:
             return read()
         except ApiException as e:
+            if e.status == 404 and absent is not None:
+                return absent
             if e.status == 401:
                 raise CannotTell(
                     f"the Kubernetes API at {self.host} refused the credentials (401 Unauthorized): they are "
@@ -644,6 +759,17 @@ class Cluster:
 
     def gpu_nodes(self) -> list[client.V1Node]:
         return list(self._call("nodes", lambda: self.core.list_node(label_selector=ACCELERATOR_LABEL).items) or [])
+
+    def compute_classes(self) -> dict[str, list[dict[str, Any]]]:
+        """Each ComputeClass's priorities in order; none on a cluster without the CRD."""
+        empty: dict[str, Any] = {}
+        listed = self._call(
+            "compute classes", lambda: _objects(self.custom.list_cluster_custom_object(*CLASSES)), empty
+        )
+        return {
+            item["metadata"]["name"]: list((item.get("spec") or {}).get("priorities") or [])
+            for item in listed.get("items") or []
+        }
 
     def jobs(self) -> list[client.V1Job]:
         items = self._call(
@@ -691,7 +817,19 @@ def snapshot(cluster: Cluster, env: str, ctx: Context) -> Report:
         job_report(job, *((None, None) if (job.status and job.status.succeeded) else cluster.job_pod_end(job)))
         for job in sorted(cluster.jobs(), key=lambda j: _meta(j).name or "")
     ]
-    return Report(env, cluster.namespace, services, pool_reports(cluster.gpu_nodes()), jobs)
+    nodes = cluster.gpu_nodes()
+    classes = cluster.compute_classes() if any(_selects_class(p) for p in pods) else {}
+    landed = landed_reports(pods, nodes, classes, events)
+    return Report(env, cluster.namespace, services, pool_reports(nodes), jobs, landed)
+
+
+def _objects(listed: object) -> dict[str, Any]:
+    """A custom-object list as the client returns it (a plain dict of the API's JSON)."""
+    return listed if isinstance(listed, dict) else {}
+
+
+def _selects_class(pod: client.V1Pod) -> bool:
+    return CLASS_LABEL in ((pod.spec.node_selector if pod.spec else None) or {})
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -724,10 +862,18 @@ def render(report: Report, exit_code: int) -> str:
         lines.append(f"  {job.name}  {job.model}  {job.state}: {job.message}")
         if job.last_line:
             lines.append(f"      last log line: | {job.last_line}")
+    if report.landed:
+        lines.append("Compute classes (where each pod landed):")
+    for landed in report.landed:
+        where = "no option of the class" if landed.option is None else f"option {landed.option}"
+        lines.append(f"  {landed.pod}  class {landed.compute_class} {where}: {landed.shape} (node {landed.node})")
+        if landed.why:
+            lines.append(f"      not on option 0: {landed.why}")
     lines.append("GPU nodes:" if report.pools else "GPU nodes: none (pools scale from zero until a pod needs one)")
     for pool in report.pools:
+        owner = f" (class {pool.compute_class})" if pool.compute_class else ""
         lines.append(
-            f"  {pool.pool}  {pool.accelerator}  {pool.nodes} node(s), {pool.ready} Ready, {pool.gpus} GPU(s) "
+            f"  {pool.pool}{owner}  {pool.accelerator}  {pool.nodes} node(s), {pool.ready} Ready, {pool.gpus} GPU(s) "
             f"allocatable  zones {', '.join(pool.zones) or '?'}"
         )
     lines.append(f"exit {exit_code}: {report.state}")

@@ -23,6 +23,14 @@ WINDOW = "5m"  # rate() window: a few Managed Prometheus scrapes (15 s) and LB s
 DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
 DCGM_FB_USED = "DCGM_FI_DEV_FB_USED"
 DCGM_FB_FREE = "DCGM_FI_DEV_FB_FREE"
+# A k8s_node's metadata user labels are its Kubernetes labels (Cloud Monitoring's k8s_node resource; not re-read
+# here): the class GKE labels its nodes with, and what tells one option from another.
+NODE_METRIC = "kubernetes.io/node/cpu/allocatable_cores"
+OPTION_LABELS = (
+    'metadata.user_labels."node.kubernetes.io/instance-type"',
+    'metadata.user_labels."cloud.google.com/gke-spot"',
+    'metadata.user_labels."cloud.google.com/gke-flex-start"',
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class ServiceMetrics:
     ttft_histogram: str | None
     tpot_histogram: str | None
     kv_cache_usage: str | None
+    compute_class: str | None = None  # the compute class its pods select, if any
 
 
 @dataclass(frozen=True)
@@ -291,7 +300,26 @@ def service_charts(scope: Scope, s: ServiceMetrics) -> list[Chart]:
             "pods",
         ),
     ]
+    if s.compute_class:
+        charts.append(class_nodes_chart(s.compute_class))
     return charts
+
+
+def class_nodes_chart(compute_class: str) -> Chart:
+    """Nodes of a compute class per option (machine type, spot, flex-start): where the class found capacity."""
+    return Chart(
+        f"Nodes per option of class {compute_class}",
+        (
+            FilterQuery(
+                f'metric.type="{NODE_METRIC}" AND resource.type="k8s_node" AND '
+                f'metadata.user_labels."cloud.google.com/compute-class"="{compute_class}"',
+                "ALIGN_MEAN",
+                "REDUCE_COUNT",
+                OPTION_LABELS,
+            ),
+        ),
+        "nodes",
+    )
 
 
 def dashboard(title: str, scope: Scope, services: list[ServiceMetrics]) -> Dashboard:

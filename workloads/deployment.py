@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from config.compute_classes import COMPUTE_CLASS_LABEL
 from infra.secrets import HF_TOKEN_KEY
 from loads import PodAdditions
 from loads.hub import TMP_GIB
@@ -22,8 +23,29 @@ API_KEY_SECRET_KEY = "api-key"  # noqa: S105 (a name, not a secret)
 @dataclass(frozen=True)
 class Placement:
     accelerator: str
-    pool: str
+    pool: str | None  # None: the pods select a compute class
     gpus: int
+    compute_class: str | None = None
+
+
+def node_selector(place: Placement) -> dict[str, str]:
+    """A class's pods select the class only: GKE puts them on its options, and a hard selector of one GPU type
+    or pool would keep them off every other option (next-wave-facts §4)."""
+    if place.compute_class is not None:
+        return {COMPUTE_CLASS_LABEL: place.compute_class}
+    if place.pool is None:
+        raise ValueError("a placement names a node pool or a compute class")
+    return {"cloud.google.com/gke-accelerator": place.accelerator, "cloud.google.com/gke-nodepool": place.pool}
+
+
+def tolerations(place: Placement) -> list[dict[str, str]]:
+    """GPU nodes carry the nvidia.com/gpu taint; a class's nodes also its own (GKE adds the toleration to pods that
+    select the class; written out, the pod schedules whatever admission does)."""
+    gpu = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    if place.compute_class is None:
+        return gpu
+    own = {"key": COMPUTE_CLASS_LABEL, "operator": "Equal", "value": place.compute_class, "effect": "NoSchedule"}
+    return [*gpu, own]
 
 
 @dataclass(frozen=True)
@@ -163,11 +185,8 @@ def deployment_spec(
                 **({"initContainers": list(weights.init_containers)} if weights.init_containers else {}),
                 "containers": [container],
                 "volumes": volumes,
-                "nodeSelector": {
-                    "cloud.google.com/gke-accelerator": place.accelerator,
-                    "cloud.google.com/gke-nodepool": place.pool,
-                },
-                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                "nodeSelector": node_selector(place),
+                "tolerations": tolerations(place),
                 "topologySpreadConstraints": [
                     {
                         "maxSkew": 1,

@@ -141,8 +141,8 @@ def placements(env: Environment, sources: dict[str, WeightSource], found: dict[s
     """Per load path, each copy it reads with the zones of the pools whose pods read it that way."""
     zones: dict[tuple[str, str], set[str]] = {}
     for name, source in sources.items():
-        pool = env.node_pools[env.services[name].pool]
-        zones.setdefault((source.load, source.prefix), set()).update(env.pool_zones(pool))
+        for shape in env.shapes(env.services[name]):
+            zones.setdefault((source.load, source.prefix), set()).update(shape.zones)
     placed: dict[str, list[Placed]] = {}
     for (load, prefix), where in sorted(zones.items()):
         placed.setdefault(load, []).append(Placed(found[prefix], tuple(sorted(where))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -37,7 +38,7 @@ from workloads.server import ServerSpec, server_spec
 @dataclass(frozen=True)
 class ModelServerArgs:
     service: ServiceConfig
-    pool: NodePoolConfig
+    pools: tuple[NodePoolConfig, ...]  # its pool, or each option of its compute class, most preferred first
     namespace: pulumi.Input[str]
     hf_token_secret: str
     autoscaled: bool  # True: a HorizontalPodAutoscaler owns the replica count
@@ -61,15 +62,24 @@ def load_of_pods(weights: WeightSource | None) -> LoadPath:
     return load_path(weights.load) if weights is not None else default_path()
 
 
-def node_share(service: ServiceConfig, pool: NodePoolConfig) -> PodResources:
-    machine = catalog.machine_types()[pool.machine_type]
-    shape = gpu_node_shape(machine, pool.disk_size_gb, pool.local_ssd_count)
-    return pod_share(shape, pool.gpu.count, gpus_per_replica(service))
+def node_share(service: ServiceConfig, pools: Sequence[NodePoolConfig]) -> PodResources:
+    """The pod's share of a node of each of `pools` (its pool, or its class's options), the smallest of each
+    quantity: a pod of a class must fit whichever option it lands on."""
+    shares = []
+    for pool in pools:
+        machine = catalog.machine_types()[pool.machine_type]
+        shape = gpu_node_shape(machine, pool.disk_size_gb, pool.local_ssd_count)
+        shares.append(pod_share(shape, pool.gpu.count, gpus_per_replica(service)))
+    return PodResources(
+        cpu=min((s.cpu for s in shares), key=lambda q: int(q.removesuffix("m"))),
+        memory=min((s.memory for s in shares), key=lambda q: int(q.removesuffix("Mi"))),
+        ephemeral_storage=min((s.ephemeral_storage for s in shares), key=_gib),
+    )
 
 
 def pod_weights(
     service: ServiceConfig,
-    pool: NodePoolConfig,
+    pools: Sequence[NodePoolConfig],
     weights: WeightSource | None,
     gib: float | None,
     adapters: tuple[AdapterCopy, ...] = (),
@@ -81,17 +91,17 @@ def pod_weights(
         source=weights,
         weights_gib=gib,
         cache_path=spec_cache,
-        ephemeral_gib=_gib(node_share(service, pool).ephemeral_storage),
+        ephemeral_gib=_gib(node_share(service, pools).ephemeral_storage),
         wait_seconds=mirror.job_seconds(gib) if weights is not None else 0,
     )
     return path, ctx, combined(path.pod(ctx), adapter_pod(adapters))
 
 
-def resources_for(service: ServiceConfig, pool: NodePoolConfig, additions: PodAdditions) -> PodResources:
-    """The pod's share of a node of `pool`, with any quantity the service sets explicitly. A pod whose load
+def resources_for(service: ServiceConfig, pools: Sequence[NodePoolConfig], additions: PodAdditions) -> PodResources:
+    """The pod's share of a node of `pools` (the smallest, for a class), with any quantity the service sets explicitly. A pod whose load
     path keeps weights off its disk asks for the disk it uses (/tmp, the path's files, the headroom for logs
     and the writable layer), not the node's share; a sidecar the path brings is taken out of the share."""
-    share = node_share(service, pool)
+    share = node_share(service, pools)
     if not additions.hf_token and additions.reader:
         disk = TMP_GIB + additions.weights_disk_gib + HEADROOM_GIB
         share = replace(share, ephemeral_storage=f"{disk}Gi")
@@ -124,12 +134,13 @@ class ModelServer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gke-serving:workloads:ModelServer", name, None, opts)
-        service, pool = args.service, args.pool
-        gpu = catalog.gpus()[pool.gpu.type]
+        service, pools = args.service, args.pools
+        # Every option of a class runs the same image (config/service_checks.py refuses one that would not).
+        gpu = catalog.gpus()[pools[0].gpu.type]
         self.spec = server_spec(name, service, gpu, args.weights)
         gib = weights_gib(service)
         self.cold_start = cold_start_of(service, args.weights)
-        path, _, additions = pod_weights(service, pool, args.weights, gib, args.adapters)
+        path, _, additions = pod_weights(service, pools, args.weights, gib, args.adapters)
         budget = startup_budget_seconds(gib, path.name)
         # What the startup probe allows, a service's own delay and retries included: the waits cover it.
         window = startup_window_seconds(budget, self.spec.startup_delay_seconds, self.spec.startup_retries)
@@ -175,8 +186,8 @@ class ModelServer(pulumi.ComponentResource):
                 deployment_spec(
                     name,
                     self.spec,
-                    resources_for(service, pool, additions),
-                    Placement(pool.gpu.type, service.pool, gpus),
+                    resources_for(service, pools, additions),
+                    Placement(gpu.accelerator, service.pool, gpus, service.compute_class),
                     # Only a server that downloads from the Hub gets the token; the mirror's readers never do.
                     Secrets(args.hf_token_secret if additions.hf_token else None, api_key_secret),
                     probes=probes(

@@ -45,6 +45,7 @@ class ObservabilityArgs:
                     ttft_histogram=facts.ttft_histogram,
                     tpot_histogram=facts.tpot_histogram,
                     kv_cache_usage=facts.kv_cache_usage,
+                    compute_class=env.services[name].compute_class,
                 )
             )
         return cls(

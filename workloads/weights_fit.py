@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from config import Environment, Problem
 from config.service_checks import P
+from config.services import ServiceConfig
+from config.shapes import Shape
+from loads.adapters import AdapterCopy
 from loads.hub import HEADROOM_GIB, TMP_GIB
 from runtimes import runtime_of
+from settings.mirror import WeightSource
 from workloads.model_mirror import adapter_copies, weight_sources
 from workloads.model_server import cold_start_of, pod_weights
 from workloads.probes import startup_budget_seconds, startup_window_seconds, weights_gib
@@ -24,35 +28,14 @@ def weights_problems(env: Environment) -> list[Problem]:
     problems = []
     for name, service in sorted(env.services.items()):
         gib = weights_gib(service)
-        if gib is None or env.node_pools.get(service.pool) is None:
+        shapes = env.shapes(service)
+        if gib is None or not shapes:
             continue  # an unknown size is the model-architecture-known policy's finding
-        path, ctx, additions = pod_weights(
-            service, env.node_pools[service.pool], sources.get(name), gib, adapters.get(name, ())
-        )
         where = f"{P}:services.{name}"
-        volume = path.volume_gib(ctx)
-        if volume is not None and gib > volume:
-            problems.append(
-                Problem(
-                    f"{where}.model",
-                    f"its files take {gib:.1f} GiB, more than the {volume:.0f} GiB the {path.name} load gives them on "
-                    f"pool {service.pool}",
-                    "use a pool with a larger disk (diskSizeGb, local SSDs) or fewer GPUs per node, a quantized "
-                    "checkpoint, or a load that streams from the model mirror",
-                )
-            )
-        disk = TMP_GIB + additions.weights_disk_gib + HEADROOM_GIB
-        if additions.reader and disk > ctx.ephemeral_gib:
-            problems.append(
-                Problem(
-                    f"{where}.load",
-                    f"its pods need {disk} GiB of the node's ephemeral storage ({additions.weights_disk_gib} GiB for "
-                    f"the {path.name} load's files, /tmp and the logs), more than the {ctx.ephemeral_gib} GiB a node "
-                    f"of pool {service.pool} gives one pod",
-                    "use a pool with a larger disk (diskSizeGb, local SSDs) or fewer GPUs per node, or a load that "
-                    "keeps no copy on the node (streamer, hyperdiskml)",
-                )
-            )
+        # Each option of a class as if it were the only one: a fallback without room is refused before a stockout.
+        for shape in shapes:
+            problems += _disk_problems(where, service, shape, sources.get(name), gib, adapters.get(name, ()))
+        path = pod_weights(service, [shapes[0].pool], sources.get(name), gib)[0]
         cold = cold_start_of(service, sources.get(name))
         spec = runtime_of(service).facts_for(service)
         budget = startup_window_seconds(
@@ -69,4 +52,41 @@ def weights_problems(env: Environment) -> list[Problem]:
                     "or quantized checkpoint",
                 )
             )
+    return problems
+
+
+def _disk_problems(
+    where: str,
+    service: ServiceConfig,
+    shape: Shape,
+    source: WeightSource | None,
+    gib: float,
+    adapters: tuple[AdapterCopy, ...],
+) -> list[Problem]:
+    """The weights on a node of `shape`: the load path's volume holds them, the pod's disk share holds its files."""
+    path, ctx, additions = pod_weights(service, [shape.pool], source, gib, adapters)
+    problems = []
+    volume = path.volume_gib(ctx)
+    if volume is not None and gib > volume:
+        problems.append(
+            Problem(
+                f"{where}.model",
+                f"its files take {gib:.1f} GiB, more than the {volume:.0f} GiB the {path.name} load gives them on "
+                f"{shape.where}",
+                "use a pool with a larger disk (diskSizeGb, local SSDs) or fewer GPUs per node, a quantized "
+                "checkpoint, or a load that streams from the model mirror",
+            )
+        )
+    disk = TMP_GIB + additions.weights_disk_gib + HEADROOM_GIB
+    if additions.reader and disk > ctx.ephemeral_gib:
+        problems.append(
+            Problem(
+                f"{where}.load",
+                f"its pods need {disk} GiB of the node's ephemeral storage ({additions.weights_disk_gib} GiB for "
+                f"the {path.name} load's files, /tmp and the logs), more than the {ctx.ephemeral_gib} GiB a node "
+                f"of {shape.where} gives one pod",
+                "use a pool with a larger disk (diskSizeGb, local SSDs) or fewer GPUs per node, or a load that "
+                "keeps no copy on the node (streamer, hyperdiskml)",
+            )
+        )
     return problems

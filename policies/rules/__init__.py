@@ -9,6 +9,7 @@ from __future__ import annotations
 from pulumi_policy import Policy, ResourceValidationPolicy, StackValidationPolicy
 
 from policies.rules.budget import allowed_gpu_types, max_gpus_at_max_scale, monthly_cost_ceiling
+from policies.rules.class_memory import class_options_fit_gpu_memory
 from policies.rules.features import cluster_features_ready
 from policies.rules.gcp_fields import gcp_field_rules
 from policies.rules.gpu_requests import gpu_count_matches_parallelism, gpu_requests_equal_limits
@@ -40,6 +41,7 @@ RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
 STACK_POLICIES: list[StackValidationPolicy] = [
     gpu_workload_targets_accelerator,
     gpu_fits_node,
+    class_options_fit_gpu_memory,
     pod_fits_node,
     rollout_keeps_serving,
     await_covers_rollout,

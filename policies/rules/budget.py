@@ -12,8 +12,9 @@ from pulumi_policy import PolicyConfigSchema, ReportViolation, StackValidationAr
 
 import catalog
 from policies.rules.base import DEFAULT_ENFORCEMENT
+from policies.rules.class_capacity import class_gpus
 from policies.rules.pods import whole_number
-from policies.rules.pools import gpu_pools
+from policies.rules.pools import class_options, gpu_pools
 from policies.rules.stack_cost import stack_cost
 
 DEFAULT_MAX_GPUS = 8
@@ -23,19 +24,25 @@ DEFAULT_MAX_MONTHLY_USD = 10_000
 def _max_gpus(args: StackValidationArgs, report: ReportViolation) -> None:
     ceiling = whole_number(args.get_config().get("maxGpus", DEFAULT_MAX_GPUS))
     pools = gpu_pools(args.resources)
-    total = sum(p.max_nodes * p.gpus_per_node for p in pools)
+    classes = class_gpus(args.resources)
+    total = sum(p.max_nodes * p.gpus_per_node for p in pools) + sum(high for _, high in classes.values())
     if ceiling is not None and total > ceiling:
-        parts = ", ".join(f"{p.name}: {p.max_nodes} x {p.gpus_per_node}" for p in pools)
+        parts = ", ".join(
+            [f"{p.name}: {p.max_nodes} x {p.gpus_per_node}" for p in pools]
+            + [f"class {name}: {high}" for name, (_, high) in sorted(classes.items())]
+        )
+        lower = "maxNodes or the class services' maxReplicas" if classes else "maxNodes"
         report(
             f"the GPU node pools reach {total} GPUs at max scale ({parts}), above the ceiling of {ceiling} — "
-            "lower maxNodes, or raise maxGpus in the policy config (and the project's GPU quota)",
+            f"lower {lower}, or raise maxGpus in the policy config (and the project's GPU quota)",
             None,
         )
 
 
 max_gpus_at_max_scale = StackValidationPolicy(
     name="max-gpus-at-max-scale",
-    description="The GPU node pools at their maximum size hold no more GPUs than the environment's ceiling "
+    description="The GPU node pools at their maximum size, and the compute classes at their services' maximum "
+    "replicas, hold no more GPUs than the environment's ceiling "
     "(sum of max nodes x GPUs per node).",
     validate=_max_gpus,
     enforcement_level=DEFAULT_ENFORCEMENT,
@@ -61,11 +68,18 @@ def _allowed_types(args: StackValidationArgs, report: ReportViolation) -> None:
                 f"(allowed: {', '.join(allowed)})",
                 p.urn,
             )
+    for o in class_options(args.resources):
+        if o.accelerator not in allowed:
+            report(
+                f"compute class {o.name} uses {o.accelerator}, which this environment does not allow "
+                f"(allowed: {', '.join(allowed)}) — remove the option or allow the GPU type",
+                o.urn,
+            )
 
 
 allowed_gpu_types = StackValidationPolicy(
     name="allowed-gpu-types",
-    description="GPU node pools use only the GPU types the environment allows.",
+    description="GPU node pools and every option of a compute class use only the GPU types the environment allows.",
     validate=_allowed_types,
     enforcement_level=DEFAULT_ENFORCEMENT,
     config_schema=PolicyConfigSchema(
@@ -97,7 +111,10 @@ def _monthly_cost(args: StackValidationArgs, report: ReportViolation) -> None:
     total = cost["total"]["monthly"]["max"]
     if total > ceiling:
         gpu = cost["gpuPools"]["monthly"]["max"]
-        parts = ", ".join(f"{name}: {c['monthly']['max']:,.0f}" for name, c in cost["pools"].items())
+        parts = ", ".join(
+            [f"{name}: {c['monthly']['max']:,.0f}" for name, c in cost["pools"].items()]
+            + [f"class {name}: {c['monthly']['max'] or 0:,.0f}" for name, c in cost.get("classes", {}).items()]
+        )
         # estimate_cost lists what it leaves out only when it priced the platform (a stack with its cluster).
         platform = f"; the platform {total - gpu:,.0f}" if cost["excluded"] else ""
         report(

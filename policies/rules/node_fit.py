@@ -25,7 +25,7 @@ from catalog.node_model import (
 from policies.rules.base import DEFAULT_ENFORCEMENT
 from policies.rules.placement import matching_pools
 from policies.rules.pods import Pod, pod_of
-from policies.rules.pools import GpuPool, all_pools
+from policies.rules.pools import GpuPool, all_pools, class_options
 
 CLUSTER = "gcp:container/cluster:Cluster"
 
@@ -92,7 +92,7 @@ def _workloads(resources: list[PolicyResource]) -> Iterator[tuple[str, Pod]]:
 
 
 def _fits_node(args: StackValidationArgs, report: ReportViolation) -> None:
-    pools = all_pools(args.resources)
+    pools = [*all_pools(args.resources), *class_options(args.resources)]
     clusters = [r.props for r in args.resources if r.resource_type == CLUSTER]
     cluster: Mapping[str, Any] = clusters[0] if clusters else {}
     for urn, pod in _workloads(args.resources):
@@ -101,7 +101,12 @@ def _fits_node(args: StackValidationArgs, report: ReportViolation) -> None:
             continue  # no pool at all is gpu-workload-targets-accelerator's finding
         need = pod_requests(pod)
         shapes = [(p, shape_of(p, cluster)) for p in candidates]
-        if any(shape is not None and need.fits(shape.free) for _, shape in shapes):
+        if pod.compute_class is not None:
+            # A class's pod must fit whichever option it lands on: the options that do not are reported.
+            shapes = [(p, shape) for p, shape in shapes if shape is None or not need.fits(shape.free)]
+            if not shapes:
+                continue
+        elif any(shape is not None and need.fits(shape.free) for _, shape in shapes):
             continue
         who = f"{pod.kind} {pod.name}".rstrip()
         for pool, shape in shapes:
@@ -139,17 +144,15 @@ def node_fit_report(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
         PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], None, None, None, [], {})  # type: ignore[arg-type]
         for r in resources
     ]
-    pools = all_pools(stack)
+    pools = [*all_pools(stack), *class_options(stack)]
     clusters = [r.props for r in stack if r.resource_type == CLUSTER]
     rows = []
     for _, pod in _workloads(stack):
-        candidates = _candidates(pod, pools)
-        if not candidates:
+        # A class's pod against its smallest option: the node its requests were sized to.
+        shapes = [(p, s) for p in _candidates(pod, pools) if (s := shape_of(p, clusters[0] if clusters else {}))]
+        if not shapes:
             continue
-        pool = candidates[0]
-        shape = shape_of(pool, clusters[0] if clusters else {})
-        if shape is None:
-            continue
+        pool, shape = shapes[0] if pod.compute_class is None else min(shapes, key=lambda ps: ps[1].free.memory_mib)
         need, free = pod_requests(pod), shape.free
         rows.append(
             {

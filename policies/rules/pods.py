@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from config.compute_classes import COMPUTE_CLASS_LABEL
 from runtimes import REGISTRY
 from settings.mirror import mirrored
 
@@ -145,6 +146,16 @@ class Pod:
     def node_pool(self) -> str | None:
         value = self.node_selector.get(NODEPOOL_LABEL)
         return value if isinstance(value, str) else None
+
+    @property
+    def compute_class(self) -> str | None:
+        value = self.node_selector.get(COMPUTE_CLASS_LABEL)
+        return value if isinstance(value, str) else None
+
+    def on(self, accelerator: str, node_pool: str) -> Pod:
+        """The pod as if it selected one GPU type and pool: a class's option evaluated as if it were the only one."""
+        selector = {ACCELERATOR_LABEL: accelerator, NODEPOOL_LABEL: node_pool}
+        return replace(self, spec={**self.spec, "nodeSelector": selector})
 
     @property
     def runtime(self) -> str | None:

@@ -12,6 +12,7 @@ import catalog
 from policies.rules.pods import mapping, sequence, whole_number
 
 NODE_POOL = "gcp:container/nodePool:NodePool"
+COMPUTE_CLASS = "kubernetes:cloud.google.com/v1:ComputeClass"
 # A regional pool without nodeLocations gets nodes in three of the region's zones (GKE's default).
 DEFAULT_REGIONAL_ZONES = 3
 
@@ -30,6 +31,7 @@ class GpuPool:
     disk_size_gb: int
     local_ssds: int  # local SSDs backing ephemeral storage
     props: Mapping[str, Any]  # the pool's inputs, for what the fields above do not carry
+    compute_class: str | None = None  # an option of this ComputeClass: a pool GKE creates when pods need it
 
 
 # GKE's boot disk when nodeConfig.diskSizeGb is not set (container.v1 NodeConfig.diskSizeGb).
@@ -100,3 +102,42 @@ def gpu_pools(resources: Iterable[PolicyResource]) -> list[GpuPool]:
 
 def all_pools(resources: Iterable[PolicyResource]) -> list[GpuPool]:
     return [node_pool(r.urn, r.name, r.props) for r in resources if r.resource_type == NODE_POOL]
+
+
+def class_options(resources: Iterable[PolicyResource]) -> list[GpuPool]:
+    """Each GPU option of each ComputeClass of the stack as the node pool GKE would create for it, named
+    `<class>/option <i>` (no nodes until pods need them; a boot disk of 100 GB unless storage.bootDiskSize)."""
+    options = []
+    for r in resources:
+        if r.resource_type != COMPUTE_CLASS:
+            continue
+        name = mapping(r.props.get("metadata")).get("name")
+        if not isinstance(name, str):
+            continue
+        for i, entry in enumerate(sequence(mapping(r.props.get("spec")).get("priorities"))):
+            rule = mapping(entry)
+            gpu = mapping(rule.get("gpu"))
+            options.append(
+                GpuPool(
+                    urn=r.urn,
+                    name=f"{name}/option {i}",
+                    machine_type=str(rule.get("machineType", "")),
+                    accelerator=str(gpu.get("type", "")),
+                    gpus_per_node=whole_number(gpu.get("count")) or 0,
+                    location="",
+                    spot=bool(rule.get("spot")),
+                    min_nodes=0,
+                    max_nodes=0,
+                    disk_size_gb=whole_number(mapping(rule.get("storage")).get("bootDiskSize")) or DEFAULT_DISK_GB,
+                    local_ssds=0,
+                    props=rule,
+                    compute_class=name,
+                )
+            )
+    return options
+
+
+def placement_pools(resources: Iterable[PolicyResource]) -> list[GpuPool]:
+    """Where GPU pods may land: the stack's GPU node pools and its compute classes' options."""
+    listed = list(resources)
+    return [*gpu_pools(listed), *class_options(listed)]

@@ -14,6 +14,7 @@ from typing import Any
 from pulumi_policy import PolicyResource
 
 import catalog
+from policies.rules.class_capacity import class_costs
 from policies.rules.pods import mapping
 from policies.rules.pools import GpuPool, all_pools
 from sizing.cost import CostEstimate, PlatformCostInput, PoolCostInput, estimate_cost
@@ -61,6 +62,8 @@ def stack_cost(resources: list[PolicyResource]) -> CostEstimate:
     if not isinstance(location, str) or not system:
         return estimate_cost([_pool_input(p, catalog.region_of(p.location)) for p in gpu], [], None)
     region = catalog.region_of(location)
+    # A class's nodes from its cheapest option at the minimum replicas to its most expensive at the maximum.
+    classes = class_costs(resources, region)
     platform = PlatformCostInput(
         region=region,
         zonal=catalog.is_zone(location),
@@ -73,4 +76,4 @@ def stack_cost(resources: list[PolicyResource]) -> CostEstimate:
         external_gateway=any(a.get("addressType") == "EXTERNAL" for a in _of_type(resources, ADDRESS)),
         secret_versions=len(_of_type(resources, SECRET_VERSION)),
     )
-    return estimate_cost([_pool_input(p, region) for p in gpu], [], platform)
+    return estimate_cost([_pool_input(p, region) for p in gpu], [], platform, classes)
