@@ -27,6 +27,8 @@ from workloads.gateway import (
     gateway_spec,
     health_check_policy_spec,
     http_route_spec,
+    service_checks,
+    service_ref,
     service_urls,
 )
 from workloads.server import server_spec
@@ -150,7 +152,7 @@ def test_rendered_routes_never_reach_admin_or_unauthenticated_paths(previews: An
 )
 def test_health_check_probes_the_runtime_health_path_on_its_serving_port(runtime: str, path: str, port: int) -> None:
     spec = SPECS[runtime]
-    policy = health_check_policy_spec("svc", spec.port, spec.health_path)
+    policy = health_check_policy_spec(service_ref("svc"), spec.port, spec.health_path)
     check = policy["default"]["config"]
     fixed = {"portSpecification": "USE_FIXED_PORT", "port": port, "requestPath": path}
     assert check == {"type": "HTTP", "httpHealthCheck": fixed}
@@ -169,7 +171,7 @@ def test_backend_timeouts_are_long_for_generation_and_short_for_embeddings() -> 
 
 
 def test_backend_policy_drains_as_long_as_the_pods_prestop_sleep() -> None:
-    policy = backend_policy_spec("gemma", 600)
+    policy = backend_policy_spec(service_ref("gemma"), 600)
     assert policy["default"] == {"timeoutSec": 600, "connectionDraining": {"drainingTimeoutSec": PRESTOP_SECONDS}}
     assert policy["targetRef"]["name"] == "gemma"
 
@@ -258,10 +260,12 @@ def test_built_routes_and_policies_satisfy_their_schemas() -> None:
     for runtime, spec in SPECS.items():
         assert validate_manifest(route(http_route_spec(runtime, spec.port, spec.served_paths)), K8S) == []
         hcp = manifest(
-            "networking.gke.io/v1", "HealthCheckPolicy", health_check_policy_spec(runtime, spec.port, spec.health_path)
+            "networking.gke.io/v1",
+            "HealthCheckPolicy",
+            health_check_policy_spec(service_ref(runtime), spec.port, spec.health_path),
         )
         assert validate_manifest(hcp, K8S) == []
-        bp = manifest("networking.gke.io/v1", "GCPBackendPolicy", backend_policy_spec(runtime, 600))
+        bp = manifest("networking.gke.io/v1", "GCPBackendPolicy", backend_policy_spec(service_ref(runtime), 600))
         assert validate_manifest(bp, K8S) == []
 
 
@@ -308,7 +312,7 @@ def test_https_listener_without_certificate_fails_the_gateway_schema() -> None:
 
 
 def test_health_check_out_of_range_or_mismatched_config_fails_its_schema() -> None:
-    good = health_check_policy_spec("gemma", 8000, "/health")
+    good = health_check_policy_spec(service_ref("gemma"), 8000, "/health")
     too_long = copy.deepcopy(good)
     too_long["default"]["timeoutSec"] = 301
     assert validate_manifest(manifest("networking.gke.io/v1", "HealthCheckPolicy", too_long), K8S) != []
@@ -318,7 +322,7 @@ def test_health_check_out_of_range_or_mismatched_config_fails_its_schema() -> No
 
 
 def test_backend_policy_draining_above_an_hour_fails_its_schema() -> None:
-    spec = backend_policy_spec("gemma", 600)
+    spec = backend_policy_spec(service_ref("gemma"), 600)
     spec["default"]["connectionDraining"]["drainingTimeoutSec"] = 3601
     assert validate_manifest(manifest("networking.gke.io/v1", "GCPBackendPolicy", spec), K8S) != []
 
@@ -330,10 +334,24 @@ def test_custom_resource_metadata_is_checked_against_the_cluster_object_meta() -
 
 
 def test_backend_policy_turns_on_iap_for_a_guarded_service() -> None:
-    policy = backend_policy_spec("detector", 600, "1234-abc.apps.googleusercontent.com")
+    policy = backend_policy_spec(service_ref("detector"), 600, "1234-abc.apps.googleusercontent.com")
     assert policy["default"]["iap"] == {
         "enabled": True,
         "clientID": "1234-abc.apps.googleusercontent.com",
         "oauth2ClientSecret": {"name": "iap-oauth-client"},
     }
     assert validate_manifest(manifest("networking.gke.io/v1", "GCPBackendPolicy", policy), K8S) == []
+
+
+def test_a_picked_service_is_checked_and_timed_out_at_its_pool_not_its_service() -> None:
+    spec = SPECS["vllm"]
+    pool = {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "gemma"}
+    pooled = service_checks("gemma", spec, gateway(requestTimeoutSeconds=900), True, "id.apps.googleusercontent.com")
+    plain = service_checks("gemma", spec, gateway(requestTimeoutSeconds=900), False, None)
+    for checks, target in ((pooled, pool), (plain, service_ref("gemma"))):
+        assert checks["health-check"][2]["targetRef"] == target
+        assert checks["backend-policy"][2]["targetRef"] == target
+        assert checks["backend-policy"][2]["default"]["timeoutSec"] == 900
+    assert all(rule["backendRefs"] == [pool] for rule in pooled["route"][2]["rules"])
+    # IAP guards a Service backend; an InferencePool's backend is not confirmed to carry it.
+    assert "iap" not in pooled["backend-policy"][2]["default"]

@@ -179,19 +179,3 @@ def test_the_picker_service_exposes_ext_proc_and_metrics() -> None:
     assert ports["grpc-ext-proc"]["port"] == 9002
     assert ports["grpc-ext-proc"]["appProtocol"] == "kubernetes.io/h2c"
     assert ports["http-metrics"]["port"] == 9090
-
-
-def test_the_load_balancer_checks_and_times_out_the_pool_not_the_service() -> None:
-    check = pool.pool_health_check_policy_spec("gemma", 8000, "/health")
-    target = {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "gemma"}
-    assert check["targetRef"] == target
-    assert check["default"]["config"]["httpHealthCheck"] == {
-        "portSpecification": "USE_FIXED_PORT",
-        "port": 8000,
-        "requestPath": "/health",
-    }
-    backend = pool.pool_backend_policy_spec("gemma", 600, 30)
-    assert backend == {
-        "targetRef": target,
-        "default": {"timeoutSec": 600, "connectionDraining": {"drainingTimeoutSec": 30}},
-    }

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 import naming
-from workloads.deployment import selector
+from workloads.deployment import nonroot_security, selector, spread
 from workloads.gateway import GATEWAY_NAME, LISTENER
 
 BODY_ROUTER = naming.BODY_ROUTER
@@ -120,21 +120,8 @@ def router_deployment_spec() -> dict[str, Any]:
             "spec": {
                 "serviceAccountName": BODY_ROUTER,
                 "nodeSelector": {"cloud.google.com/gke-nodepool": naming.SYSTEM_POOL},
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": RUN_AS,
-                    "runAsGroup": RUN_AS,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-                "topologySpreadConstraints": [
-                    {
-                        "maxSkew": 1,
-                        "topologyKey": key,
-                        "whenUnsatisfiable": "ScheduleAnyway",
-                        "labelSelector": {"matchLabels": selector(BODY_ROUTER)},
-                    }
-                    for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
-                ],
+                "securityContext": nonroot_security(RUN_AS),
+                "topologySpreadConstraints": spread(selector(BODY_ROUTER)),
                 "containers": [
                     {
                         "name": "bbr",

@@ -69,6 +69,26 @@ def selector(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
 
 
+def spread(match_labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Replicas across zones, then nodes, where the pool allows; ScheduleAnyway: a one-node pool still runs them
+    all rather than leaving one Pending until it grows."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": match_labels},
+        }
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]
+
+
+def nonroot_security(uid: int) -> dict[str, Any]:
+    """The pod security context of an image built to run as `uid` (distroless nonroot: 65532): that user and
+    group, never root, the runtime's default seccomp profile."""
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
 def grace_seconds(spec: ServerSpec) -> int:
     """The server pod's termination grace: the preStop sleep, the server's own shutdown, and a margin."""
     return PRESTOP_SECONDS + spec.shutdown_seconds + 10
@@ -187,15 +207,7 @@ def deployment_spec(
                 "volumes": volumes,
                 "nodeSelector": node_selector(place),
                 "tolerations": tolerations(place),
-                "topologySpreadConstraints": [
-                    {
-                        "maxSkew": 1,
-                        "topologyKey": key,
-                        "whenUnsatisfiable": "ScheduleAnyway",
-                        "labelSelector": {"matchLabels": selector(name)},
-                    }
-                    for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
-                ],
+                "topologySpreadConstraints": spread(selector(name)),
                 "securityContext": pod_security,
                 **({"serviceAccountName": service_account} if service_account else {}),
                 # Servers never call the Kubernetes API; Workload Identity needs no token either.

@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 import naming
 from config.platform import GatewayConfig
 from workloads.deployment import PRESTOP_SECONDS
-from workloads.inference_pool import pool_backend_policy_spec, pool_health_check_policy_spec, pool_ref
+from workloads.inference_pool import pool_ref
 from workloads.server import ServerSpec
 
 GATEWAY_NAME = naming.GATEWAY  # the Kubernetes Gateway object, in the serving namespace
@@ -86,14 +86,15 @@ def http_route_spec(
     }
 
 
-def _service_ref(service: str) -> dict[str, str]:
+def service_ref(service: str) -> dict[str, str]:
     return {"group": "", "kind": "Service", "name": service}
 
 
-def health_check_policy_spec(service: str, port: int, path: str) -> dict[str, Any]:
-    """The load balancer's own probe on the server's health path (its default is `/` on the port)."""
+def health_check_policy_spec(target: dict[str, str], port: int, path: str) -> dict[str, Any]:
+    """The load balancer's own probe on the server's health path (its default is `/` on the port), for the
+    service's pods behind `target`: its Service, or its InferencePool when the picker routes it."""
     return {
-        "targetRef": _service_ref(service),
+        "targetRef": target,
         "default": {
             # A busy LLM answers /health slowly; three misses in a row, not one, take a pod out.
             "checkIntervalSec": 10,
@@ -114,9 +115,12 @@ def backend_timeout_seconds(generates: bool, gateway: GatewayConfig) -> int:
     return gateway.request_timeout_seconds if generates else gateway.embedding_timeout_seconds
 
 
-def backend_policy_spec(service: str, timeout_seconds: int, iap_client_id: str | None = None) -> dict[str, Any]:
-    """`iap_client_id`: the load balancer admits only identities IAP lets through (for servers
-    without a key check of their own)."""
+def backend_policy_spec(
+    target: dict[str, str], timeout_seconds: int, iap_client_id: str | None = None
+) -> dict[str, Any]:
+    """The request timeout and draining of the backend behind `target` (on GKE an InferencePool's timeout is this
+    policy's, not the HTTPRoute's: the llm-d-router chart's gke.yaml). `iap_client_id`: the load balancer admits
+    only identities IAP lets through (for servers without a key check of their own)."""
     default: dict[str, Any] = {
         "timeoutSec": timeout_seconds,
         # Draining as long as the pods' preStop sleep: in-flight requests finish on a pod
@@ -125,7 +129,7 @@ def backend_policy_spec(service: str, timeout_seconds: int, iap_client_id: str |
     }
     if iap_client_id:
         default["iap"] = {"enabled": True, "clientID": iap_client_id, "oauth2ClientSecret": {"name": IAP_SECRET_NAME}}
-    return {"targetRef": _service_ref(service), "default": default}
+    return {"targetRef": target, "default": default}
 
 
 def service_urls(scheme: str, host: str, services: list[str]) -> dict[str, str]:
@@ -138,14 +142,10 @@ def service_checks(
     """What a service gets on the gateway: role (its resource name's suffix) -> API, kind, spec. A picker-routed
     service's route leads to its InferencePool, which the load balancer's health check and policy then target."""
     timeout = backend_timeout_seconds(spec.generates, gateway)
-    if pooled:
-        route = http_route_spec(service, spec.port, spec.served_paths, pool_ref(service))
-        check = pool_health_check_policy_spec(service, spec.port, spec.health_path)
-        backend = pool_backend_policy_spec(service, timeout, PRESTOP_SECONDS)
-    else:
-        route = http_route_spec(service, spec.port, spec.served_paths)
-        check = health_check_policy_spec(service, spec.port, spec.health_path)
-        backend = backend_policy_spec(service, timeout, iap_client)
+    target = pool_ref(service) if pooled else service_ref(service)
+    route = http_route_spec(service, spec.port, spec.served_paths, pool_ref(service) if pooled else None)
+    check = health_check_policy_spec(target, spec.port, spec.health_path)
+    backend = backend_policy_spec(target, timeout, None if pooled else iap_client)
     return {
         "route": (GATEWAY_API, "HTTPRoute", route),
         "health-check": (GKE_POLICY_API, "HealthCheckPolicy", check),

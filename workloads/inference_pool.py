@@ -15,7 +15,7 @@ import yaml
 
 import naming
 from settings.routing import Routing, ScorerWeights
-from workloads.deployment import selector
+from workloads.deployment import nonroot_security, selector, spread
 from workloads.server import ServerSpec
 
 POOL_API = "inference.networking.k8s.io/v1"
@@ -175,22 +175,9 @@ def picker_deployment_spec(
                 "serviceAccountName": name,
                 # The system pool's CPU nodes: the picker needs no GPU, and GPU nodes are tainted for servers.
                 "nodeSelector": {"cloud.google.com/gke-nodepool": naming.SYSTEM_POOL},
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": RUN_AS,
-                    "runAsGroup": RUN_AS,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
+                "securityContext": nonroot_security(RUN_AS),
                 "terminationGracePeriodSeconds": grace_seconds,
-                "topologySpreadConstraints": [
-                    {
-                        "maxSkew": 1,
-                        "topologyKey": key,
-                        "whenUnsatisfiable": "ScheduleAnyway",
-                        "labelSelector": {"matchLabels": selector(name)},
-                    }
-                    for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
-                ],
+                "topologySpreadConstraints": spread(selector(name)),
                 "containers": [
                     {
                         "name": "epp",
@@ -290,30 +277,4 @@ def picker_monitoring_spec(service: str) -> dict[str, Any]:
     return {
         "selector": {"matchLabels": selector(naming.picker_name(service))},
         "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s"}],
-    }
-
-
-def pool_health_check_policy_spec(service: str, port: int, path: str) -> dict[str, Any]:
-    """The load balancer's probe of the pool's pods on the server's health path; the same cadence as a plain
-    service's (a busy LLM answers /health slowly). GKE's schema wants the fixed port spelled out."""
-    return {
-        "targetRef": pool_ref(service),
-        "default": {
-            "checkIntervalSec": 10,
-            "timeoutSec": 5,
-            "healthyThreshold": 1,
-            "unhealthyThreshold": 3,
-            "config": {
-                "type": "HTTP",
-                "httpHealthCheck": {"portSpecification": "USE_FIXED_PORT", "port": port, "requestPath": path},
-            },
-        },
-    }
-
-
-def pool_backend_policy_spec(service: str, timeout_seconds: int, draining_seconds: int) -> dict[str, Any]:
-    """On GKE a pool's request timeout is this policy's, not the HTTPRoute's (the llm-d-router chart's gke.yaml)."""
-    return {
-        "targetRef": pool_ref(service),
-        "default": {"timeoutSec": timeout_seconds, "connectionDraining": {"drainingTimeoutSec": draining_seconds}},
     }

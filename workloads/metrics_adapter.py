@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 
 import naming
 from infra.identity import WorkloadIdentityArgs, workload_identity
+from workloads.deployment import nonroot_security, spread
 from workloads.probes import await_timeouts
 
 NAMESPACE = "custom-metrics"
@@ -141,23 +142,10 @@ def deployment_spec() -> dict[str, Any]:
             "metadata": {"labels": labels()},
             "spec": {
                 "serviceAccountName": NAME,
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": RUN_AS,
-                    "runAsGroup": RUN_AS,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
+                "securityContext": nonroot_security(RUN_AS),
                 # Replicas on different nodes when there are several; a one-node system pool still
                 # runs both (ScheduleAnyway) rather than leaving one pending until the pool grows.
-                "topologySpreadConstraints": [
-                    {
-                        "maxSkew": 1,
-                        "topologyKey": key,
-                        "whenUnsatisfiable": "ScheduleAnyway",
-                        "labelSelector": {"matchLabels": selector()},
-                    }
-                    for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
-                ],
+                "topologySpreadConstraints": spread(selector()),
                 "containers": [
                     {
                         "name": "pod-custom-metrics-stackdriver-adapter",
