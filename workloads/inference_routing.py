@@ -94,6 +94,22 @@ class InferenceRouting(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _identity(
+        self, name: str, meta: dict[str, Any], rules: list[dict[str, Any]], binding: pulumi.Output[dict[str, Any]]
+    ) -> None:
+        """A pod's ServiceAccount, the Role of what it may read and the binding of one to the other (children
+        `<name>-account`, `-role`, `-binding`)."""
+        child = pulumi.ResourceOptions(parent=self)
+        k8s.core.v1.ServiceAccount(f"{name}-account", metadata=meta, opts=child)
+        k8s.rbac.v1.Role(f"{name}-role", metadata=meta, rules=cast(Any, rules), opts=child)
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-binding",
+            metadata=meta,
+            role_ref=binding.apply(lambda b: b["roleRef"]),
+            subjects=binding.apply(lambda b: b["subjects"]),
+            opts=child,
+        )
+
     def _pool(self, name: str, service: str, picked: Picked) -> None:
         spec, routing = picked.spec, picked.routing
         child = pulumi.ResourceOptions(parent=self)
@@ -115,17 +131,11 @@ class InferenceRouting(pulumi.ComponentResource):
             )
         )
         k8s.core.v1.ConfigMap(f"{name}-picker-config", metadata=meta, data=data, opts=child)
-        k8s.core.v1.ServiceAccount(f"{name}-picker-account", metadata=meta, opts=child)
-        k8s.rbac.v1.Role(
-            f"{name}-picker-role", metadata=meta, rules=cast(Any, pool.picker_role_rules(routing)), opts=child
-        )
-        binding = pulumi.Output.from_input(self._namespace).apply(lambda ns: pool.picker_role_binding(service, ns))
-        k8s.rbac.v1.RoleBinding(
-            f"{name}-picker-binding",
-            metadata=meta,
-            role_ref=binding.apply(lambda b: b["roleRef"]),
-            subjects=binding.apply(lambda b: b["subjects"]),
-            opts=child,
+        self._identity(
+            f"{name}-picker",
+            meta,
+            pool.picker_role_rules(routing),
+            pulumi.Output.from_input(self._namespace).apply(lambda ns: pool.picker_role_binding(service, ns)),
         )
         deployment = pulumi.Output.from_input(self._namespace).apply(
             lambda ns: pool.picker_deployment_spec(service, ns, routing, config_hash(data), grace_seconds(spec))
@@ -176,15 +186,11 @@ class InferenceRouting(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = bbr.labels()
         meta = {"name": bbr.BODY_ROUTER, "namespace": self._namespace, "labels": labels}
-        k8s.core.v1.ServiceAccount(f"{name}-account", metadata=meta, opts=child)
-        k8s.rbac.v1.Role(f"{name}-role", metadata=meta, rules=cast(Any, bbr.router_role_rules()), opts=child)
-        binding = pulumi.Output.from_input(self._namespace).apply(bbr.router_role_binding)
-        k8s.rbac.v1.RoleBinding(
-            f"{name}-binding",
-            metadata=meta,
-            role_ref=binding.apply(lambda b: b["roleRef"]),
-            subjects=binding.apply(lambda b: b["subjects"]),
-            opts=child,
+        self._identity(
+            name,
+            meta,
+            bbr.router_role_rules(),
+            pulumi.Output.from_input(self._namespace).apply(bbr.router_role_binding),
         )
         awaited = self._awaited(bbr.STARTUP_SECONDS, bbr.REPLICAS)
         k8s.apps.v1.Deployment(
