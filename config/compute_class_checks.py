@@ -9,23 +9,20 @@ import catalog
 from config.compute_classes import CapacityOption, ComputeClassConfig
 from config.platform import ClusterConfig
 from config.platform_checks import shape_problems
+from settings.gke_versions import COMPUTE_CLASSES, minor
 from settings.problems import Problem
 
 P = "gke-serving"
-# Node pools auto-created for a class without cluster-level node auto-provisioning: GKE 1.33.3-gke.1136000 and
-# later (GKE's gke-compute-classes guidance, google/skills; next-wave-facts §0 has custom classes from 1.30.3).
-AUTO_CREATION_MINOR = (1, 33)
 
 
 def check_classes(region: str, cluster: ClusterConfig, classes: Mapping[str, ComputeClassConfig]) -> list[Problem]:
     problems = []
-    major, minor = (int(n) for n in cluster.kubernetes_version.split("."))
-    if classes and (major, minor) < AUTO_CREATION_MINOR:
-        wanted = ".".join(str(n) for n in AUTO_CREATION_MINOR)
+    if classes and minor(cluster.kubernetes_version) < COMPUTE_CLASSES.minor:
+        wanted = COMPUTE_CLASSES.minor_text
         problems.append(
             Problem(
                 f"{P}:cluster.kubernetesVersion",
-                f"compute classes need GKE {wanted} (1.33.3-gke.1136000 or later) to create their node pools, and "
+                f"compute classes need GKE {wanted} ({COMPUTE_CLASSES.version} or later) to create their node pools, and "
                 f"the cluster is on {cluster.kubernetes_version}",
                 f"set kubernetesVersion to {wanted} or later (and a release channel that has it), or serve the "
                 "services from node pools",

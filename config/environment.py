@@ -19,13 +19,14 @@ from config.monitoring import MonitoringConfig
 from config.platform import ClusterConfig, GatewayConfig, NodePoolConfig
 from config.platform_checks import check_platform, pool_zones
 from config.pydantic_errors import problems_from
-from config.routing_checks import check_routing
+from config.routing_checks import check_routing, picked
 from config.salvage import salvage
 from config.service_checks import check_loads, check_services, load_warnings
 from config.services import RUNTIMES, ServiceConfig
 from config.shapes import Shape, service_shapes
 from runtimes import REGISTRY, runtime_of
 from settings.base import closest
+from settings.gke_versions import COMPUTE_CLASSES, INFERENCE_GATEWAY, Floor, highest
 from settings.mirror import ModelMirrorConfig, bucket_name
 from settings.names import BUCKET_RULES, bucket_name_problem
 from settings.problems import InvalidEnvironment, Problem, shown_key
@@ -89,6 +90,11 @@ class Environment:
     def shapes(self, service: ServiceConfig) -> tuple[Shape, ...]:
         """Every node shape the service's pods may land on: its pool's, or each option of its class in order."""
         return service_shapes(self.region, self.cluster.location, service, self.node_pools, self.compute_classes)
+
+    def gke_floor(self) -> Floor | None:
+        """The GKE version the control plane must run at least: the highest floor of the features used."""
+        used = {INFERENCE_GATEWAY: bool(picked(self.services)), COMPUTE_CLASSES: bool(self.compute_classes)}
+        return highest(floor for floor, on in used.items() if on)
 
 
 # A check of the whole environment that lives above config (workloads/weights_fit.py): config must not import it.

@@ -9,8 +9,8 @@ import naming
 from config.platform import ClusterConfig
 from config.services import ServiceConfig
 from runtimes import runtime_of
+from settings.gke_versions import INFERENCE_GATEWAY, minor
 from settings.problems import Problem
-from settings.routing import PICKER_GKE_VERSION, PICKER_MINOR
 
 P = "gke-serving"
 
@@ -29,20 +29,15 @@ def picked(services: Mapping[str, ServiceConfig]) -> list[str]:
     return [name for name, service in services.items() if runtime_of(service).picked(service)]
 
 
-def minor(version: str) -> tuple[int, int]:
-    major, minor_, *_ = version.split(".")
-    return int(major), int(minor_)
-
-
 def _version_floor(cluster: ClusterConfig, services: Mapping[str, ServiceConfig]) -> Iterator[Problem]:
     users = picked(services)
-    if users and minor(cluster.kubernetes_version) < PICKER_MINOR:
-        floor = ".".join(map(str, PICKER_MINOR))
+    if users and minor(cluster.kubernetes_version) < INFERENCE_GATEWAY.minor:
         yield Problem(
             f"{P}:cluster.kubernetesVersion",
-            f"{cluster.kubernetes_version} is below the GKE Inference Gateway's floor {PICKER_GKE_VERSION} (InferencePool "
-            f"v1 installed with the cluster), which {', '.join(users)} route through",
-            f'set kubernetesVersion: "{floor}" or later, or routing: {{picker: false}} on those services',
+            f"{cluster.kubernetes_version} is below the GKE Inference Gateway's floor {INFERENCE_GATEWAY.version} "
+            f"(InferencePool v1 installed with the cluster), which {', '.join(users)} route through",
+            f'set kubernetesVersion: "{INFERENCE_GATEWAY.minor_text}" or later, or routing: {{picker: false}} on '
+            "those services",
         )
 
 

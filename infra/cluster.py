@@ -11,7 +11,6 @@ import pulumi_gcp as gcp
 import naming
 from config.platform import ClusterConfig
 from infra.node_config import hardened_node_config, managed_pool_settings
-from settings.routing import PICKER_GKE_VERSION
 
 # The node features the settings below turn on (catalog/gke_node.yaml `features`): each runs a
 # DaemonSet on every node, which the node model takes off what pods may request. A test checks this
@@ -38,7 +37,9 @@ class GkeClusterArgs:
     subnetwork: pulumi.Input[str]
     node_service_account: pulumi.Input[str]  # the nodes' email (infra/identity.py NodeServiceAccount)
     labels: Mapping[str, str]  # GCP resource labels
-    inference_gateway: bool = False  # some service routes through an InferencePool: the control plane needs its floor
+    # The control plane's lowest GKE version: the highest floor of the features the environment uses
+    # (settings/gke_versions.py); None: the release channel's choice.
+    min_master_version: str | None = None
 
 
 class GkeCluster(pulumi.ComponentResource):
@@ -94,7 +95,7 @@ class GkeCluster(pulumi.ComponentResource):
             # Inference Gateway extends (GKE "Deploy GKE Inference Gateway" requires it, with VPC-native networking).
             gateway_api_config={"channel": "CHANNEL_STANDARD"},
             # The Inference Gateway's InferencePool v1 CRDs come with the control plane from this version on.
-            min_master_version=PICKER_GKE_VERSION if args.inference_gateway else None,
+            min_master_version=args.min_master_version,
             # The Cloud Storage FUSE CSI driver: servers without an object-store loader (TGI, TEI) mount the
             # model mirror read-only. Its node plugin is small (catalog/gke_node.yaml gcsfusecsi-node).
             addons_config={"gcs_fuse_csi_driver_config": {"enabled": True}},

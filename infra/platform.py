@@ -10,7 +10,6 @@ import pulumi_kubernetes as k8s
 
 import naming
 from config import Environment
-from config.routing_checks import picked
 from infra.cluster import GkeCluster, GkeClusterArgs
 from infra.gpu_pool import GpuNodePool, GpuNodePoolArgs
 from infra.identity import NodeServiceAccount, NodeServiceAccountArgs
@@ -100,7 +99,7 @@ class Platform(pulumi.ComponentResource):
             GkeClusterArgs(
                 project=env.project,
                 cfg=env.cluster,
-                inference_gateway=bool(picked(env.services)),
+                min_master_version=floor.version if (floor := env.gke_floor()) else None,
                 network=network.network,
                 subnetwork=network.subnetwork,
                 node_service_account=nodes.email,

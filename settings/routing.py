@@ -15,11 +15,6 @@ from pydantic import Field
 
 from settings.base import StrictModel
 
-# The GKE version from which the Inference Gateway's GA CRDs (InferencePool inference.networking.k8s.io/v1) are
-# installed with the cluster (GKE "Deploy GKE Inference Gateway"; llm-d.ai/docs/resources/gateway/gke), and the
-# minor version the environment's `cluster.kubernetesVersion` names for it.
-PICKER_GKE_VERSION = "1.34.0-gke.1626000"
-PICKER_MINOR = (1, 34)
 MAX_WEIGHT = 100
 # A priority per model or adapter is the picker's InferenceObjective (llm-d.ai/v1alpha2, llm-d-router apix/v1alpha2):
 # a CRD GKE does not install, whose priority orders requests only under the picker's flowControl feature gate
