@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import io
 import json
 import sys
@@ -28,7 +29,8 @@ def refused(stderr: io.StringIO, error: BaseException) -> dict[str, Any]:
     return {"ok": False, "error": message[0]}
 
 
-def parse_vllm(args: list[str]) -> dict[str, Any]:
+def vllm_serve_parser() -> argparse.ArgumentParser:
+    """`vllm serve`'s parser, built the way vllm/entrypoints/cli/main.py builds it."""
     from vllm import platforms
     from vllm.platforms.cpu import CpuPlatform
 
@@ -37,21 +39,33 @@ def parse_vllm(args: list[str]) -> dict[str, Any]:
     # so the CPU platform stands in, set as `vllm bench` sets it (vllm/entrypoints/cli/main.py) before the
     # modules that read it are imported: no parser choice or check used here depends on the platform.
     platforms.current_platform = CpuPlatform()
+    from vllm.entrypoints.cli.serve import ServeSubcommand
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    parser: argparse.ArgumentParser = FlexibleArgumentParser(prog="vllm")
+    subparsers = parser.add_subparsers(required=False, dest="subparser")
+    ServeSubcommand().subparser_init(subparsers)
+    return parser
+
+
+def serve_subparser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    serve: argparse.ArgumentParser = subparsers.choices["serve"]
+    return serve
+
+
+def parse_vllm(parser: argparse.ArgumentParser, args: list[str]) -> dict[str, Any]:
     from vllm.config.cache import CacheConfig
     from vllm.config.load import LoadConfig
     from vllm.config.lora import LoRAConfig
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.entrypoints.cli.serve import ServeSubcommand
-    from vllm.utils.argparse_utils import FlexibleArgumentParser
 
-    parser = FlexibleArgumentParser(prog="vllm")
-    serve = ServeSubcommand()
-    serve.subparser_init(parser.add_subparsers(required=False, dest="subparser"))
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
             namespace = parser.parse_args(["serve", *args])
-            serve.validate(namespace)
+            ServeSubcommand().validate(namespace)
     except (SystemExit, TypeError, ValueError) as error:
         return refused(stderr, error)
     if namespace.model_tag is not None:  # ServeSubcommand.cmd: the positional model wins over --model
@@ -109,13 +123,18 @@ def parse_vllm(args: list[str]) -> dict[str, Any]:
     }
 
 
-def parse_sglang(args: list[str]) -> dict[str, Any]:
+def sglang_parser() -> argparse.ArgumentParser:
+    """The parser `python3 -m sglang.launch_server` builds (sglang/srt/server_args.py prepare_server_args)."""
     from sglang.srt.server_args import ServerArgs
 
-    if args[: len(SGLANG_LAUNCH)] != SGLANG_LAUNCH:
-        return {"ok": False, "error": f"the command does not start with {' '.join(SGLANG_LAUNCH)}"}
     parser = argparse.ArgumentParser(prog="sglang serve")
     ServerArgs.add_cli_args(parser)
+    return parser
+
+
+def parse_sglang(parser: argparse.ArgumentParser, args: list[str]) -> dict[str, Any]:
+    if args[: len(SGLANG_LAUNCH)] != SGLANG_LAUNCH:
+        return {"ok": False, "error": f"the command does not start with {' '.join(SGLANG_LAUNCH)}"}
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
@@ -140,15 +159,41 @@ def parse_sglang(args: list[str]) -> dict[str, Any]:
     return {"ok": True, "values": {name: getattr(namespace, name) for name in names}}
 
 
+def options(parser: argparse.ArgumentParser) -> list[dict[str, Any]]:
+    """Each option of `parser`: its spellings and, where argparse checks them, its choices."""
+    return [
+        {
+            "dest": action.dest,
+            "spellings": list(action.option_strings),
+            "choices": None if action.choices is None else [str(c) for c in action.choices],
+        }
+        for action in parser._actions
+        if action.option_strings
+    ]
+
+
 def main() -> None:
     commands = json.load(sys.stdin)
-    parsers = {"vllm": parse_vllm, "sglang": parse_sglang}
-    results = []
-    for command in commands:
-        # The servers log while they build their configs: keep stdout for the results.
-        with contextlib.redirect_stdout(sys.stderr):
-            results.append(parsers[command["runtime"]](command["args"]))
-    json.dump(results, sys.stdout)
+    # The servers log while they build their parsers and configs: stdout is kept for the results.
+    with contextlib.redirect_stdout(sys.stderr):
+        from vllm.config.cache import KV_CACHE_DTYPES
+        from vllm.model_executor.layers.quantization import QUANTIZATION_METHODS
+
+        vllm, sglang = vllm_serve_parser(), sglang_parser()
+        parse = {"vllm": lambda args: parse_vllm(vllm, args), "sglang": lambda args: parse_sglang(sglang, args)}
+        results = [parse[command["runtime"]](command["args"]) for command in commands]
+    json.dump(
+        {
+            "results": results,
+            "options": {"vllm": options(serve_subparser(vllm)), "sglang": options(sglang)},
+            # vLLM checks --kv-cache-dtype in CacheConfig, not in argparse (vllm/config/cache.py).
+            "vllm_kv_cache_dtypes": list(KV_CACHE_DTYPES),
+            # and --quantization in ModelConfig, against the model's config (vllm/config/model.py).
+            "vllm_quantization_methods": list(QUANTIZATION_METHODS),
+            "versions": {name: importlib.metadata.version(name) for name in ("vllm", "sglang")},
+        },
+        sys.stdout,
+    )
 
 
 if __name__ == "__main__":
