@@ -99,8 +99,9 @@ jobs: $(STAMP) $(WHEELHOUSE)/.done
 # the ignored .cache/: vLLM from its pip-freeze lock (torch and its nvidia-* wheels included: torch does not
 # import without them), SGLang --no-deps over it (its own pins conflict with vLLM's; its argument parser needs
 # only what the lock holds). Measured on two cores: cold install (pip --no-cache-dir) 4m28s, warm (pip cache)
-# 4m30s: unpacking torch and the nvidia-* wheels is the cost, not the download; 9.7 GB installed; the tests 17 s (one python run parses every command). The lock was frozen on
-# Python 3.11, this machine's and CI's python3 (the sglang wheel pip takes here is cp311-cp311).
+# 4m30s (unpacking torch and the nvidia-* wheels is the cost, not the download); 9.7 GB installed; the tests
+# 17 s (one python run parses every command). The lock was frozen on Python 3.11, this machine's and CI's
+# python3 (the sglang wheel pip takes here is cp311-cp311).
 SERVERS_VENV := .cache/venv-servers
 SERVERS_STAMP := $(SERVERS_VENV)/.installed
 $(SERVERS_STAMP): tests/servers/requirements.txt tests/servers/requirements-sglang.txt
