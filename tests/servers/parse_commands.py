@@ -37,7 +37,8 @@ def vllm_serve_parser() -> argparse.ArgumentParser:
     # Without a GPU the platform resolver finds none, and building the parser needs one (its DeviceConfig default
     # "auto" asks the platform for a device type). The image's CUDA platform does not import without libcuda.so.1,
     # so the CPU platform stands in, set as `vllm bench` sets it (vllm/entrypoints/cli/main.py) before the
-    # modules that read it are imported: no parser choice or check used here depends on the platform.
+    # modules that read it are imported. Only --mm-processor-device's choices depend on it (the CUDA image also
+    # takes "cuda" there; vllm/engine/arg_utils.py), an option the platform never renders.
     platforms.current_platform = CpuPlatform()
     from vllm.entrypoints.cli.serve import ServeSubcommand
     from vllm.utils.argparse_utils import FlexibleArgumentParser
