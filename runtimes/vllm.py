@@ -20,6 +20,7 @@ from settings.service_base import ServiceBase
 # Threads (and GCS clients) the Run:ai Model Streamer reads with; its default is 16 (runai-model-streamer
 # docs/src/env-vars.md). [estimate] 32 keeps a 16-32 Gbps GPU VM's network busy with ~64-256 MiB reads.
 STREAMER_CONCURRENCY = 32
+PREFIX_CACHING = "--enable-prefix-caching"
 
 
 class VllmService(ServiceBase):
@@ -100,6 +101,21 @@ class Vllm(Runtime[VllmService]):
     def check(self, path: str, service: VllmService, warnings: list[str]) -> Iterator[Problem]:
         yield from super().check(path, service, warnings)
         yield from self._lora_problems(path, service)
+        yield from self._picker_problems(path, service)
+
+    def _picker_problems(self, path: str, service: VllmService) -> Iterator[Problem]:
+        """A picked service's prefix caching is the platform's: the picker's prefix-cache scorer sends a prompt to
+        the pod that cached its prefix, which a server without the cache would only slow down."""
+        if not self.picked(service):
+            return
+        for use in cli.uses(self.name, service.extra_args):
+            if use.canonical == PREFIX_CACHING:
+                yield Problem(
+                    f"{path}.extraArgs",
+                    f"{use.written} sets prefix caching, which the platform turns on for a service the endpoint picker "
+                    "routes (its prefix-cache scorer relies on it)",
+                    "remove it, or set routing: {picker: false} to keep the plain route",
+                )
 
     def _lora_problems(self, path: str, service: VllmService) -> Iterator[Problem]:
         lora, server = self._lora_facts(), f"{self.title} {self.facts.version}"
@@ -185,7 +201,7 @@ class Vllm(Runtime[VllmService]):
     def routing_args(self, service: VllmService) -> list[str]:
         # Unset, vLLM caches prefixes only where the model supports it (shared/reference/server-cli.md); asked for,
         # it says when one does not.
-        return ["--enable-prefix-caching"] if self.picked(service) else []
+        return [PREFIX_CACHING] if self.picked(service) else []
 
     def shm_gib(self, gpus: int) -> int:
         # vLLM's engine processes also exchange tensors through /dev/shm, even on one GPU.

@@ -3,11 +3,14 @@ the picker's flags parsed as its own flag set reads them."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 import catalog
+from config import parse_environment
 from runtimes import SglangService, TgiService, VllmService
 from settings.routing import Routing, ScorerWeights
+from tests.test_config import problems, with_service
 from workloads import inference_pool as pool
 from workloads.server import server_spec
 
@@ -179,3 +182,17 @@ def test_the_picker_service_exposes_ext_proc_and_metrics() -> None:
     assert ports["grpc-ext-proc"]["port"] == 9002
     assert ports["grpc-ext-proc"]["appProtocol"] == "kubernetes.io/h2c"
     assert ports["http-metrics"]["port"] == 9090
+
+
+@pytest.mark.parametrize(
+    "spelling", ["--no-enable-prefix-caching", "--enable-prefix-caching", "--enable_prefix_caching"]
+)
+def test_prefix_caching_is_the_platforms_on_a_picked_service_and_the_users_on_a_plain_route(spelling: str) -> None:
+    service = {"runtime": "vllm", "model": "Qwen/Qwen2.5-1.5B-Instruct", "pool": "l4", "extraArgs": [spelling]}
+    assert [p for p in problems(with_service(**service)) if "prefix caching" in p] == [
+        f"gke-serving:services.svc.extraArgs: {spelling} sets prefix caching, which the platform turns on for a "
+        "service the endpoint picker routes (its prefix-cache scorer relies on it) — remove it, or set routing: "
+        "{picker: false} to keep the plain route"
+    ]
+    plain = parse_environment(with_service(**service, routing={"picker": False}))
+    assert plain.services["svc"].extra_args == [spelling]
