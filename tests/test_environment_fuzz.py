@@ -97,7 +97,7 @@ FIELD_STRINGS: dict[str, tuple[list[str], list[str]]] = {
     "dtype": ([*_SERVERS["vllm"].dtype, *_SERVERS["tei"].dtype], ["bf16"]),
     "pooling": (_SERVERS["tei"].pooling, ["max"]),
     "extraArgs": (
-        ["--enable-prefix-caching", "--trust-remote-code"],
+        ["--enable-chunked-prefill", "--trust-remote-code"],
         ["--max-input-length=2048", "--port=1", "--dtype=half", "--hf-api-token", "--model-repository=x"],
     ),
     "cpu": (["6", "5500m"], ["lots"]),

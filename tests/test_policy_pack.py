@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -133,8 +134,10 @@ def _owners() -> dict[str, str]:
     several, so its top-level name cannot say which one a module came from)."""
     found = {}
     for dist in distributions():
+        name = dist.metadata["Name"]  # parsed from METADATA on every access: once per distribution
+        base = Path(str(dist.locate_file(""))).resolve()  # one resolve per distribution, not per file
         for path in dist.files or ():
-            found[str(Path(str(dist.locate_file(path))).resolve())] = dist.metadata["Name"]
+            found[os.path.normpath(base / str(path))] = name
     return found
 
 

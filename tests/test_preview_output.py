@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -77,14 +78,18 @@ def leftovers(parent: Path) -> list[str]:
 
 
 def test_the_same_environment_gives_byte_identical_output(tmp_path: Path) -> None:
-    # Two processes with different hash seeds: set and thread order differ, the files must not.
-    runs = []
-    for seed in ("1", "2"):
-        out = tmp_path / f"run{seed}"
-        done = cli("prod", "--quiet", "--out-dir", str(out), env={"PYTHONHASHSEED": seed})
-        assert done.returncode == EXIT_OK, done.stderr
-        runs.append(snapshot(out))
-    first, second = runs
+    # Two processes with different hash seeds, side by side: set and thread order differ, the files must not.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(
+            pool.map(
+                lambda seed: cli(
+                    "prod", "--quiet", "--out-dir", str(tmp_path / f"run{seed}"), env={"PYTHONHASHSEED": seed}
+                ),
+                ("1", "2"),
+            )
+        )
+    assert [d.returncode for d in done] == [EXIT_OK, EXIT_OK], [d.stderr for d in done]
+    first, second = snapshot(tmp_path / "run1"), snapshot(tmp_path / "run2")
     assert len(first) > 20 and "plan.json" in first and "dashboard.json" in first
     assert first.keys() == second.keys()
     assert [name for name in first if first[name] != second[name]] == []

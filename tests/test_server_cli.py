@@ -198,7 +198,7 @@ def test_every_spelling_of_a_refused_option_is_refused(runtime: str, extra: str,
 @pytest.mark.parametrize(
     ("runtime", "extra"),
     [
-        ("vllm", ["--enable-prefix-caching", "--max_num_batched_tokens=4096", "--trust-remote-code"]),
+        ("vllm", ["--enable-chunked-prefill", "--max_num_batched_tokens=4096", "--trust-remote-code"]),
         ("sglang", ["--enable-torch-compile", "--trust-remote-code", "--schedule-policy", "lpm"]),
         ("tgi", ["--max-batch-size=8", "--trust-remote-code"]),
         ("tei", ["--max-batch-requests", "16"]),
