@@ -61,19 +61,16 @@ max_gpus_at_max_scale = StackValidationPolicy(
 
 def _allowed_types(args: StackValidationArgs, report: ReportViolation) -> None:
     allowed: Any = args.get_config().get("gpuTypes", sorted(catalog.gpus()))
-    for p in gpu_pools(args.resources):
-        if p.accelerator not in allowed:
+    places = [(f"node pool {p.name}", "", p) for p in gpu_pools(args.resources)]
+    places += [
+        (f"compute class {o.name}", " — remove the option or allow the GPU type", o)
+        for o in class_options(args.resources)
+    ]
+    for where, fix, pool in places:
+        if pool.accelerator not in allowed:
             report(
-                f"node pool {p.name} uses {p.accelerator}, which this environment does not allow "
-                f"(allowed: {', '.join(allowed)})",
-                p.urn,
-            )
-    for o in class_options(args.resources):
-        if o.accelerator not in allowed:
-            report(
-                f"compute class {o.name} uses {o.accelerator}, which this environment does not allow "
-                f"(allowed: {', '.join(allowed)}) — remove the option or allow the GPU type",
-                o.urn,
+                f"{where} uses {pool.accelerator}, which this environment does not allow (allowed: {', '.join(allowed)}){fix}",
+                pool.urn,
             )
 
 
