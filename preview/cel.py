@@ -407,11 +407,9 @@ class _Evaluator:
         raise CelError(f"unknown function {name}/{len(values)}")
 
     def macro(self, name: str, collection: Any, args: list[Node]) -> Any:
-        match args:
-            case [("ident", variable), body]:
-                pass
-            case _:
-                raise CelError(f"{name}() takes a variable and an expression")
+        if not (len(args) == 2 and args[0][0] == "ident"):
+            raise CelError(f"{name}() takes a variable and an expression")
+        (_, variable), body = args
         if not isinstance(collection, list | dict):
             raise CelError(f"{name}() over a {_kind(collection)}")
         elements = list(collection)  # a map iterates its keys
@@ -443,4 +441,9 @@ class _Evaluator:
 
 def evaluate(rule: str, self_value: Any) -> Any:
     """The value of `rule` with `self` bound; raises CelError on a parse or evaluation error."""
-    return _Evaluator({"self": self_value}).value(parse(rule))
+    return evaluate_with(rule, {"self": self_value})
+
+
+def evaluate_with(rule: str, variables: dict[str, Any]) -> Any:
+    """The value of `rule` over `variables` (e.g. a Service Extensions match condition's `request`)."""
+    return _Evaluator(variables).value(parse(rule))

@@ -8,6 +8,7 @@ from dataclasses import replace
 import yaml
 
 import catalog
+from preview.cel import evaluate_with
 from runtimes import VllmService
 from workloads import body_routing as bbr
 from workloads.inference_routing import model_names
@@ -73,3 +74,18 @@ def test_every_model_and_adapter_name_maps_to_its_service() -> None:
         "sql-lora": "gemma",
         "qwen": "chat",
     }
+
+
+def test_only_the_shared_endpoints_requests_pass_the_router() -> None:
+    """The chain's CEL matcher, evaluated over request.path: a service's own paths, whose bodies need no model
+    lookup (and may be multipart), never reach the router, which refuses a body that is not JSON."""
+    (chain,) = bbr.routing_extension_spec()["extensionChains"]
+    (matcher,) = [e["celMatcher"] for e in chain["matchCondition"]["celExpressions"]]
+
+    def passes(path: str) -> bool:
+        return bool(evaluate_with(matcher, {"request": {"path": path}}))
+
+    assert passes("/v1/chat/completions") and passes("/v1/completions")
+    assert not passes("/gemma/v1/chat/completions")
+    assert not passes("/embed/v1/embeddings")
+    assert not passes("/v1")  # no model route there either
