@@ -6,15 +6,14 @@ stack policy evaluates the same sizing (policies/rules/memory.py) on each option
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from policies.rules.base import DEFAULT_ENFORCEMENT
-from policies.rules.memory import BadAnnotation, NotSized, fit_request, memory_report
+from policies.rules.memory import BadAnnotation, NotSized, fit_request, report_row
 from policies.rules.placement import matching_pools
-from policies.rules.pods import ACCELERATOR_LABEL, NODEPOOL_LABEL, pod_of
+from policies.rules.pods import pod_of
 from policies.rules.pools import class_options
 from sizing.memory import estimate
 
@@ -60,14 +59,8 @@ def class_memory_report(resources: list[dict[str, Any]]) -> list[dict[str, Any]]
         pod = pod_of(r["type"], r["inputs"])
         if pod is None or pod.runtime is None or pod.compute_class is None:
             continue
-        for option in matching_pools(pod, options):
-            variant = {**r, "inputs": _on(r["inputs"], option.accelerator, option.name)}
-            rows += [{**row, "option": option.name} for row in memory_report([variant])]
+        rows += [
+            {**report_row(pod.on(option.accelerator, option.name)), "option": option.name}
+            for option in matching_pools(pod, options)
+        ]
     return rows
-
-
-def _on(inputs: dict[str, Any], accelerator: str, node_pool: str) -> dict[str, Any]:
-    """A Deployment's inputs with its pods selecting one GPU type and pool (a copy; `inputs` is left as it was)."""
-    copy: dict[str, Any] = json.loads(json.dumps(inputs))
-    copy["spec"]["template"]["spec"]["nodeSelector"] = {ACCELERATOR_LABEL: accelerator, NODEPOOL_LABEL: node_pool}
-    return copy

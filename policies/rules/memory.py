@@ -175,30 +175,26 @@ model_fits_gpu_memory = ResourceValidationPolicy(
 def memory_report(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per model-server Deployment of a plan: the memory estimate per GPU and what is left, or why it is
     not checked. The preview prints it so a pass shows its margin, not just a tick."""
-    rows: list[dict[str, Any]] = []
-    for r in resources:
-        pod = pod_of(r["type"], r["inputs"])
-        if pod is None or pod.runtime is None:
-            continue
-        try:
-            result = estimate(fit_request(pod))
-        except (NotSized, BadAnnotation, ValueError) as e:
-            rows.append({"service": pod.name, "runtime": pod.runtime, "notChecked": str(e)})
-            continue
-        rows.append(
-            {
-                "service": pod.name,
-                "runtime": pod.runtime,
-                "gpu": pod.accelerator,
-                "usableGib": round(result.usable_gib, 2),
-                "weightsGib": round(result.weights_gib, 2),
-                "kvBudgetGib": round(result.kv_budget_gib, 2),
-                "kvNeededGib": round(result.kv_needed_gib, 2),
-                # What is left after the weights, the engine's overhead and one full-length sequence.
-                "headroomGib": round(
-                    result.usable_gib - result.weights_gib - result.overhead_gib - result.kv_needed_gib, 2
-                ),
-                "fits": result.fits,
-            }
-        )
+    pods = (pod_of(r["type"], r["inputs"]) for r in resources)
+    rows = [report_row(pod) for pod in pods if pod is not None and pod.runtime is not None]
     return sorted(rows, key=lambda row: str(row["service"]))
+
+
+def report_row(pod: Pod) -> dict[str, Any]:
+    """One model server's row of memory_report: its estimate on the GPU it selects, or why it is not checked."""
+    try:
+        result = estimate(fit_request(pod))
+    except (NotSized, BadAnnotation, ValueError) as e:
+        return {"service": pod.name, "runtime": pod.runtime, "notChecked": str(e)}
+    return {
+        "service": pod.name,
+        "runtime": pod.runtime,
+        "gpu": pod.accelerator,
+        "usableGib": round(result.usable_gib, 2),
+        "weightsGib": round(result.weights_gib, 2),
+        "kvBudgetGib": round(result.kv_budget_gib, 2),
+        "kvNeededGib": round(result.kv_needed_gib, 2),
+        # What is left after the weights, the engine's overhead and one full-length sequence.
+        "headroomGib": round(result.usable_gib - result.weights_gib - result.overhead_gib - result.kv_needed_gib, 2),
+        "fits": result.fits,
+    }
