@@ -95,7 +95,8 @@ def models_config_labels(service: str) -> dict[str, str]:
 
 def router_args() -> list[str]:
     """--streaming for GKE's full-duplex body mode (the chart's only flag); its default plugins are the model
-    extractor and the base-model mapper. Tracing off (no collector), metrics without a token review, no pprof."""
+    extractor and the base-model mapper. Tracing off (no collector), metrics without a token review, no pprof.
+    Every flag is registered in GAIE v1.5.0 pkg/bbr/server/options.go (read; the Go binary was not run here)."""
     return [
         "--streaming",
         f"--grpc-port={GRPC_PORT}",

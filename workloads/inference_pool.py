@@ -108,7 +108,9 @@ def picker_config_data(config: dict[str, Any]) -> dict[str, str]:
 def picker_args(service: str, namespace: str, routing: Routing) -> list[str]:
     """--pool-namespace always: without it the picker reads the NAMESPACE variable and else "default"
     (options.go DefaultPoolNamespace). Tracing off (no collector), metrics without the API server's token review
-    (its RBAC would be cluster-wide; the network policy admits only the Managed Prometheus collectors), no pprof."""
+    (its RBAC would be cluster-wide; the network policy admits only the Managed Prometheus collectors), no pprof.
+    Every flag is registered at llm-d-router v0.10.0 (pkg/epp/server/options.go; --zap-encoder and --v in
+    pkg/common/observability/logging/options.go): read, the Go binary not run here."""
     args = [
         f"--pool-name={service}",
         f"--pool-namespace={namespace}",
